@@ -1,0 +1,1 @@
+"""The built-in synth: preset documents, the rendering engine and the seeded factory bank."""
