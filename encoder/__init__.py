@@ -1,0 +1,1 @@
+"""The timbre encoder: features, model, training, evaluation; `encoder.embed` is what serves."""

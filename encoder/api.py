@@ -1,0 +1,25 @@
+"""What every embedder offers: the contract between encoder, catalogue and daemon."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """Maps mono audio at `sample_rate` to L2-normalised float32 vectors of size `dim`."""
+
+    name: str  # e.g. "mfcc80" or "cir-cnn"
+    version: str  # changes whenever the vector space changes (weights, features, config)
+    dim: int
+    sample_rate: int
+
+    def embed_clips(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, dim) embeddings of short clips (single notes, reference renders)."""
+        ...
+
+    def embed_query(self, audio: np.ndarray) -> np.ndarray:
+        """(dim,) embedding of a query of any length: windowed, window embeddings combined."""
+        ...

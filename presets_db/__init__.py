@@ -1,0 +1,1 @@
+"""The preset catalogue: SQLite schema and migrations, sources, reference renders, vector search."""

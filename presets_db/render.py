@@ -1,0 +1,41 @@
+"""Catalogue-style reference renders: the one function that decides what a preset "sounds like".
+
+The catalogue stores these renders' embeddings, and the encoder's training uses the very same
+function for the positives of its mixtures, so training and search see the same kind of clip
+(METHOD.md: the canonical note per family, velocity 100, plus a few more notes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from cir import defaults
+from synth.notes import Note
+
+
+class Instrument(Protocol):
+    """Anything that can play notes: the built-in synth, a SoundFont preset, a VST3 plugin."""
+
+    def render(self, notes: Sequence[Note], seconds: float, sample_rate: int) -> np.ndarray:
+        """Mono float32 audio of exactly round(seconds * sample_rate) samples."""
+        ...
+
+
+def reference_notes(family: str) -> list[Note]:
+    """The reference notes of a family: the canonical note first, then the extra notes."""
+    pitch = defaults.CANONICAL_PITCH[family]
+    duration = defaults.NOTE_SECONDS[family]
+    offsets = (0, *defaults.EXTRA_NOTE_OFFSETS[family])
+    return [
+        Note(pitch=pitch + o, velocity=defaults.CANONICAL_VELOCITY, start=0.0, duration=duration)
+        for o in offsets
+    ]
+
+
+def render_references(instrument: Instrument, family: str, sample_rate: int) -> list[np.ndarray]:
+    """Render each reference note of `family` as its own clip (canonical clip first)."""
+    seconds = defaults.CLIP_SECONDS[family]
+    return [instrument.render([note], seconds, sample_rate) for note in reference_notes(family)]
