@@ -34,3 +34,20 @@ BANK_SEED = 20_260_913
 # Split by preset: fractions for train / valid; test takes the rest (about 80/10/10).
 SPLIT_FRACTIONS = (0.8, 0.1)
 SPLITS = ("train", "valid", "test")
+
+# --- Family registers ----------------------------------------------------------------------------
+# MIDI pitch ranges each family plays in (training notes, mixtures, bank register checks).
+# Percussion is mostly one-shots; its pitch only transposes tuned drums and mallets.
+FAMILY_PITCH_RANGE = {
+    "percussion": (48, 72),
+    "bass": (28, 52),
+    "lead": (60, 88),
+    "pad": (48, 76),
+    "keys": (48, 84),
+}
+
+# --- Daemon endpoints (protocol v1, docs/protocol.md) --------------------------------------------
+# Loopback TCP works everywhere (the native plugin uses it); POSIX also gets a user-private ipc.
+DAEMON_TCP_PORT = 47100
+# A full ZeroMQ endpoint in this variable overrides the default for clients and the plugin.
+ENDPOINT_ENV = "CIR_ENDPOINT"
