@@ -27,8 +27,21 @@ test-fast: setup
 demo: setup
 	$(CIR) demo
 
-plugins:
-	@if [ -f plugin_bridge/native/Makefile ]; then $(MAKE) -C plugin_bridge/native; fi
+# Native DPF plugins (VST3, CLAP, LV2) into build/plugins/: the CIR Bridge effect and the test
+# instrument. They build against a patched copy of Debian's dpf-source in build/dpf
+# (plugin_bridge/native/patch-dpf.sh explains the two fixes); DPF's code is never committed.
+DPF_SRC     ?= /usr/share/dpf
+DPF_COPY    := build/dpf
+PLUGIN_DIRS := tests/plugins/cir_test_synth plugin_bridge/native
+
+plugins: $(DPF_COPY)/.patched
+	@for d in $(PLUGIN_DIRS); do \
+		if [ -f $$d/Makefile ]; then $(MAKE) -C $$d || exit 1; fi; \
+	done
+
+$(DPF_COPY)/.patched: plugin_bridge/native/patch-dpf.sh
+	sh plugin_bridge/native/patch-dpf.sh $(DPF_SRC) $(DPF_COPY)
+	touch $@
 
 clean:
 	rm -rf var build

@@ -34,6 +34,18 @@ BANK_SEED = 20_260_913
 # Split by preset: fractions for train / valid; test takes the rest (about 80/10/10).
 SPLIT_FRACTIONS = (0.8, 0.1)
 SPLITS = ("train", "valid", "test")
+# About one preset in five is a sibling: an earlier preset of its sub-category with one or two
+# parameters moved moderately (the near neighbours contrastive training needs as hard negatives).
+BANK_SIBLING_FRACTION = 0.2
+# Siblings start once a sub-category has this many originals, so parents are spread out.
+BANK_SIBLING_MIN_PARENTS = 5
+# Redraws allowed when a draw repeats an existing sound (a recipe that needs more is a bug).
+BANK_MAX_REDRAWS = 20
+# Longest amp decay (time to -60 dB, s) of a percussion one-shot: gone well within a second.
+BANK_ONE_SHOT_MAX_DECAY = 0.6
+# Loudest-frame RMS (dBFS) that each kind of preset is calibrated to (synth/recipes/levels.py):
+# about 9 dB of headroom below the engine's limiter knee for peaks.
+BANK_LEVEL_DBFS = -15.0
 
 # --- Family registers ----------------------------------------------------------------------------
 # MIDI pitch ranges each family plays in (training notes, mixtures, bank register checks).
@@ -51,3 +63,230 @@ FAMILY_PITCH_RANGE = {
 DAEMON_TCP_PORT = 47100
 # A full ZeroMQ endpoint in this variable overrides the default for clients and the plugin.
 ENDPOINT_ENV = "CIR_ENDPOINT"
+
+# --- Encoder: features, inference, training (encoder/) --------------------------------------------
+# Log-mel settings (METHOD.md recipe). They are stored in every checkpoint: a model refuses to
+# load under other settings. 64 mel bins: half the CNN cost of 128 with little timbre lost at
+# 22.05 kHz (EXPERIMENTS.md).
+ENCODER_N_FFT = 1024
+ENCODER_HOP = 256
+ENCODER_N_MELS = 64
+ENCODER_F_MIN = 20.0
+# Power floor before the log: about 100 dB below a full-scale partial, so silence is a constant.
+ENCODER_LOG_FLOOR = 1e-5
+# The MFCC-80 baseline (the paper's): 40 coefficients of a 128-band log-mel, mean and std.
+MFCC_N_MELS = 128
+MFCC_N_COEFFS = 40
+# Long queries are cut into windows of this length (a mix window in training is as long),
+# overlapping by half; the window embeddings are averaged and re-normalised.
+QUERY_WINDOW_SECONDS = 4.0
+QUERY_HOP_SECONDS = 2.0
+# Windows quieter than this RMS (about -60 dBFS) carry no timbre and are skipped, unless all are.
+QUERY_SILENCE_RMS = 1e-3
+# Clips embedded per forward pass (memory stays under ~200 MB on CPU at 4 s clips).
+EMBED_BATCH_SIZE = 32
+# Contrastive losses on cosine distance (METHOD.md): triplet margin in 1 - cos units, InfoNCE
+# temperature as in the paper.
+TRIPLET_MARGIN = 0.3
+INFONCE_TEMPERATURE = 0.1
+# Mixtures (METHOD.md): one preset per family, monophonic lines in a random scale.
+MIX_TEMPO_RANGE = (60.0, 140.0)
+# Note lengths in beats and their odds, per family: percussion mostly quarters, basses longer,
+# leads shorter. Each slot is silent with MIX_SILENCE_PROB (never for percussion).
+MIX_NOTE_BEATS = {
+    "percussion": ((0.5, 1.0, 2.0), (0.2, 0.7, 0.1)),
+    "bass": ((1.0, 2.0, 4.0), (0.45, 0.4, 0.15)),
+    "lead": ((0.25, 0.5, 1.0, 2.0), (0.25, 0.45, 0.2, 0.1)),
+    "pad": ((2.0, 4.0), (0.5, 0.5)),
+    "keys": ((0.5, 1.0, 2.0), (0.3, 0.5, 0.2)),
+}
+MIX_SILENCE_PROB = 0.25
+# Fraction of its slot a note is held (release tails run on until the next onset cuts them).
+MIX_GATE_FRACTION = 0.85
+# A cut note fades out over 10 ms (no click), and onsets move by up to +-10 ms (not robotic).
+MIX_FADE_SECONDS = 0.010
+MIX_ONSET_JITTER_SECONDS = 0.010
+# Percussion is boosted after per-track peak normalisation (x4 in the authors' code).
+MIX_PERCUSSION_BOOST = 4.0
+# Mix length of the benchmarks and demo loops: windows of QUERY_WINDOW_SECONDS, half overlap.
+MIX_SECONDS = 6.0
+# Velocity (mean, standard deviation) per family, clipped to 30..127, for mixes and notes.
+NOTE_VELOCITY = {
+    "percussion": (100.0, 15.0),
+    "bass": (95.0, 12.0),
+    "lead": (90.0, 15.0),
+    "pad": (80.0, 12.0),
+    "keys": (90.0, 15.0),
+}
+# Scales a line is drawn from (semitones above the root).
+MIX_SCALES = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "harmonic-minor": (0, 2, 3, 5, 7, 8, 11),
+    "minor-pentatonic": (0, 3, 5, 7, 10),
+    "major-pentatonic": (0, 2, 4, 7, 9),
+}
+# Benchmarks (DESIGN.md): catalogue entries per family (held-out TEST presets first, then
+# TRAIN presets as distractors: about 1,500 as in the paper), default query counts and seed.
+BENCH_CATALOGUE_PER_FAMILY = 500
+BENCH_SINGLE_QUERIES = 600
+BENCH_MIX_QUERIES = 300
+BENCH_SEED = 0
+# The real-instrument benchmark's SoundFont: never used for training (METHOD.md).
+GM_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+# Shipped weights: encoder/weights/<name>.pt beside <name>.json (its config).
+ENCODER_WEIGHTS_NAME = "cir-cnn"
+
+# --- Protocol v1 limits (docs/protocol.md; daemon and bridge) -------------------------------------
+# The longest query a client may send: a few bars at slow tempi, with room to spare.
+PROTOCOL_MAX_SECONDS = 60.0
+# Telephone-band to high-resolution studio rates; anything outside is a client bug.
+PROTOCOL_MIN_SAMPLE_RATE = 8_000
+PROTOCOL_MAX_SAMPLE_RATE = 192_000
+# Up to 7.1 surround; the daemon downmixes to mono anyway.
+PROTOCOL_MAX_CHANNELS = 8
+# PCM payload cap: the full length in stereo at the highest rate (60 s x 192 kHz x 2 x 4 B).
+# Longer or wider audio must be cut or downmixed by the client.
+PROTOCOL_MAX_PCM_BYTES = int(PROTOCOL_MAX_SECONDS) * PROTOCOL_MAX_SAMPLE_RATE * 2 * 4
+# JSON header cap: headers are a few hundred bytes; this leaves room for added fields.
+PROTOCOL_MAX_HEADER_BYTES = 64 * 1024
+# Enforced in the socket (zmq.MAXMSGSIZE, per frame): a larger frame is dropped and its
+# sender disconnected before any memory is allocated for it.
+PROTOCOL_MAX_MESSAGE_BYTES = PROTOCOL_MAX_PCM_BYTES + PROTOCOL_MAX_HEADER_BYTES
+# Suggestions per family when a request does not say; the cap stops absurd k from clients.
+MATCH_DEFAULT_K = 5
+MATCH_MAX_K = 100
+
+# --- Daemon ---------------------------------------------------------------------------------------
+# Poll timeout of the service loop: how quickly it notices a signal or an idle deadline.
+DAEMON_POLL_MS = 200
+# Audio quieter than this peak is treated as silence (nothing to match), dBFS.
+DAEMON_SILENCE_DBFS = -60.0
+# Peaks at or above this are reported as clipping (a warning, the request is still served).
+DAEMON_CLIP_PEAK = 0.999
+# How long `cir daemon start` waits for the new daemon to answer a ping, seconds.
+DAEMON_START_TIMEOUT_S = 60.0
+# How long `cir daemon stop` waits for the daemon to exit before giving up, seconds.
+DAEMON_STOP_TIMEOUT_S = 15.0
+# Socket linger on close, ms: a reply in flight gets this long to leave, then it is dropped.
+DAEMON_LINGER_MS = 200
+
+# --- Bridge client (Lazy Pirate) ------------------------------------------------------------------
+# Per-try reply timeout, ms: long enough for a cold first match on CPU.
+CLIENT_TIMEOUT_MS = 10_000
+# Tries before the client says the daemon is not running.
+CLIENT_RETRIES = 3
+# Short timeout for ping/status probes (start/stop/status commands), ms.
+CLIENT_PROBE_TIMEOUT_MS = 1_000
+
+# --- Capture (cir record / cir listen) -------------------------------------------------------------
+CAPTURE_SAMPLE_RATE = 48_000
+CAPTURE_CHANNELS = 2
+# `cir listen` keeps this many seconds in its ring buffer and sends them on Enter.
+LISTEN_SECONDS = 8.0
+# Bars are 4 beats unless a caller says otherwise.
+BEATS_PER_BAR = 4
+
+# --- Demo and latency benchmark ---------------------------------------------------------------------
+# Demo loop length and tempo (the mix generator picks notes; these set the loop's size).
+DEMO_SECONDS = 8.0
+DEMO_BPM = 120.0
+# Latency benchmark: an 8 s stereo 48 kHz loop against a catalogue of 10,000 presets.
+BENCH_LATENCY_SECONDS = 8.0
+BENCH_LATENCY_SAMPLE_RATE = 48_000
+BENCH_LATENCY_CATALOGUE_SIZE = 10_000
+BENCH_LATENCY_REQUESTS = 50
+BENCH_LATENCY_CLIENTS = 8
+
+# --- Catalogue (presets_db) -----------------------------------------------------------------------
+# platformdirs application name: the default catalogue is <user data dir>/cir/catalogue.db.
+APP_NAME = "cir"
+# When set, this directory holds the catalogue instead (tests and portable installs use it).
+CIR_HOME_ENV = "CIR_HOME"
+CATALOGUE_FILENAME = "catalogue.db"
+# Embedder the catalogue uses unless told otherwise: "default" = encoder.embed.load_embedder().
+CATALOGUE_EMBEDDER = "default"
+# Results written per transaction: small enough that a killed build loses seconds of work,
+# large enough that commits (fsync) do not dominate.
+BUILD_BATCH_SIZE = 16
+# ... and at least every this many seconds, so a slow source still commits often.
+BUILD_BATCH_SECONDS = 2.0
+# A worker that takes longer than this on one preset is killed and the preset marked failed
+# (a hanging plugin must not stall the build). Generous: the first task includes imports.
+BUILD_TASK_TIMEOUT_S = 120.0
+# A clip whose peak stays below this (about -80 dBFS) is silence: the preset made no sound.
+SILENCE_PEAK = 1e-4
+# Folder samples longer than this are cut: the attack and body carry the timbre.
+FOLDER_MAX_SECONDS = 4.0
+# FluidSynth master gain for SoundFont renders (its default 0.2 is quiet; clips are normalised).
+SF2_GAIN = 0.5
+# GM drum kits (bank 128) become one entry per kit piece, at these GM keys.
+SF2_DRUM_PIECES = {"kick": 36, "snare": 38, "clap": 39, "closed hat": 42, "open hat": 46, "crash": 49}
+# VST3 renders: pedalboard's block size and the tail rendered before reading state.
+VST3_BUFFER_SIZE = 512
+# Exact search (numpy) up to this many vectors per embedder version; HNSW (usearch) beyond.
+SEARCH_EXACT_MAX = 100_000
+# HNSW parameters (usearch): graph degree and search/build breadth. Recall is measured by
+# `cir bench search`; raise expansion_search if it drops on real embeddings.
+HNSW_CONNECTIVITY = 16
+HNSW_EXPANSION_ADD = 128
+HNSW_EXPANSION_SEARCH = 64
+# `cir bench search`: catalogue sizes, dimension, queries per size.
+BENCH_SEARCH_SIZES = (10_000, 100_000, 1_000_000)
+BENCH_SEARCH_DIM = 256
+BENCH_SEARCH_QUERIES = 200
+BENCH_SEARCH_K = 5
+# `cir bench build`: presets per source in the throughput benchmark.
+BENCH_BUILD_PRESETS = 24
+
+# --- Built-in synth engine (synth/engine.py, synth/dsp.py) ---------------------------------------
+# Sample rates the engine accepts: telephone band up to high-resolution studio rates.
+SYNTH_SAMPLE_RATE_RANGE = (8_000, 192_000)
+# Control-rate block in samples: envelopes, pitch and filter coefficients are computed once per
+# block (about 0.36 ms at 44.1 kHz) and interpolated or held inside it, which keeps the engine
+# vectorised (the main reason it renders hundreds of times faster than real time).
+SYNTH_BLOCK = 16
+# Envelope decay and release times are the time to fall 60 dB (ln 1000 time constants).
+SYNTH_ENV_TIME_CONSTANTS = 6.907755
+# Shortest amp release and attack (seconds): a note never starts or stops with a click.
+SYNTH_MIN_RELEASE = 0.003
+SYNTH_MIN_ATTACK = 0.0005
+# A mono voice cut by the next note fades out over this time (seconds).
+SYNTH_MONO_FADE = 0.004
+# Glide time is the time to get within 5 % of the target pitch (3 time constants).
+SYNTH_GLIDE_TIME_CONSTANTS = 3.0
+# Filter: cutoff stays below this fraction of the sample rate; resonance 0..0.98 maps to
+# Q = 0.707 * SYNTH_RESONANCE_Q_SPAN ** resonance (0.707 = no peak, about 23 at the top).
+SYNTH_FILTER_MAX_FRACTION = 0.45
+SYNTH_RESONANCE_Q_SPAN = 32.0
+# FM operator feedback: phase feedback in radians at feedback 1, and the fixed-point
+# iterations that approximate the one-sample feedback loop without a per-sample loop.
+SYNTH_FM_FEEDBACK_RADIANS = 1.5
+SYNTH_FM_FEEDBACK_ITERATIONS = 3
+# Effects tail added after the last release when the length is automatic (seconds, capped).
+SYNTH_EFFECT_TAIL_MAX = 3.0
+# Peak-ish level of one full-velocity voice before effects: leaves headroom for chords and
+# resonance so the limiter rarely works.
+SYNTH_VOICE_GAIN = 0.5
+# Above this level the safety limiter bends the signal smoothly so nothing exceeds 1.0.
+SYNTH_LIMITER_KNEE = 0.9
+# `cir bench synth`: seconds of audio per render and renders per preset.
+BENCH_SYNTH_NOTE_SECONDS = 1.0
+BENCH_SYNTH_REPEATS = 30
+# Demo catalogue: the bank's test split (never trained on) plus this many presets of the
+# valid split as distractors; a few minutes of rendering on a fresh 2-core machine.
+DEMO_DISTRACTORS = 150
+# A private daemon started by the demo exits by itself after this long without requests.
+DEMO_DAEMON_IDLE_S = 300.0
+
+# --- Native plugins (plugin_bridge/native, `make plugins`, `cir plugin install`) ---------------
+# Bundle base name and the formats `make plugins` builds into build/plugins/.
+PLUGIN_BRIDGE_NAME = "CIRBridge"
+PLUGIN_FORMATS = ("vst3", "clap", "lv2")
+# When set, `cir plugin install` takes the bundles from this folder instead of build/plugins.
+PLUGIN_BUILD_DIR_ENV = "CIR_PLUGIN_BUILD_DIR"
+# The plugin's own limits are C++ constants (it cannot read this module); they mirror these:
+# reply timeout 15 s (env CIR_BRIDGE_TIMEOUT_MS overrides), longest capture 32 s (16 bars of
+# 4/4 at 120 BPM, within PROTOCOL_MAX_SECONDS), 120 BPM 4/4 bars when the host gives no tempo.
+PLUGIN_BRIDGE_TIMEOUT_ENV = "CIR_BRIDGE_TIMEOUT_MS"

@@ -112,6 +112,8 @@ class Filter:
     keytrack: float = field(default=0.0, metadata=_range(0.0, 1.0))
     # Velocity -> extra cutoff, octaves at velocity 127.
     velocity_oct: float = field(default=0.0, metadata=_range(0.0, 4.0))
+    # 12 dB/octave (2-pole) or 24 dB/octave (4-pole; resonance on the second section).
+    slope_db: Literal[12, 24] = 12
 
 
 @dataclass(frozen=True)

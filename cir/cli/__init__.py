@@ -39,9 +39,20 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so `cir --help` stays fast and each module owns its own commands.
-    from cir.cli import synth
+    from cir.cli import bench, catalogue, daemon, demo, match, plugin, synth
+    from cir.cli import eval as eval_cli
+    from cir.cli import train as train_cli
 
     cli.add_command(synth.synth)
+    cli.add_command(bench.bench)
+    cli.add_command(daemon.daemon)
+    cli.add_command(demo.demo)
+    cli.add_command(catalogue.catalogue)
+    cli.add_command(plugin.plugin)
+    cli.add_command(train_cli.train)
+    cli.add_command(eval_cli.eval_)
+    for command in (match.match, match.record, match.listen, match.devices):
+        cli.add_command(command)
 
 
 _register()

@@ -1,0 +1,148 @@
+"""`cir bench`: the speed and quality figures recorded in docs/BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks that print the figures of docs/BENCHMARKS.md.
+
+    \b
+    Example:
+        cir bench synth
+        cir bench synth --json
+    """
+
+
+@bench.command("synth")
+@click.option("--repeats", type=click.IntRange(1, 10_000), default=None,
+              help="Timed renders per preset (default from cir.defaults).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def synth_speed(repeats: int | None, as_json: bool) -> None:
+    """Built-in synth render speed on one core: renders/s and x real time per family.
+
+    Renders a 1 s note at 44.1 kHz with one typical preset per family (each with one or
+    two effects) and prints the median time of the repeats and the median over presets.
+
+    \b
+    Example:
+        cir bench synth
+        cir bench synth --repeats 100 --json
+    """
+    from cir import defaults
+    from synth.bench import bench_synth
+
+    result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"cir bench synth: {result['seconds']:g} s note at "
+                        f"{result['sample_rate']} Hz, one core, median of {result['repeats']}")
+    for column in ("preset", "family", "ms / render", "renders/s", "x real time"):
+        table.add_column(column, justify="left" if column in ("preset", "family") else "right")
+    for row in result["presets"]:
+        table.add_row(row["preset"], row["family"], f"{row['ms']:.2f}",
+                      f"{row['renders_per_s']:.0f}", f"{row['x_realtime']:.0f}")
+    table.add_row("median", "", "", f"{result['median_renders_per_s']:.0f}",
+                  f"{result['median_x_realtime']:.0f}")
+    Console().print(table)
+
+
+@bench.command("latency")
+@click.option("--requests", "n_requests", type=click.IntRange(1, 100_000), default=None,
+              help="Timed requests (default from cir.defaults).")
+@click.option("--clients", type=click.IntRange(1, 64), default=None,
+              help="Concurrent clients for the second run (default from cir.defaults).")
+@click.option("--catalogue-size", type=click.IntRange(1, 10_000_000), default=None,
+              help="Synthetic catalogue entries (default 10,000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def latency(n_requests: int | None, clients: int | None, catalogue_size: int | None,
+            as_json: bool) -> None:
+    """Daemon latency: client sends an 8 s stereo 48 kHz loop, waits for the reply.
+
+    Starts a private daemon on a 10,000-entry catalogue (real SQLite, synthetic vectors),
+    times single requests (p50, p95), then N concurrent clients (throughput, p95).
+
+    \b
+    Example:
+        cir bench latency
+        cir bench latency --json --clients 8
+    """
+    from cir import defaults
+    from daemon.bench import bench_latency
+
+    result = bench_latency(
+        requests=n_requests or defaults.BENCH_LATENCY_REQUESTS,
+        clients=clients or defaults.BENCH_LATENCY_CLIENTS,
+        catalogue_size=catalogue_size or defaults.BENCH_LATENCY_CATALOGUE_SIZE,
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        click.echo(f"{key:>22}: {value}")
+
+
+@bench.command("search")
+@click.option("--size", "sizes", type=click.IntRange(10), multiple=True,
+              help="Catalogue size (repeatable; default 10^4, 10^5, 10^6).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
+    """Catalogue search: exact vs HNSW time per query, memory, recall@5 (256-d, 3 families).
+
+    Random unit vectors; queries are stored vectors plus noise. 10^6 takes minutes on 2 cores.
+
+    \b
+    Example:
+        cir bench search --size 10000 --size 100000
+        nice cir bench search --json
+    """
+    from presets_db.bench import bench_search
+
+    result = bench_search(sizes) if sizes else bench_search()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for row in result["rows"]:
+        click.echo(
+            f"{row['entries']:>9,} entries: exact {row['exact_ms_per_query']:.2f} ms/query "
+            f"{row['exact_memory_mb']:.0f} MB | HNSW {row['hnsw_ms_per_query']:.3f} ms/query "
+            f"{row['hnsw_memory_mb']:.0f} MB, build {row['hnsw_build_s']:.0f} s, "
+            f"recall@{row['k']} {row['recall_at_' + str(row['k'])]:.3f}"
+        )
+
+
+@bench.command("build")
+@click.option("--presets", type=click.IntRange(3), default=None,
+              help="Presets per source (default from cir.defaults).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Render processes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def build_speed(presets: int | None, workers: int | None, as_json: bool) -> None:
+    """Catalogue build throughput per source (builtin, folder, sf2, vst3): presets/s.
+
+    Fresh catalogue per source, MFCC-80 embedder; includes worker start-up.
+
+    \b
+    Example:
+        cir bench build
+        cir bench build --presets 48 --json
+    """
+    from cir import defaults
+    from presets_db.bench import bench_build
+
+    result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for row in result["rows"]:
+        click.echo(
+            f"{row['source']:<8} {row['presets']:>4} presets in {row['seconds']:6.1f} s: "
+            f"{row['presets_per_second']:.2f} presets/s ({row['failed']} failed)"
+        )

@@ -1,0 +1,36 @@
+"""`cir eval`: the retrieval benchmarks, trained encoder and MFCC-80 baseline side by side."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cir import defaults
+
+
+@click.command("eval")
+@click.option("--benchmark", "-b", required=True,
+              type=click.Choice(["builtin-single", "builtin-mix3", "gm-single", "gm-mix3"]),
+              help="Which benchmark (docs/BENCHMARKS.md defines them).")
+@click.option("--queries", "-n", type=click.IntRange(1), default=None,
+              help=f"Number of queries [default: {defaults.BENCH_SINGLE_QUERIES} single notes, "
+                   f"{defaults.BENCH_MIX_QUERIES} mixes].")
+@click.option("--seed", type=int, default=defaults.BENCH_SEED, show_default=True,
+              help="Seed of the queries: same seed, same numbers.")
+@click.option("--embedder", "-e", default=None,
+              help="'default' (shipped weights, else MFCC), 'mfcc80', or a checkpoint .pt.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
+          as_json: bool) -> None:
+    """Top-1 / top-5 per family and mean, for the encoder and the MFCC-80 baseline.
+
+    \b
+    Example:
+        cir eval --benchmark builtin-mix3 --json
+        cir eval --benchmark gm-single --queries 300 --embedder var/runs/cir-cnn/best.pt
+    """
+    from encoder.evaluate import format_table, run_benchmark
+
+    result = run_benchmark(benchmark, queries, seed, embedder, progress=not as_json)
+    click.echo(json.dumps(result, indent=1) if as_json else format_table(result))

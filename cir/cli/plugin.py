@@ -1,0 +1,53 @@
+"""`cir plugin`: install the CIR Bridge DAW plugin (VST3, CLAP, LV2) built by `make plugins`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cir import defaults
+
+
+@click.group()
+def plugin() -> None:
+    """The CIR Bridge plugin that sends a DAW loop to the daemon.
+
+    \b
+    Example:
+        make plugins
+        cir plugin install
+    """
+
+
+@plugin.command()
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False),
+    help="Put every bundle in this folder instead of the standard per-user plugin folders.",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(defaults.PLUGIN_FORMATS),
+    multiple=True,
+    help="Install only this format (repeatable; default: all).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was installed as JSON.")
+def install(dest: str | None, formats: tuple[str, ...], as_json: bool) -> None:
+    """Copy the built bundles to ~/.vst3, ~/.clap and ~/.lv2 (macOS/Windows: their folders).
+
+    \b
+    Example:
+        cir plugin install
+        cir plugin install --format vst3 --dest ~/my-plugins --json
+    """
+    from plugin_bridge.install import install_plugins
+
+    installed = install_plugins(dest=dest, formats=formats or defaults.PLUGIN_FORMATS)
+    if as_json:
+        click.echo(json.dumps({"installed": [b.to_json() for b in installed]}, indent=2))
+        return
+    for bundle in installed:
+        click.echo(f"{bundle.format:5} {bundle.destination}")
+    click.echo("Rescan plugins in your DAW, then add 'CIR Bridge' to the master or a bus.")

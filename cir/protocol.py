@@ -1,0 +1,413 @@
+"""Protocol v1: the wire format shared by the daemon, the Python bridge and the native plugin.
+
+docs/protocol.md is the specification; this module is its one implementation in Python. A
+request is a ZeroMQ multipart message ``[b"", header_json]`` or ``[b"", header_json, pcm]``
+(the empty delimiter frame is what REQ sockets add; DEALER clients send it themselves); a reply
+is ``[b"", reply_json]``. Functions here work on the frames after the delimiter ("the body").
+
+Every decoding error is a ProtocolError carrying a stable snake_case `code` and a message that
+names the value and the fix; the daemon sends both back and keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cir import defaults
+from cir.errors import CIRError
+from cir.families import FAMILIES, family_from_name
+
+PROTOCOL_VERSION = 1
+COMMANDS: tuple[str, ...] = ("ping", "match", "status", "rebuild", "shutdown")
+AUDIO_FORMAT = "f32le"  # interleaved float32, little-endian
+MAX_ID_CHARS = 200
+
+# Every error code a v1 daemon may send, with what it means (docs/protocol.md repeats these).
+ERROR_CODES: dict[str, str] = {
+    "bad_message": "the multipart message has the wrong number of frames",
+    "header_too_large": "the JSON header frame is larger than the header limit",
+    "bad_json": "the header frame is not UTF-8 JSON",
+    "bad_header": "the header is not a JSON object, or a field has the wrong type",
+    "unsupported_version": "the header's protocol version is not one this daemon speaks",
+    "unknown_command": "cmd is not one of the v1 commands",
+    "unsupported_format": "format is not f32le",
+    "invalid_sample_rate": "sample_rate is not an integer in the allowed range",
+    "invalid_channels": "channels is not an integer in the allowed range",
+    "invalid_frames": "frames is not a positive integer",
+    "too_long": "frames / sample_rate is longer than the maximum query length",
+    "too_large": "the PCM payload would be larger than the payload limit",
+    "invalid_k": "k is not an integer in the allowed range",
+    "unknown_family": "families names a family this daemon does not know",
+    "invalid_tempo": "tempo is not null nor a positive number",
+    "missing_audio": "a match request came without its PCM frame",
+    "unexpected_audio": "a command other than match came with a PCM frame",
+    "size_mismatch": "the PCM frame's size differs from frames x channels x 4 bytes",
+    "non_finite_audio": "the PCM holds NaN or infinite samples",
+    "silent_audio": "the audio is silent (peak below the silence threshold)",
+    "no_catalogue": "the daemon has no catalogue entries for its encoder",
+    "internal_error": "the daemon failed on a valid request (see its log)",
+}
+
+
+class ProtocolError(CIRError):
+    """A message that breaks protocol v1: `code` is one of ERROR_CODES, the text says the fix."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_json(self) -> dict[str, str]:
+        """The reply's "error" object."""
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """The audio description and options of a `match` request, validated."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    tempo: float | None = None
+    k: int = defaults.MATCH_DEFAULT_K
+    families: tuple[str, ...] | None = None
+
+
+@dataclass
+class Request:
+    """A decoded request: the raw header, its command and id, and for match the audio."""
+
+    header: dict[str, Any]
+    cmd: str
+    id: str | None
+    match: MatchOptions | None = None
+    # (frames, channels) float32, a read-only view on the received frame.
+    audio: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Endpoints -----------------------------------------------------------------------------------
+
+
+def runtime_dir() -> Path:
+    """The user-private directory of the ipc socket (created 0700 by the daemon)."""
+    import platformdirs  # local: keeps `import cir.protocol` light for the plugin tests
+
+    return Path(platformdirs.user_runtime_dir("cir", appauthor=False))
+
+
+def ipc_endpoint() -> str:
+    """The POSIX ipc endpoint: ``ipc://<user runtime dir>/cir/daemon.sock``."""
+    return f"ipc://{runtime_dir() / 'daemon.sock'}"
+
+
+def tcp_endpoint() -> str:
+    """The loopback TCP endpoint every platform (and the native plugin) can reach."""
+    return f"tcp://127.0.0.1:{defaults.DAEMON_TCP_PORT}"
+
+
+def daemon_endpoints() -> list[str]:
+    """What the daemon binds: $CIR_ENDPOINT alone when set, else tcp plus ipc on POSIX."""
+    override = os.environ.get(defaults.ENDPOINT_ENV)
+    if override:
+        return [override]
+    if sys.platform == "win32":  # ipc is unreliable on Windows (PLATFORM.md)
+        return [tcp_endpoint()]
+    return [tcp_endpoint(), ipc_endpoint()]
+
+
+def client_endpoint() -> str:
+    """Where clients connect: $CIR_ENDPOINT, else the ipc socket when it exists, else tcp."""
+    override = os.environ.get(defaults.ENDPOINT_ENV)
+    if override:
+        return override
+    if sys.platform != "win32" and (runtime_dir() / "daemon.sock").exists():
+        return ipc_endpoint()
+    return tcp_endpoint()
+
+
+# --- Encoding ------------------------------------------------------------------------------------
+
+
+def new_request_id() -> str:
+    """A fresh request id (clients may use any string up to MAX_ID_CHARS)."""
+    return uuid.uuid4().hex
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def encode_request(cmd: str, request_id: str | None = None, **fields: Any) -> list[bytes]:
+    """Body frames of a request without audio: ``[header_json]``."""
+    header = {"v": PROTOCOL_VERSION, "id": request_id or new_request_id(), "cmd": cmd, **fields}
+    return [_dumps(header)]
+
+
+def encode_match(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    k: int = defaults.MATCH_DEFAULT_K,
+    families: Sequence[str] | None = None,
+    tempo: float | None = None,
+    request_id: str | None = None,
+    **fields: Any,
+) -> list[bytes]:
+    """Body frames of a match request: header and interleaved f32le PCM of `audio`.
+
+    `audio` is (frames,) mono or (frames, channels).
+    """
+    pcm = np.asarray(audio, dtype="<f4")
+    if pcm.ndim == 1:
+        pcm = pcm[:, None]
+    if pcm.ndim != 2:
+        raise ProtocolError(
+            "bad_header", f"audio must be (frames,) or (frames, channels), got shape {pcm.shape}"
+        )
+    header = {
+        "v": PROTOCOL_VERSION,
+        "id": request_id or new_request_id(),
+        "cmd": "match",
+        "sample_rate": int(sample_rate),
+        "channels": int(pcm.shape[1]),
+        "frames": int(pcm.shape[0]),
+        "format": AUDIO_FORMAT,
+        "tempo": tempo,
+        "k": int(k),
+        "families": list(families) if families is not None else None,
+        **fields,
+    }
+    return [_dumps(header), np.ascontiguousarray(pcm).tobytes()]
+
+
+def encode_reply(
+    request_id: str | None, error: ProtocolError | None = None, **fields: Any
+) -> list[bytes]:
+    """Body frames of a reply: ``[reply_json]``; ok is true exactly when there is no error."""
+    reply = {
+        "v": PROTOCOL_VERSION,
+        "id": request_id,
+        "ok": error is None,
+        "error": error.to_json() if error is not None else None,
+        **fields,
+    }
+    return [_dumps(reply)]
+
+
+# --- Decoding ------------------------------------------------------------------------------------
+
+
+def split_envelope(frames: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Split a ROUTER message into (routing envelope up to and including b"", body)."""
+    for i, frame in enumerate(frames):
+        if len(frame) == 0:
+            return list(frames[: i + 1]), list(frames[i + 1 :])
+    # No delimiter: a DEALER that forgot it. Route back on the identity alone.
+    return [*frames[:1], b""], list(frames[1:])
+
+
+def _header(frame: bytes) -> dict[str, Any]:
+    if len(frame) > defaults.PROTOCOL_MAX_HEADER_BYTES:
+        raise ProtocolError(
+            "header_too_large",
+            f"header frame is {len(frame)} bytes; the limit is "
+            f"{defaults.PROTOCOL_MAX_HEADER_BYTES} bytes: send only the documented fields",
+        )
+    try:
+        header = json.loads(bytes(frame).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(
+            "bad_json", f"header frame is not UTF-8 JSON ({exc}); send a JSON object"
+        ) from None
+    if not isinstance(header, dict):
+        raise ProtocolError(
+            "bad_header", f"header is a JSON {type(header).__name__}; expected a JSON object"
+        )
+    return header
+
+
+def _request_id(header: dict[str, Any]) -> str | None:
+    rid = header.get("id")
+    if rid is None or (isinstance(rid, str) and len(rid) <= MAX_ID_CHARS):
+        return rid
+    return None
+
+
+def peek_id(body: Sequence[bytes]) -> str | None:
+    """The request id of a body if its header is readable, else None (for error replies)."""
+    try:
+        return _request_id(_header(body[0])) if body else None
+    except ProtocolError:
+        return None
+
+
+def _int_field(header: dict[str, Any], name: str, lo: int, hi: int, code: str) -> int:
+    value = header.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ProtocolError(code, f"{name}={value!r}: expected an integer from {lo} to {hi}")
+    return value
+
+
+def _match_options(header: dict[str, Any]) -> MatchOptions:
+    fmt = header.get("format", AUDIO_FORMAT)
+    if fmt != AUDIO_FORMAT:
+        raise ProtocolError(
+            "unsupported_format",
+            f"format={fmt!r}: v1 accepts only {AUDIO_FORMAT!r} (interleaved float32 "
+            "little-endian); convert the samples before sending",
+        )
+    rate = _int_field(
+        header,
+        "sample_rate",
+        defaults.PROTOCOL_MIN_SAMPLE_RATE,
+        defaults.PROTOCOL_MAX_SAMPLE_RATE,
+        "invalid_sample_rate",
+    )
+    channels = _int_field(header, "channels", 1, defaults.PROTOCOL_MAX_CHANNELS, "invalid_channels")
+    frames = _int_field(header, "frames", 1, 2**63 - 1, "invalid_frames")
+    if frames > defaults.PROTOCOL_MAX_SECONDS * rate:
+        raise ProtocolError(
+            "too_long",
+            f"frames={frames} at {rate} Hz is {frames / rate:.1f} s; the limit is "
+            f"{defaults.PROTOCOL_MAX_SECONDS:g} s: send the last bars only",
+        )
+    if frames * channels * 4 > defaults.PROTOCOL_MAX_PCM_BYTES:
+        raise ProtocolError(
+            "too_large",
+            f"{frames} frames x {channels} channels is {frames * channels * 4} bytes; the "
+            f"limit is {defaults.PROTOCOL_MAX_PCM_BYTES} bytes: downmix to stereo or send less",
+        )
+    k = header.get("k")
+    k = (
+        defaults.MATCH_DEFAULT_K
+        if k is None
+        else _int_field(header, "k", 1, defaults.MATCH_MAX_K, "invalid_k")
+    )
+    return MatchOptions(
+        sample_rate=rate,
+        channels=channels,
+        frames=frames,
+        tempo=_tempo(header.get("tempo")),
+        k=k,
+        families=_families(header.get("families")),
+    )
+
+
+def _tempo(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+        math.isfinite(value) and value > 0
+    ):
+        raise ProtocolError(
+            "invalid_tempo", f"tempo={value!r}: expected null or a positive number of BPM"
+        )
+    return float(value)
+
+
+def _families(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProtocolError(
+            "bad_header", f"families={value!r}: expected null or a list of family names"
+        )
+    out = []
+    for name in value:
+        family = family_from_name(name)
+        if family is None:
+            raise ProtocolError(
+                "unknown_family",
+                f"families: {name!r} is not a family; use any of {', '.join(FAMILIES)}",
+            )
+        if family not in out:
+            out.append(family)
+    return tuple(out)
+
+
+def decode_audio(pcm: bytes | memoryview, options: MatchOptions) -> np.ndarray:
+    """The (frames, channels) float32 view of a PCM frame, checked for size and finite values."""
+    expected = options.frames * options.channels * 4
+    if len(pcm) != expected:
+        raise ProtocolError(
+            "size_mismatch",
+            f"PCM frame is {len(pcm)} bytes; frames={options.frames} x "
+            f"channels={options.channels} x 4 bytes = {expected}: send exactly that many",
+        )
+    audio = np.frombuffer(pcm, dtype="<f4").reshape(options.frames, options.channels)
+    # The sum is a cheap screen (NaN/inf propagate); only a suspect sum pays the exact check.
+    if not np.isfinite(audio.sum(dtype=np.float64)) and not np.isfinite(audio).all():
+        bad = int(np.count_nonzero(~np.isfinite(audio)))
+        raise ProtocolError(
+            "non_finite_audio",
+            f"PCM holds {bad} NaN or infinite samples; send finite samples (-1.0..1.0)",
+        )
+    return audio
+
+
+def decode_request(body: Sequence[bytes | memoryview]) -> Request:
+    """Decode and validate a request body (the frames after the delimiter)."""
+    if not 1 <= len(body) <= 2:
+        raise ProtocolError(
+            "bad_message",
+            f"request has {len(body)} frames after the empty delimiter; expected the header "
+            "and, for match, one PCM frame",
+        )
+    header = _header(body[0])
+    version = header.get("v")
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        raise ProtocolError(
+            "unsupported_version",
+            f"protocol version v={version!r} is not supported; this daemon speaks "
+            f'v={PROTOCOL_VERSION}: send "v": {PROTOCOL_VERSION}',
+        )
+    rid = header.get("id")
+    if rid is not None and (not isinstance(rid, str) or len(rid) > MAX_ID_CHARS):
+        raise ProtocolError(
+            "bad_header", f"id={rid!r}: expected a string of at most {MAX_ID_CHARS} characters"
+        )
+    cmd = header.get("cmd")
+    if cmd not in COMMANDS:
+        raise ProtocolError(
+            "unknown_command", f"cmd={cmd!r} is not a v1 command; use one of {', '.join(COMMANDS)}"
+        )
+    if cmd != "match":
+        if len(body) != 1:
+            raise ProtocolError(
+                "unexpected_audio", f"cmd={cmd!r} takes no PCM frame; send the header alone"
+            )
+        return Request(header=header, cmd=cmd, id=rid)
+    options = _match_options(header)
+    if len(body) != 2:
+        raise ProtocolError(
+            "missing_audio", "match request has no PCM frame; send [b'', header, pcm]"
+        )
+    return Request(
+        header=header, cmd=cmd, id=rid, match=options, audio=decode_audio(body[1], options)
+    )
+
+
+def decode_reply(body: Sequence[bytes]) -> dict[str, Any]:
+    """Decode a reply body into its JSON object, checking the version."""
+    if len(body) != 1:
+        raise ProtocolError("bad_message", f"reply has {len(body)} frames; expected 1")
+    reply = _header(body[0])
+    if reply.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(
+            "unsupported_version",
+            f"reply version v={reply.get('v')!r}; this client speaks v={PROTOCOL_VERSION}: "
+            "upgrade CIR so the daemon and the client match",
+        )
+    return reply

@@ -1,0 +1,1 @@
+"""The CIR daemon: one ZeroMQ service loop serving protocol v1 with the encoder and catalogue."""

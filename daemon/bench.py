@@ -1,0 +1,124 @@
+"""`cir bench latency`: client-to-reply time of a real daemon on a 10,000-preset catalogue.
+
+The catalogue is real (presets_db SQLite, the daemon's own index) but its vectors are
+synthetic unit vectors: rendering 10,000 presets would take hours and search time does not
+depend on what the vectors mean. The query is real audio (noise bursts and tones), sent by
+the real bridge client to a daemon subprocess, 8 s stereo at 48 kHz.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cir import defaults
+from cir.families import MIX_FAMILIES
+
+
+def synthetic_catalogue(path: Path, size: int, embedder: Any, seed: int = 0) -> Path:
+    """A catalogue of `size` entries (families round-robin) with random unit vectors."""
+    from presets_db.catalogue import Catalogue, PresetResult
+
+    rng = np.random.default_rng(seed)
+    with Catalogue.open(path) as catalogue:
+        source = catalogue.add_source("folder", str(path.parent / "synthetic"), {})
+        results = []
+        for i in range(size):
+            v = rng.standard_normal(embedder.dim).astype(np.float32)
+            family = MIX_FAMILIES[i % len(MIX_FAMILIES)]
+            results.append((source.id, PresetResult(
+                key=f"synthetic-{i:05d}", name=f"Synthetic {i:05d}", family=family, tags=(),
+                locator={"index": i}, content_hash=f"{i}", settings_hash="bench", status="ok",
+                sample_rate=defaults.MODEL_SAMPLE_RATE, vector=v / np.linalg.norm(v),
+                embedder=embedder.name, embedder_version=embedder.version,
+            )))
+        catalogue.write_results(results)
+    return path
+
+
+def query_loop(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """(frames, 2) float32: a drum-like noise burst per beat over a bass tone and a lead tone."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    beat = (t * 2.0) % 1.0  # 120 BPM
+    drums = rng.standard_normal(len(t)) * np.exp(-beat * 30.0)
+    tones = 0.4 * np.sin(2 * np.pi * 55.0 * t) + 0.2 * np.sign(np.sin(2 * np.pi * 440.0 * t))
+    mono = 0.3 * drums + 0.5 * tones
+    mono = (0.8 * mono / np.max(np.abs(mono))).astype(np.float32)
+    return np.stack([mono, mono * 0.9], axis=1)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 2)
+
+
+def _timed(client: Any, loop: np.ndarray, rate: int, n: int, out: list[float]) -> None:
+    for _ in range(n):
+        t0 = time.perf_counter()
+        client.match(loop, rate, k=defaults.MATCH_DEFAULT_K)
+        out.append((time.perf_counter() - t0) * 1000.0)
+
+
+def bench_latency(
+    requests: int = defaults.BENCH_LATENCY_REQUESTS,
+    clients: int = defaults.BENCH_LATENCY_CLIENTS,
+    catalogue_size: int = defaults.BENCH_LATENCY_CATALOGUE_SIZE,
+    seconds: float = defaults.BENCH_LATENCY_SECONDS,
+    sample_rate: int = defaults.BENCH_LATENCY_SAMPLE_RATE,
+    embedder: str | None = None,
+) -> dict[str, Any]:
+    """p50/p95 of one client's requests, then throughput and p95 with `clients` at once."""
+    from daemon import service
+    from encoder.embed import load_embedder
+    from plugin_bridge.client import Client
+
+    emb = load_embedder(embedder)
+    loop = query_loop(seconds, sample_rate)
+    with tempfile.TemporaryDirectory(prefix="cir-bench-") as tmp:
+        work = Path(tmp)
+        db = synthetic_catalogue(work / "catalogue.db", catalogue_size, emb)
+        endpoint = f"ipc://{work / 'bench.sock'}"
+        started = service.start(db, embedder, endpoint=endpoint, lock_path=work / "bench.lock")
+        try:
+            with Client(endpoint) as client:
+                status = client.status()
+                _timed(client, loop, sample_rate, 3, [])  # warm-up
+                single: list[float] = []
+                _timed(client, loop, sample_rate, requests, single)
+            concurrent: list[float] = []
+            per_client = max(1, requests // clients)
+            conns = [Client(endpoint) for _ in range(clients)]
+            threads = [
+                threading.Thread(target=_timed, args=(c, loop, sample_rate, per_client, concurrent))
+                for c in conns
+            ]
+            t0 = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            wall = time.perf_counter() - t0
+            for c in conns:
+                c.close()
+        finally:
+            if started.started:
+                service.stop(endpoint, work / "bench.lock")
+    return {
+        "p50_ms": _percentile(single, 50),
+        "p95_ms": _percentile(single, 95),
+        "requests": len(single),
+        "concurrent_clients": clients,
+        "concurrent_requests": len(concurrent),
+        "concurrent_p50_ms": _percentile(concurrent, 50),
+        "concurrent_p95_ms": _percentile(concurrent, 95),
+        "throughput_rps": round(len(concurrent) / wall, 2),
+        "catalogue_size": status["catalogue_size"],
+        "encoder": status["encoder_version"],
+        "device": status["device"],
+        "query": f"{seconds:g} s stereo {sample_rate} Hz float32",
+    }

@@ -1,0 +1,147 @@
+"""The matcher: one query embedding, then a per-family top-k search of the catalogue.
+
+It holds the loaded embedder and the catalogue's index, and reloads the index when the
+catalogue changes on disk (its generation counter moves) or on demand (`rebuild`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cir.errors import CIRError
+from cir.families import FAMILIES
+from cir.protocol import ProtocolError
+from daemon.logs import LOGGER_NAME
+
+log = logging.getLogger(LOGGER_NAME)
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+class Matcher:
+    """Embed a query once, rank each family's catalogue entries, describe the hits."""
+
+    def __init__(self, embedder: Any, catalogue_path: str | Path):
+        self.embedder = embedder
+        self.catalogue_path = Path(catalogue_path)
+        self._catalogue = None
+        self._index = None
+        self._generation: int | None = None
+        self._records: dict[int, dict[str, Any]] = {}
+        self.problem: str | None = None  # why the catalogue is not searchable, if it is not
+        self._lock = threading.Lock()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Entries searchable with the loaded encoder (0 without a catalogue)."""
+        return int(self._index.size) if self._index is not None else 0
+
+    def load(self) -> int:
+        """(Re)open the catalogue and load its index for this encoder; returns the size."""
+        with self._lock:
+            self._close()
+            self.problem = None
+            if not self.catalogue_path.is_file():
+                log.warning("no catalogue at %s yet: matches will fail", self.catalogue_path)
+                return 0
+            from presets_db.catalogue import Catalogue
+
+            self._catalogue = Catalogue.open(self.catalogue_path)
+            self._generation = self._catalogue.generation()
+            try:
+                self._index = self._catalogue.load_index(self.embedder.version)
+            except CIRError as exc:  # e.g. vectors of another encoder only: serve, say why
+                self.problem = str(exc)
+                log.warning("catalogue not searchable: %s", exc)
+                return 0
+            log.info(
+                "catalogue %s loaded: %d entries for encoder %s (generation %s)",
+                self.catalogue_path, self.size, self.embedder.version, self._generation,
+            )
+            return self.size
+
+    def refresh(self) -> bool:
+        """Reload when the catalogue appeared or changed since the last load; True if so."""
+        if self._catalogue is None:
+            if self.catalogue_path.is_file():
+                self.load()
+                return True
+            return False
+        try:
+            generation = self._catalogue.generation()
+        except Exception:  # the file was replaced or removed under us: start over
+            generation = None
+        if generation != self._generation:
+            self.load()
+            return True
+        return False
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._catalogue is not None:
+            self._catalogue.close()
+        self._catalogue = self._index = self._generation = None
+        self._records.clear()
+
+    # --- matching --------------------------------------------------------------------------
+
+    def _record(self, preset_id: int) -> dict[str, Any]:
+        cached = self._records.get(preset_id)
+        if cached is None:
+            rec = self._catalogue.preset(preset_id)
+            cached = {
+                "preset_id": int(rec.id),
+                "name": rec.name,
+                "family": rec.family,
+                "key": rec.key,
+                "source": rec.source.kind,
+                "source_path": rec.source.path,
+                "locator": rec.locator,
+                "preview": str(rec.preview) if rec.preview else None,
+            }
+            self._records[preset_id] = cached
+        return cached
+
+    def match(
+        self, audio: np.ndarray, k: int, families: tuple[str, ...] | None
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+        """(results per family, timings in ms) for mono audio at the embedder's rate."""
+        self.refresh()
+        if self._index is None or self.size == 0:
+            if self.problem:
+                raise ProtocolError("no_catalogue", self.problem)
+            raise ProtocolError(
+                "no_catalogue",
+                f"the catalogue {self.catalogue_path} has no entries for encoder "
+                f"{self.embedder.version}; build it with `cir catalogue build` (or run "
+                "`cir demo`), then send `rebuild`",
+            )
+        t0 = time.perf_counter()
+        vector = np.asarray(self.embedder.embed_query(audio), dtype=np.float32)
+        timing = {"embed": _ms(t0)}
+        t1 = time.perf_counter()
+        results: dict[str, list[dict[str, Any]]] = {}
+        with self._lock:
+            for family in families or FAMILIES:
+                hits = self._index.search(vector, family, k)
+                if not hits and families is None:
+                    continue  # all-families queries list only families the catalogue has
+                results[family] = [
+                    {"rank": rank, **self._record(int(hit.preset_id)), "score": float(hit.score)}
+                    for rank, hit in enumerate(hits, start=1)
+                ]
+        timing["search"] = _ms(t1)
+        return results, timing

@@ -1,0 +1,186 @@
+"""Start, stop and query the daemon as a background service (`cir daemon start|stop|status`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cir import defaults, protocol
+from daemon import paths
+from daemon.errors import DaemonNotRunningError, DaemonStartError
+from daemon.lock import is_locked, read_pid
+from daemon.logs import setup_logging
+
+
+@dataclass(frozen=True)
+class Started:
+    """A daemon that answers: its pid, endpoint, and whether this call started it."""
+
+    pid: int | None
+    endpoint: str
+    started: bool
+    log_path: Path
+
+
+def run_foreground(
+    catalogue: str | Path | None = None,
+    embedder: str | None = None,
+    endpoints: list[str] | None = None,
+    lock_path: str | Path | None = None,
+    idle_timeout: float | None = None,
+    max_requests: int | None = None,
+    log_file: str | Path | None = None,
+    verbose: bool = False,
+) -> int:
+    """Run the daemon in this process until stopped (what `cir daemon run` does)."""
+    from daemon.server import Server
+
+    setup_logging(Path(log_file) if log_file else paths.log_path(), stderr=verbose)
+    server = Server(
+        endpoints=endpoints,
+        catalogue_path=catalogue,
+        embedder=embedder,
+        lock_path=lock_path,
+        idle_timeout=idle_timeout,
+        max_requests=max_requests,
+    )
+    return server.run()
+
+
+def _client(endpoint: str | None, timeout_ms: int):
+    from plugin_bridge.client import Client
+
+    return Client(endpoint, timeout_ms=timeout_ms, retries=1)
+
+
+def _log_tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(
+    catalogue: str | Path | None = None,
+    embedder: str | None = None,
+    endpoint: str | None = None,
+    lock_path: str | Path | None = None,
+    idle_timeout: float | None = None,
+    timeout: float = defaults.DAEMON_START_TIMEOUT_S,
+) -> Started:
+    """Start a background daemon unless one answers already; wait until it answers a ping.
+
+    `endpoint` and `lock_path` give a private daemon (the demo's) that cannot clash with the
+    user's own.
+    """
+    from plugin_bridge.client import ClientError, is_running
+
+    target = endpoint or protocol.client_endpoint()
+    lock = Path(lock_path) if lock_path else paths.lock_path()
+    log_path = paths.log_path()
+    if is_running(target):
+        return Started(read_pid(lock), target, False, log_path)
+    cmd = [sys.executable, "-m", "daemon", "run"]
+    if catalogue:
+        cmd += ["--catalogue", str(catalogue)]
+    if embedder:
+        cmd += ["--embedder", embedder]
+    if lock_path:
+        cmd += ["--lock", str(lock)]
+    if idle_timeout:
+        cmd += ["--idle-timeout", str(idle_timeout)]
+    env = dict(os.environ)
+    if endpoint:
+        env[defaults.ENDPOINT_ENV] = endpoint
+    paths.log_dir(create=True)
+    with open(paths.log_dir() / "daemon.stderr", "ab") as err:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
+            start_new_session=True,  # survives the terminal that started it
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DaemonStartError(
+                f"the daemon exited at start-up (status {proc.returncode}); last log lines:\n"
+                f"{_log_tail(paths.log_dir() / 'daemon.stderr')}"
+            )
+        try:
+            with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS) as client:
+                client.ping()
+            return Started(proc.pid, target, True, log_path)
+        except ClientError:
+            continue
+    proc.terminate()
+    raise DaemonStartError(
+        f"the daemon did not answer at {target} within {timeout:g} s; see {log_path}"
+    )
+
+
+def status(endpoint: str | None = None) -> dict[str, Any]:
+    """The running daemon's status reply, or DaemonNotRunningError."""
+    from plugin_bridge.client import DaemonUnavailableError
+
+    target = endpoint or protocol.client_endpoint()
+    try:
+        with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS * 3) as client:
+            return client.status()
+    except DaemonUnavailableError:
+        raise DaemonNotRunningError(
+            f"daemon not running at {target}; start it with `cir daemon start`"
+        ) from None
+
+
+def stop(
+    endpoint: str | None = None,
+    lock_path: str | Path | None = None,
+    timeout: float = defaults.DAEMON_STOP_TIMEOUT_S,
+) -> int | None:
+    """Ask the daemon to shut down (protocol `shutdown`, else SIGTERM to the lock's pid) and
+    wait for its lock to be released; returns the pid stopped, or DaemonNotRunningError."""
+    from plugin_bridge.client import ClientError
+
+    target = endpoint or protocol.client_endpoint()
+    lock = Path(lock_path) if lock_path else paths.lock_path()
+    pid = read_pid(lock) if is_locked(lock) else None
+    asked = False
+    try:
+        with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS * 3) as client:
+            pid = client.shutdown().get("pid", pid) or pid
+            asked = True
+    except ClientError:
+        if pid is None:
+            raise DaemonNotRunningError(
+                f"daemon not running at {target} (no lock held at {lock}); nothing to stop"
+            ) from None
+        os.kill(pid, signal.SIGTERM)  # alive but not answering: signals still work
+        asked = True
+    deadline = time.monotonic() + timeout
+    while asked and time.monotonic() < deadline:
+        if not is_locked(lock) and (pid is None or not _alive(pid)):
+            return pid
+        time.sleep(0.05)
+    raise DaemonNotRunningError(
+        f"the daemon (pid {pid}) did not exit within {timeout:g} s; kill it with `kill {pid}`"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still "exists": reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True

@@ -1,0 +1,126 @@
+"""Inference: the only part of the encoder the daemon and the catalogue import.
+
+`load_embedder()` returns the trained encoder when shipped weights exist, else the MFCC-80
+baseline. Both follow encoder.api.Embedder: mono audio at `sample_rate` in, unit vectors out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cir import defaults
+from cir.errors import CIRError
+from encoder.baseline import MFCCEmbedder
+from encoder.features import check_audio, resample
+from encoder.model import load_model
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class UnknownEmbedderError(CIRError):
+    """An embedder name that is neither a known name nor a checkpoint file."""
+
+
+def default_weights() -> Path:
+    """Where the shipped checkpoint lives (it may be absent: then the baseline serves)."""
+    return WEIGHTS_DIR / f"{defaults.ENCODER_WEIGHTS_NAME}.pt"
+
+
+def pick_device() -> str:
+    """CUDA, then Apple MPS, else CPU."""
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    """Window start offsets covering `n_samples`; the last window ends at the end."""
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
+class EncoderEmbedder:
+    """The trained CNN behind the Embedder contract (batched clips, windowed queries)."""
+
+    def __init__(self, checkpoint: str | Path, device: str | None = None):
+        model, version = load_model(checkpoint)
+        self.device = device or pick_device()
+        self.model = model.to(self.device)
+        self.checkpoint = Path(checkpoint)
+        self.name = model.config.name
+        self.version = version
+        self.dim = model.config.dim
+        self.sample_rate = model.config.features.sample_rate
+        self.window = int(defaults.QUERY_WINDOW_SECONDS * self.sample_rate)
+        self.hop = int(defaults.QUERY_HOP_SECONDS * self.sample_rate)
+
+    def _prepare(self, audio: np.ndarray, sample_rate: int | None) -> np.ndarray:
+        audio = check_audio(audio)
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            audio = resample(audio, sample_rate, self.sample_rate)
+        return audio
+
+    @torch.no_grad()
+    def _embed_equal(self, batch: list[np.ndarray]) -> np.ndarray:
+        x = torch.from_numpy(np.stack(batch)).to(self.device)
+        return self.model(x).float().cpu().numpy()
+
+    def embed_clips(
+        self, clips: Sequence[np.ndarray], sample_rate: int | None = None
+    ) -> np.ndarray:
+        """(n, dim) unit vectors. Clips of equal length share a forward pass (no padding, so
+        silence added by batching never enters the mean/max pooling)."""
+        prepared = [self._prepare(c, sample_rate) for c in clips]
+        out = np.zeros((len(prepared), self.dim), np.float32)
+        by_length: dict[int, list[int]] = {}
+        for i, clip in enumerate(prepared):
+            by_length.setdefault(len(clip), []).append(i)
+        size = defaults.EMBED_BATCH_SIZE
+        for indices in by_length.values():
+            for k in range(0, len(indices), size):
+                chunk = indices[k : k + size]
+                out[chunk] = self._embed_equal([prepared[i] for i in chunk])
+        return out
+
+    def embed_query(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+        """(dim,) unit vector: windows of QUERY_WINDOW_SECONDS (half overlap), silent windows
+        skipped, window embeddings averaged and re-normalised."""
+        audio = self._prepare(audio, sample_rate)
+        windows = [
+            audio[s : s + self.window] for s in window_starts(len(audio), self.window, self.hop)
+        ]
+        rms = np.array([np.sqrt(np.mean(w.astype(np.float64) ** 2)) for w in windows])
+        loud = [w for w, r in zip(windows, rms, strict=True) if r >= defaults.QUERY_SILENCE_RMS]
+        vectors = self.embed_clips(loud or windows)
+        mean = vectors.mean(axis=0)
+        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def load_embedder(name: str | None = None, device: str | None = None):
+    """The embedder to use: None/"default" -> trained weights if shipped, else MFCC-80;
+    "mfcc80" -> the baseline; "cir-cnn" -> the shipped weights; a path -> that checkpoint."""
+    if name in (None, "default"):
+        path = default_weights()
+        return EncoderEmbedder(path, device) if path.is_file() else MFCCEmbedder()
+    if name == MFCCEmbedder.name:
+        return MFCCEmbedder()
+    if name == defaults.ENCODER_WEIGHTS_NAME:
+        return EncoderEmbedder(default_weights(), device)
+    path = Path(name)
+    if path.suffix == ".pt" or path.is_file():
+        return EncoderEmbedder(path, device)
+    raise UnknownEmbedderError(
+        f"unknown embedder {name!r}: expected 'default', 'mfcc80', "
+        f"{defaults.ENCODER_WEIGHTS_NAME!r} or a checkpoint file (.pt)"
+    )

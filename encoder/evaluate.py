@@ -1,0 +1,286 @@
+"""The benchmarks of DESIGN.md: the trained encoder and the MFCC-80 baseline, side by side.
+
+    builtin-single  catalogue: the 3 families' held-out TEST presets + TRAIN presets as
+                    distractors (BENCH_CATALOGUE_PER_FAMILY per family, about 1,500);
+                    queries: other notes of held-out presets (never a reference note,
+                    METHOD.md flaw 6), ranked against the whole catalogue.
+    builtin-mix3    queries: seeded mixes (encoder.mixes) of one held-out preset per family;
+                    each family ranks only its own catalogue entries.
+    gm-single/-mix3 the same on FluidR3_GM's presets (never trained on): every preset is
+                    held out, the catalogue is all of them.
+
+A catalogue entry's vector is the normalised mean of its reference clips' vectors, as in the
+catalogue. Same seed, same queries, same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cir import defaults
+from cir.errors import CIRError
+from cir.families import MIX_FAMILIES
+from encoder import data
+from encoder.mixes import draw_velocity, item_rng, render_mix
+from synth.notes import Note
+
+BENCHMARKS = ("builtin-single", "builtin-mix3", "gm-single", "gm-mix3")
+_SINGLE_STREAM = 3
+_MIX_STREAM = 4
+
+
+class BenchmarkError(CIRError):
+    """An unknown benchmark name, or one whose data is missing (e.g. no FluidR3_GM)."""
+
+
+# --- ranking -------------------------------------------------------------------------------------
+
+
+def rank_hits(
+    queries: np.ndarray, catalogue: np.ndarray, targets: np.ndarray
+) -> dict[int, np.ndarray]:
+    """{1: hit, 5: hit} boolean per query: is the target's cosine similarity among the top k?"""
+    sims = queries @ catalogue.T  # (Q, N)
+    target_sim = sims[np.arange(len(queries)), targets]
+    # Rank = how many entries beat the target (ties count against it: no lucky draws).
+    better = (sims > target_sim[:, None]).sum(1) + ((sims == target_sim[:, None]).sum(1) - 1)
+    return {1: better < 1, 5: better < 5}
+
+
+@torch.no_grad()
+def embed_mels(model: Any, mels: np.ndarray | Sequence[np.ndarray], batch: int = 64) -> np.ndarray:
+    """(n, dim) embeddings of log-mels (n, M, T) with a TimbreEncoder, in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for k in range(0, len(mels), batch):
+        x = torch.from_numpy(np.asarray(mels[k : k + batch], dtype=np.float32)).to(device)
+        out.append(model.embed_features(x).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, model.config.dim), np.float32)
+
+
+def embed_references(
+    embed: Callable[[np.ndarray], np.ndarray], clips: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Per preset: normalised mean of its clips' vectors. Clips of equal shape share a batch."""
+    shapes: dict[tuple, list[int]] = {}
+    for i, c in enumerate(clips):
+        shapes.setdefault(tuple(c.shape), []).append(i)
+    out: list[Any] = [None] * len(clips)
+    for members in shapes.values():
+        stacked = np.stack([clips[i] for i in members])  # (n, clips, ...)
+        n, k = stacked.shape[:2]
+        vectors = embed(stacked.reshape(n * k, *stacked.shape[2:])).reshape(n, k, -1)
+        for i, v in zip(members, vectors, strict=True):
+            out[i] = v.mean(0)
+    mat = np.stack(out).astype(np.float32)
+    return mat / np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+
+
+def summarise(hits: dict[str, dict[int, np.ndarray]]) -> dict[str, Any]:
+    """{"per_family": {family: {"top1", "top5"}}, "mean": {...}} in percent."""
+    per = {
+        f: {"top1": round(100 * float(h[1].mean()), 1), "top5": round(100 * float(h[5].mean()), 1)}
+        for f, h in hits.items()
+    }
+    mean = {k: round(float(np.mean([v[k] for v in per.values()])), 1) for k in ("top1", "top5")}
+    return {"per_family": per, "mean": mean}
+
+
+# --- benchmark data ------------------------------------------------------------------------------
+
+
+def builtin_catalogue(families: Sequence[str] = MIX_FAMILIES) -> tuple[list[data.Source], set[str]]:
+    """(catalogue sources, keys of the held-out ones): TEST presets + TRAIN distractors."""
+    test = data.builtin_sources("test", families)
+    train = data.builtin_sources("train", families)
+    out = list(test)
+    for family in families:
+        room = defaults.BENCH_CATALOGUE_PER_FAMILY - sum(s.family == family for s in test)
+        members = sorted(
+            (s for s in train if s.family == family), key=lambda s: data._key_seed(s.key)
+        )
+        out.extend(members[: max(room, 0)])
+    out.sort(key=lambda s: (s.family, s.key))
+    return out, {s.key for s in test}
+
+
+def gm_catalogue(families: Sequence[str] = MIX_FAMILIES) -> tuple[list[data.Source], set[str]]:
+    path = Path(defaults.GM_SOUNDFONT)
+    if not path.is_file():
+        raise BenchmarkError(
+            f"{path} not found: install Debian's fluid-soundfont-gm for the gm benchmarks"
+        )
+    sources = sorted(data.sf2_sources(path, families), key=lambda s: (s.family, s.key))
+    return sources, {s.key for s in sources}
+
+
+@dataclass(frozen=True)
+class SingleQuery:
+    target: int  # catalogue index
+    note: Note
+    seconds: float
+
+
+def single_queries(
+    sources: Sequence[data.Source], held_out: set[str], n: int, seed: int
+) -> list[SingleQuery]:
+    """`n` single-note queries, families in turn; never a reference note of the preset."""
+    from presets_db.render import reference_notes
+
+    families = sorted({s.family for s in sources})
+    pools = {
+        f: [i for i, s in enumerate(sources) if s.family == f and s.key in held_out]
+        for f in families
+    }
+    out = []
+    for q in range(n):
+        family = families[q % len(families)]
+        rng = item_rng(seed, q, stream=_SINGLE_STREAM)
+        target = pools[family][int(rng.integers(len(pools[family])))]
+        refs = {(r.pitch, r.velocity, r.duration) for r in reference_notes(family)}
+        lo, hi = defaults.FAMILY_PITCH_RANGE[family]
+        while True:
+            pitch = int(rng.integers(lo, hi + 1))
+            velocity = draw_velocity(family, rng)
+            duration = round(
+                defaults.NOTE_SECONDS[family] * float(np.exp(rng.uniform(-0.9, 0.47))), 3
+            )
+            if (pitch, velocity, duration) not in refs:
+                break
+        out.append(
+            SingleQuery(target, Note(pitch, velocity, 0.0, duration), defaults.CLIP_SECONDS[family])
+        )
+    return out
+
+
+def mix_queries(
+    sources: Sequence[data.Source], held_out: set[str], n: int, seed: int
+) -> list[dict[str, int]]:
+    """`n` mixes as {family: catalogue index}, one held-out preset per family each."""
+    pools = {
+        f: [i for i, s in enumerate(sources) if s.family == f and s.key in held_out]
+        for f in MIX_FAMILIES
+    }
+    out = []
+    for q in range(n):
+        rng = item_rng(seed, q, stream=_MIX_STREAM)
+        out.append({f: pool[int(rng.integers(len(pool)))] for f, pool in pools.items()})
+    return out
+
+
+def render_mix_query(
+    sources: Sequence[data.Source], chosen: dict[str, int], seed: int, index: int
+) -> np.ndarray:
+    instruments = {f: data.make_instrument(sources[i]) for f, i in chosen.items()}
+    mix, _, _ = render_mix(
+        instruments, seed, defaults.MIX_SECONDS, defaults.MODEL_SAMPLE_RATE, index=index
+    )
+    return mix
+
+
+# --- running a benchmark -------------------------------------------------------------------------
+
+
+def run_benchmark(
+    name: str,
+    queries: int | None = None,
+    seed: int = defaults.BENCH_SEED,
+    embedder: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run one benchmark for the chosen embedder (default: the shipped one) and MFCC-80."""
+    from rich.progress import Progress
+
+    from encoder.baseline import MFCCEmbedder
+    from encoder.embed import EncoderEmbedder, load_embedder
+    from encoder.features import FeatureConfig
+
+    if name not in BENCHMARKS:
+        raise BenchmarkError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)}")
+    kind, task = name.split("-")
+    model = load_embedder(embedder)
+    baseline = MFCCEmbedder()
+    trained = isinstance(model, EncoderEmbedder)
+    features = model.model.config.features if trained else FeatureConfig()
+    sources, held_out = builtin_catalogue() if kind == "builtin" else gm_catalogue()
+    refs = data.reference_set(sources, features, workers=workers, progress=progress)
+    families = np.asarray([s.family for s in sources])
+    cat_base = embed_references(lambda x: x, refs.mfcc)
+    cat_model = (
+        embed_references(lambda m: embed_mels(model.model, m), refs.mels) if trained else cat_base
+    )
+    n = queries or (
+        defaults.BENCH_SINGLE_QUERIES if task == "single" else defaults.BENCH_MIX_QUERIES
+    )
+    hits: dict[str, dict[str, list]] = {"model": {}, "baseline": {}}
+    with Progress(disable=not progress) as bar:
+        if task == "single":
+            qs = single_queries(sources, held_out, n, seed)
+            job = bar.add_task(f"{name}: {n} queries", total=n)
+            vm, vb = [], []
+            for q in qs:
+                clip = data.make_instrument(sources[q.target]).render(
+                    [q.note], q.seconds, features.sample_rate
+                )
+                vm.append(model.embed_clips([clip])[0])
+                vb.append(baseline.embed_clips([clip])[0])
+                bar.advance(job)
+            targets = np.asarray([q.target for q in qs])
+            for label, vecs, cat in (("model", vm, cat_model), ("baseline", vb, cat_base)):
+                h = rank_hits(np.stack(vecs), cat, targets)
+                for f in sorted(set(families[targets])):
+                    sel = families[targets] == f
+                    hits[label][f] = {1: h[1][sel], 5: h[5][sel]}
+        else:
+            qs = mix_queries(sources, held_out, n, seed)
+            job = bar.add_task(f"{name}: {n} mixes", total=n)
+            vm, vb = [], []
+            for i, chosen in enumerate(qs):
+                mix = render_mix_query(sources, chosen, seed, i)
+                vm.append(model.embed_query(mix))
+                vb.append(baseline.embed_query(mix))
+                bar.advance(job)
+            for label, vecs, cat in (("model", vm, cat_model), ("baseline", vb, cat_base)):
+                for f in MIX_FAMILIES:
+                    members = np.flatnonzero(families == f)
+                    targets = np.asarray([np.searchsorted(members, c[f]) for c in qs])
+                    hits[label][f] = rank_hits(np.stack(vecs), cat[members], targets)
+    return {
+        "benchmark": name,
+        "queries": n,
+        "seed": seed,
+        "catalogue": len(sources),
+        "embedder": {"model": model.version, "baseline": baseline.version},
+        "model": summarise(hits["model"]),
+        "baseline": summarise(hits["baseline"]),
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A plain-text table: per family and mean, model vs baseline, top-1 / top-5 in percent."""
+    lines = [
+        f"{result['benchmark']}: {result['queries']} queries, seed {result['seed']}, "
+        f"catalogue {result['catalogue']} presets",
+        f"{'family':<12}{'model T1':>10}{'model T5':>10}{'MFCC T1':>10}{'MFCC T5':>10}",
+    ]
+    rows = [*result["model"]["per_family"], "mean"]
+    for row in rows:
+        m = result["model"]["mean"] if row == "mean" else result["model"]["per_family"][row]
+        b = result["baseline"]["mean"] if row == "mean" else result["baseline"]["per_family"][row]
+        lines.append(
+            f"{row:<12}{m['top1']:>10.1f}{m['top5']:>10.1f}{b['top1']:>10.1f}{b['top5']:>10.1f}"
+        )
+    lines.append(
+        f"model: {result['embedder']['model']}  baseline: {result['embedder']['baseline']}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,523 @@
+"""Training: one readable loop over batches of single-note pairs and mixes.
+
+    batch (step s, drawn from a generator seeded by (seed, s): resuming replays the same data)
+      P presets x 2 notes   half of them from one family (hard negatives), the rest anywhere
+      K mixes               one preset per family, laid out from cached notes (mixes.mix_mels),
+                            each with its presets' canonical notes (the catalogue's clips)
+    loss = contrastive(notes) + mix_weight * contrastive(notes <-> mixes)
+    AdamW, linear warm-up then cosine decay; every `eval_every` steps the VALID presets are
+    ranked (single notes and rendered mixes) and the best checkpoint by that score is kept.
+
+Outputs in the run folder: last.pt (resumable: model, optimiser, step), best.pt, train.log
+(one JSON line per log step / evaluation) and config.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cir import defaults
+from cir.errors import CIRError
+from cir.families import MIX_FAMILIES
+from encoder import data
+from encoder.evaluate import embed_mels, embed_references, rank_hits
+from encoder.features import FeatureConfig
+from encoder.losses import LOSSES, relation_masks
+from encoder.mixes import item_rng, mix_mels, plan_mix, render_mix
+from encoder.model import (
+    EncoderConfig,
+    TimbreEncoder,
+    count_parameters,
+    read_checkpoint,
+    save_checkpoint,
+)
+
+# Streams of item_rng, so the data of different purposes never share random numbers.
+_BATCH_STREAM = 2
+_VALID_STREAM = 5
+
+
+class TrainConfigError(CIRError):
+    """A training config file that cannot be read or has unknown or invalid fields."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run depends on (with the code): same config, same weights."""
+
+    name: str = defaults.ENCODER_WEIGHTS_NAME
+    seed: int = 0
+    families: tuple[str, ...] = MIX_FAMILIES
+    # Model
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    dim: int = 128
+    n_mels: int = defaults.ENCODER_N_MELS
+    # Data: notes rendered per training preset; None = every training preset of a family.
+    train_presets_per_family: int | None = None
+    notes_per_preset: int = 10
+    note_seconds: float = 1.5
+    # Single-note crops start at the onset; their length is drawn per step in this range.
+    crop_seconds: tuple[float, float] = (1.0, 1.5)
+    # Batches
+    pair_presets: int = 16
+    hard_fraction: float = 0.5
+    mixes: int = 8
+    mix_seconds: float = defaults.QUERY_WINDOW_SECONDS
+    mix_weight: float = 1.0
+    loss: str = "triplet-full"
+    margin: float = defaults.TRIPLET_MARGIN
+    temperature: float = defaults.INFONCE_TEMPERATURE
+    # Optimisation
+    steps: int = 3000
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    final_lr_fraction: float = 0.02
+    grad_clip: float = 5.0
+    # Validation on VALID presets: notes per preset, rendered mixes
+    valid_presets_per_family: int | None = None
+    valid_notes_per_preset: int = 2
+    valid_mixes: int = 120
+    eval_every: int = 250
+    checkpoint_every: int = 50
+    log_every: int = 10
+    threads: int | None = None
+    workers: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise TrainConfigError(
+                f"unknown training setting {unknown[0]!r}: expected some of {', '.join(names)}"
+            )
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        config = cls(**d)
+        if config.loss not in LOSSES:
+            raise TrainConfigError(f"loss {config.loss!r}: expected one of {', '.join(LOSSES)}")
+        bad = [f for f in config.families if f not in defaults.FAMILY_PITCH_RANGE]
+        if bad:
+            raise TrainConfigError(f"family {bad[0]!r} is not a CIR family")
+        if config.steps < 1 or config.pair_presets < 2:
+            raise TrainConfigError("steps must be >= 1 and pair_presets >= 2")
+        return config
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise TrainConfigError(f"cannot read training config {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise TrainConfigError(f"training config {path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise TrainConfigError(f"training config {path}: expected a JSON object")
+    return TrainConfig.from_dict(raw)
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def _limit(sources: list[data.Source], per_family: int | None) -> list[data.Source]:
+    """A deterministic subset (by id hash, not by position) of `per_family` sources per family."""
+    if per_family is None:
+        return sources
+    out = []
+    for family in sorted({s.family for s in sources}):
+        members = sorted(
+            (s for s in sources if s.family == family), key=lambda s: data._key_seed(s.key)
+        )
+        out.extend(sorted(members[:per_family], key=lambda s: s.key))
+    return out
+
+
+@dataclass
+class TrainData:
+    notes: data.NoteSet
+    note_index: list[np.ndarray]  # per source: its note indices
+    canonical: list[np.ndarray]  # per source: (M, T) float16 canonical clip
+    by_family: dict[str, np.ndarray]  # family -> source indices
+    valid_refs: data.ReferenceSet
+    valid_notes: data.NoteSet
+    valid_mixes: list[tuple[np.ndarray, dict[str, int]]]  # (windows (W, M, T), family -> ref index)
+    features: FeatureConfig
+
+
+def prepare_data(config: TrainConfig, progress: bool = True) -> TrainData:
+    """Render (or read from var/cache) everything a run needs."""
+    features = FeatureConfig(n_mels=config.n_mels)
+    train = _limit(data.builtin_sources("train", config.families), config.train_presets_per_family)
+    valid = _limit(data.builtin_sources("valid", config.families), config.valid_presets_per_family)
+    kw = {"workers": config.workers, "progress": progress}
+    notes = data.note_set(
+        train, config.notes_per_preset, config.note_seconds, config.seed, features, **kw
+    )
+    canon = data.reference_set(train, features, canonical_only=True, **kw)
+    valid_refs = data.reference_set(valid, features, **kw)
+    valid_notes = data.note_set(
+        valid, config.valid_notes_per_preset, config.note_seconds, config.seed + 1, features, **kw
+    )
+    by_family = {
+        f: np.asarray([i for i, s in enumerate(train) if s.family == f]) for f in config.families
+    }
+    return TrainData(
+        notes=notes,
+        note_index=notes.by_source(),
+        canonical=[m[0] for m in canon.mels],
+        by_family=by_family,
+        valid_refs=valid_refs,
+        valid_notes=valid_notes,
+        valid_mixes=_valid_mixes(valid, config, features),
+        features=features,
+    )
+
+
+def _valid_mixes(
+    valid: list[data.Source], config: TrainConfig, features: FeatureConfig
+) -> list[tuple[np.ndarray, dict[str, int]]]:
+    """Mixes of VALID presets rendered by the engine (the benchmark's domain), as window mels."""
+    from encoder.embed import window_starts
+    from encoder.features import log_mel
+
+    sr = features.sample_rate
+    window, hop = round(defaults.QUERY_WINDOW_SECONDS * sr), round(defaults.QUERY_HOP_SECONDS * sr)
+    by_family = {f: [i for i, s in enumerate(valid) if s.family == f] for f in config.families}
+    out = []
+    for q in range(config.valid_mixes):
+        rng = item_rng(config.seed, q, stream=_VALID_STREAM)
+        chosen = {f: int(rng.choice(idx)) for f, idx in by_family.items()}
+        instruments = {f: data.make_instrument(valid[i]) for f, i in chosen.items()}
+        mix, _, _ = render_mix(instruments, config.seed, defaults.MIX_SECONDS, sr, index=q)
+        wins = [mix[s : s + window] for s in window_starts(len(mix), window, hop)]
+        out.append((np.stack([log_mel(w, features).numpy() for w in wins]), chosen))
+    return out
+
+
+def feature_stats(notes: data.NoteSet, count: int = 2000) -> tuple[float, float]:
+    """One global mean/std of the training log-mel (a fixed subset: deterministic)."""
+    idx = np.linspace(0, len(notes.mels) - 1, min(count, len(notes.mels))).astype(int)
+    x = notes.mels[idx].astype(np.float64)
+    return float(x.mean()), float(x.std())
+
+
+def _fit(mel: np.ndarray, frames: int, floor: float) -> np.ndarray:
+    """Crop or pad (with silence) a (M, T) log-mel to `frames` frames."""
+    if mel.shape[1] >= frames:
+        return mel[:, :frames]
+    pad = np.full((mel.shape[0], frames - mel.shape[1]), np.log(floor), dtype=mel.dtype)
+    return np.concatenate([mel, pad], axis=1)
+
+
+@dataclass
+class Batch:
+    singles: torch.Tensor  # (2P + 3K, M, Tc): note pairs, then canonical stems
+    mixes: torch.Tensor  # (K, M, Tm)
+    presets: list[frozenset[int]]  # per row (singles then mixes)
+    is_mix: list[bool]
+
+
+def make_batch(step: int, config: TrainConfig, td: TrainData) -> Batch:
+    """The batch of `step`: a pure function of (seed, step) and the cached data."""
+    rng = item_rng(config.seed, step, stream=_BATCH_STREAM)
+    fc = td.features
+    floor = fc.log_floor
+    families = list(config.families)
+    used: set[int] = set()
+
+    def draw(pool: np.ndarray, n: int) -> list[int]:
+        free = np.asarray([i for i in pool if int(i) not in used])
+        picked = [int(i) for i in rng.choice(free, size=n, replace=False)]
+        used.update(picked)
+        return picked
+
+    everyone = np.concatenate([td.by_family[f] for f in families])
+    hard = families[int(rng.integers(len(families)))]
+    n_hard = round(config.pair_presets * config.hard_fraction)
+    pair_presets = draw(td.by_family[hard], n_hard) + draw(everyone, config.pair_presets - n_hard)
+    mix_presets = [{f: draw(td.by_family[f], 1)[0] for f in families} for _ in range(config.mixes)]
+
+    crop = fc.frames(round(rng.uniform(*config.crop_seconds) * fc.sample_rate))
+    singles, presets = [], []
+    for p in pair_presets:
+        for n in rng.choice(td.note_index[p], size=2, replace=False):
+            singles.append(_fit(td.notes.mels[n], crop, floor))
+            presets.append(frozenset([p]))
+    for chosen in mix_presets:
+        for f in families:
+            singles.append(_fit(td.canonical[chosen[f]], crop, floor))
+            presets.append(frozenset([chosen[f]]))
+
+    hop_s = fc.hop / fc.sample_rate
+    mix_frames = fc.frames(round(config.mix_seconds * fc.sample_rate))
+    mixes = []
+    for chosen in mix_presets:
+        plan = plan_mix(tuple(families), rng, config.mix_seconds)
+
+        def pick(family: str, note, chosen=chosen):
+            idx = td.note_index[chosen[family]]
+            gaps = np.abs(td.notes.pitches[idx].astype(int) - note.pitch)
+            nearest = idx[gaps == gaps.min()]
+            n = int(nearest[int(rng.integers(len(nearest)))])
+            return td.notes.mels[n], float(td.notes.peaks[n])
+
+        mixes.append(mix_mels(plan, pick, mix_frames, hop_s, floor))
+        presets.append(frozenset(chosen.values()))
+    is_mix = [False] * len(singles) + [True] * len(mixes)
+    return Batch(
+        torch.from_numpy(np.stack(singles).astype(np.float32)),
+        torch.from_numpy(np.stack(mixes).astype(np.float32)),
+        presets,
+        is_mix,
+    )
+
+
+def batch_loss(
+    model: TimbreEncoder, batch: Batch, config: TrainConfig
+) -> tuple[torch.Tensor, dict]:
+    """single-note loss + mix_weight x note<->mix loss (both directions: triplet-full)."""
+    emb = torch.cat([model.embed_features(batch.singles), model.embed_features(batch.mixes)])
+    pos, neg = relation_masks(batch.presets, batch.is_mix)
+    loss_fn = LOSSES[config.loss]
+    kwargs = (
+        {"margin": config.margin}
+        if config.loss == "triplet-full"
+        else {"temperature": config.temperature}
+    )
+    is_mix = torch.tensor(batch.is_mix)
+    cross = is_mix.view(-1, 1) ^ is_mix.view(1, -1)  # a note and a mix
+    n = len(batch.singles)
+    single = loss_fn(emb[:n], pos[:n, :n], neg[:n, :n], **kwargs)
+    mix = loss_fn(emb, pos & cross, neg & cross, **kwargs)
+    total = single + config.mix_weight * mix
+    return total, {
+        "loss": float(total.detach()),
+        "single": float(single.detach()),
+        "mix": float(mix.detach()),
+    }
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def validate(model: TimbreEncoder, td: TrainData) -> dict[str, float]:
+    """top-1/top-5 on VALID presets: single notes vs all references, mixes per family."""
+    model.eval()
+    refs = td.valid_refs
+    catalogue = embed_references(lambda m: embed_mels(model, m), refs.mels)
+    families = np.asarray([s.family for s in refs.sources])
+    notes = td.valid_notes
+    q = embed_mels(model, notes.mels)
+    single = rank_hits(q, catalogue, np.asarray(notes.owners))
+    out = {"single_top1": single[1].mean(), "single_top5": single[5].mean()}
+    mix_top1, mix_top5 = [], []
+    qs = []
+    for windows, _ in td.valid_mixes:
+        v = embed_mels(model, windows).mean(0)
+        qs.append(v / np.linalg.norm(v))
+    queries = np.stack(qs)
+    for family in sorted({f for _, chosen in td.valid_mixes for f in chosen}):
+        members = np.flatnonzero(families == family)
+        target = np.asarray(
+            [np.searchsorted(members, chosen[family]) for _, chosen in td.valid_mixes]
+        )
+        hits = rank_hits(queries, catalogue[members], target)
+        out[f"mix_{family}_top1"] = hits[1].mean()
+        mix_top1.append(hits[1].mean())
+        mix_top5.append(hits[5].mean())
+    out["mix_top1"] = float(np.mean(mix_top1))
+    out["mix_top5"] = float(np.mean(mix_top5))
+    out["score"] = 0.5 * (out["single_top1"] + out["mix_top1"])
+    model.train()
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up to 1, then cosine decay to final_lr_fraction."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    t = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.final_lr_fraction + (1 - config.final_lr_fraction) * 0.5 * (
+        1 + math.cos(math.pi * min(t, 1.0))
+    )
+
+
+def _log(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def train(
+    config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Run (or resume) a training run in `out_dir`; return a summary with the best metrics."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    last, best_path, log_path = out / "last.pt", out / "best.pt", out / "train.log"
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    t0 = time.time()
+    td = prepare_data(config, progress)
+    data_seconds = time.time() - t0
+    mean, std = feature_stats(td.notes)
+    torch.manual_seed(config.seed)
+    model = TimbreEncoder(
+        EncoderConfig(td.features, tuple(config.channels), config.dim, mean, std, config.name)
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config))
+    start, best, elapsed = 0, None, 0.0
+    if resume and last.is_file():
+        state = read_checkpoint(last)
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, best, elapsed = state["step"], state.get("best"), state.get("elapsed", 0.0)
+    elif not resume and log_path.exists():
+        log_path.unlink()
+    _log(
+        log_path,
+        {
+            "event": "start",
+            "step": start,
+            "params": count_parameters(model),
+            "data_seconds": round(data_seconds, 1),
+            "train_presets": len(td.notes.sources),
+        },
+    )
+
+    def checkpoint(step: int, metrics: dict | None = None) -> None:
+        extra = {
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "step": step,
+            "best": best,
+            "elapsed": elapsed + time.time() - t_loop,
+            "train_config": config.to_dict(),
+        }
+        save_checkpoint(last, model, extra)
+
+    model.train()
+    t_loop = time.time()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("training", total=config.steps, completed=start, info="")
+        for step in range(start, config.steps):
+            batch = make_batch(step, config, td)
+            loss, parts = batch_loss(model, batch, config)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
+            sched.step()
+            done = step + 1
+            if done % config.log_every == 0:
+                rec = {
+                    "step": done,
+                    "lr": sched.get_last_lr()[0],
+                    **parts,
+                    "elapsed": round(elapsed + time.time() - t_loop, 1),
+                }
+                _log(log_path, rec)
+                bar.update(task, info=f"loss {parts['loss']:.3f} (mix {parts['mix']:.3f})")
+            if done % config.eval_every == 0 or done == config.steps:
+                metrics = validate(model, td)
+                _log(log_path, {"event": "valid", "step": done, **metrics})
+                if best is None or metrics["score"] > best["score"]:
+                    best = {"step": done, **metrics}
+                    save_checkpoint(
+                        best_path,
+                        model,
+                        {"step": done, "metrics": metrics, "train_config": config.to_dict()},
+                    )
+                bar.update(
+                    task, info=f"valid score {metrics['score']:.3f} (best {best['score']:.3f})"
+                )
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                checkpoint(done)
+            bar.update(task, completed=done)
+    total = elapsed + time.time() - t_loop
+    summary = {
+        "steps": config.steps,
+        "train_seconds": round(total, 1),
+        "data_seconds": round(data_seconds, 1),
+        "best": best,
+        "out": str(out),
+        "params": count_parameters(model),
+    }
+    _log(log_path, {"event": "done", **summary})
+    return summary
+
+
+def export_weights(checkpoint: str | Path, dest_dir: str | Path, name: str | None = None) -> Path:
+    """Copy a run's best checkpoint, without optimiser state, as <name>.pt + <name>.json."""
+    from encoder.model import load_model
+
+    state = read_checkpoint(checkpoint)
+    model, _ = load_model(checkpoint)
+    name = name or model.config.name
+    dest = Path(dest_dir)
+    version = save_checkpoint(
+        dest / f"{name}.pt",
+        model,
+        {
+            "step": state.get("step"),
+            "metrics": state.get("metrics"),
+            "train_config": state.get("train_config"),
+        },
+    )
+    info = {
+        "version": version,
+        "step": state.get("step"),
+        "valid_metrics": state.get("metrics"),
+        "model": model.config.to_dict(),
+        "train_config": state.get("train_config"),
+    }
+    (dest / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
+    return dest / f"{name}.pt"
+
+
+def run(
+    config_path: str | Path,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    export_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """`cir train`: load the config, train in `out_dir` (default var/runs/<config name>),
+    optionally export the best checkpoint (e.g. to encoder/weights)."""
+    config = load_config(config_path)
+    out = Path(out_dir) if out_dir else data.REPO / "var" / "runs" / Path(config_path).stem
+    summary = train(config, out, resume=resume, progress=progress)
+    if export_dir is not None:
+        summary["exported"] = str(export_weights(out / "best.pt", export_dir, config.name))
+    return summary

@@ -1,0 +1,320 @@
+// CIR Bridge worker: the background thread that sends captures to the daemon (protocol v1).
+//
+// It wakes every kPollMs, takes a capture request from the audio thread's mailbox, copies the
+// frames out of the history ring, and sends one `match` request on a ZeroMQ DEALER socket:
+// [empty, header JSON, PCM f32le interleaved]. It waits for the reply in kPollMs slices (so
+// unload never waits longer than one slice), discards replies to other ids, and gives up after
+// the timeout: the socket is then closed and reopened for the next request ("Lazy Pirate").
+// LINGER 0 and a send high-water mark of 1 keep a dead daemon from holding memory or unload.
+#pragma once
+
+#include "capture.hpp"
+
+#include <zmq.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cir {
+
+constexpr const char* kEndpointEnv = "CIR_ENDPOINT";        // as cir/defaults.py ENDPOINT_ENV
+constexpr const char* kDefaultEndpoint = "tcp://127.0.0.1:47100";  // DAEMON_TCP_PORT
+constexpr const char* kTimeoutEnv = "CIR_BRIDGE_TIMEOUT_MS";
+constexpr int kDefaultTimeoutMs = 15000;  // the daemon may load its model on the first match
+constexpr int kPollMs = 20;               // worker wake-up period; bounds unload time
+constexpr int kMatchK = 5;
+constexpr int kMaxReplyBytes = 4 << 20;   // a reply is small JSON; refuse anything huge
+
+// One ZeroMQ context for every instance in the process (one I/O thread, not one per plugin).
+class SharedContext {
+public:
+    static void* acquire()
+    {
+        std::lock_guard<std::mutex> lock(mutex());
+        if (refs()++ == 0)
+            ctx() = zmq_ctx_new();
+        return ctx();
+    }
+
+    static void release()
+    {
+        std::lock_guard<std::mutex> lock(mutex());
+        if (--refs() == 0) {
+            zmq_ctx_term(ctx());  // all sockets are closed with LINGER 0: returns at once
+            ctx() = nullptr;
+        }
+    }
+
+private:
+    static std::mutex& mutex() { static std::mutex m; return m; }
+    static int& refs() { static int r = 0; return r; }
+    static void*& ctx() { static void* c = nullptr; return c; }
+};
+
+// Minimal JSON reading for the reply: only the fields the plugin shows.
+namespace json {
+
+// Position just after `"key":` (whitespace allowed) in `s`, from `from`; npos if absent.
+inline size_t valueAt(const std::string& s, const char* key, size_t from = 0)
+{
+    const std::string quoted = std::string("\"") + key + "\"";
+    for (size_t p = s.find(quoted, from); p != std::string::npos; p = s.find(quoted, p + 1)) {
+        size_t q = p + quoted.size();
+        while (q < s.size() && std::isspace(static_cast<unsigned char>(s[q])))
+            ++q;
+        if (q < s.size() && s[q] == ':') {
+            ++q;
+            while (q < s.size() && std::isspace(static_cast<unsigned char>(s[q])))
+                ++q;
+            return q;
+        }
+    }
+    return std::string::npos;
+}
+
+inline bool startsWith(const std::string& s, size_t at, const char* word)
+{
+    return at != std::string::npos && s.compare(at, std::strlen(word), word) == 0;
+}
+
+// The string value of `key` (no escapes expected in ids and codes); empty if absent.
+inline std::string stringValue(const std::string& s, const char* key)
+{
+    const size_t at = valueAt(s, key);
+    if (at == std::string::npos || s[at] != '"')
+        return std::string();
+    const size_t end = s.find('"', at + 1);
+    return end == std::string::npos ? std::string() : s.substr(at + 1, end - at - 1);
+}
+
+// The largest number among every `"key": number` in `s`; `fallback` if none.
+inline double maxNumber(const std::string& s, const char* key, double fallback)
+{
+    double best = fallback;
+    bool found = false;
+    for (size_t at = valueAt(s, key); at != std::string::npos; at = valueAt(s, key, at)) {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str() + at, &end);
+        if (end != s.c_str() + at && (!found || v > best)) {
+            best = v;
+            found = true;
+        }
+    }
+    return best;
+}
+
+}  // namespace json
+
+class Worker {
+public:
+    std::atomic<float> topScore{0.0f};
+    std::atomic<uint32_t> requestsSent{0};
+
+    explicit Worker(Capture& capture)
+        : fCapture(capture)
+    {
+        const char* ep = std::getenv(kEndpointEnv);
+        fEndpoint = (ep != nullptr && ep[0] != '\0') ? ep : kDefaultEndpoint;
+        const char* to = std::getenv(kTimeoutEnv);
+        fTimeoutMs = (to != nullptr && std::atoi(to) > 0) ? std::atoi(to) : kDefaultTimeoutMs;
+        fInstance = static_cast<unsigned long long>(
+            std::chrono::steady_clock::now().time_since_epoch().count()) ^ reinterpret_cast<uintptr_t>(this);
+        fContext = SharedContext::acquire();
+        fThread = std::thread([this] { loop(); });
+    }
+
+    ~Worker()
+    {
+        fStop.store(true, std::memory_order_release);
+        if (fThread.joinable())
+            fThread.join();
+        closeSocket();
+        SharedContext::release();
+    }
+
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Held by the worker while it reads the ring; activate() takes it to resize the ring.
+    std::mutex ringMutex;
+
+    void setSampleRate(double sr) { fSampleRate.store(sr, std::memory_order_release); }
+
+private:
+    Capture& fCapture;
+    std::string fEndpoint;
+    int fTimeoutMs = kDefaultTimeoutMs;
+    unsigned long long fInstance = 0;
+    void* fContext = nullptr;
+    void* fSocket = nullptr;
+    std::thread fThread;
+    std::atomic<bool> fStop{false};
+    std::atomic<double> fSampleRate{48000.0};
+    uint64_t fLastSeq = 0;
+    uint64_t fCounter = 0;
+    std::vector<float> fPcm;  // worker-owned copy of the capture (allocation is fine here)
+
+    bool stopping() const { return fStop.load(std::memory_order_acquire); }
+
+    void loop()
+    {
+        while (!stopping()) {
+            CaptureRequest req;
+            if (fCapture.mailbox.take(fLastSeq, req))
+                handle(req);
+            else
+                std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+        }
+    }
+
+    void finish(BridgeState s)
+    {
+        fCapture.state.store(static_cast<int>(s), std::memory_order_release);
+        fCapture.busy.store(false, std::memory_order_release);
+    }
+
+    void handle(const CaptureRequest& req)
+    {
+        {
+            std::lock_guard<std::mutex> lock(ringMutex);
+            fPcm.resize(req.frames * kChannels);
+            if (!fCapture.ring.read(req.end, req.frames, fPcm.data(), fCapture.maxBlock())) {
+                std::fprintf(stderr, "CIR Bridge: capture overwritten before it could be sent\n");
+                finish(BridgeState::Error);
+                return;
+            }
+        }
+        const std::string id = nextId();
+        if (!send(req, id)) {
+            closeSocket();
+            finish(BridgeState::Error);
+            return;
+        }
+        requestsSent.fetch_add(1, std::memory_order_relaxed);
+        topScore.store(0.0f, std::memory_order_relaxed);
+        fCapture.state.store(static_cast<int>(BridgeState::Sent), std::memory_order_release);
+        finish(awaitReply(id));
+    }
+
+    std::string nextId()
+    {
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "bridge-%llx-%llu", fInstance,
+                      static_cast<unsigned long long>(++fCounter));
+        return buf;
+    }
+
+    bool openSocket()
+    {
+        if (fSocket != nullptr)
+            return true;
+        fSocket = zmq_socket(fContext, ZMQ_DEALER);
+        if (fSocket == nullptr)
+            return false;
+        const int linger = 0, hwm = 1;
+        const int64_t maxMsg = kMaxReplyBytes;
+        zmq_setsockopt(fSocket, ZMQ_LINGER, &linger, sizeof(linger));
+        zmq_setsockopt(fSocket, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(fSocket, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(fSocket, ZMQ_MAXMSGSIZE, &maxMsg, sizeof(maxMsg));
+        if (zmq_connect(fSocket, fEndpoint.c_str()) != 0) {
+            std::fprintf(stderr, "CIR Bridge: cannot connect to %s: %s\n", fEndpoint.c_str(),
+                         zmq_strerror(zmq_errno()));
+            closeSocket();
+            return false;
+        }
+        return true;
+    }
+
+    void closeSocket()
+    {
+        if (fSocket != nullptr) {
+            zmq_close(fSocket);
+            fSocket = nullptr;
+        }
+    }
+
+    bool send(const CaptureRequest& req, const std::string& id)
+    {
+        if (!openSocket())
+            return false;
+        char tempo[32];
+        if (req.bpm > 0.0)
+            std::snprintf(tempo, sizeof(tempo), "%.6g", req.bpm);
+        else
+            std::snprintf(tempo, sizeof(tempo), "null");
+        char header[512];
+        const int n = std::snprintf(
+            header, sizeof(header),
+            "{\"v\":1,\"id\":\"%s\",\"cmd\":\"match\",\"sample_rate\":%d,\"channels\":%d,"
+            "\"frames\":%llu,\"format\":\"f32le\",\"tempo\":%s,\"k\":%d,\"families\":null,"
+            "\"source\":\"cir-bridge\",\"loop_region\":%s}",
+            id.c_str(), static_cast<int>(std::lround(fSampleRate.load())), kChannels,
+            static_cast<unsigned long long>(req.frames), tempo, kMatchK, req.loop ? "true" : "false");
+        const int flags = ZMQ_DONTWAIT | ZMQ_SNDMORE;
+        // Samples are little-endian floats on every platform DPF targets (x86, ARM).
+        if (zmq_send(fSocket, "", 0, flags) < 0 || zmq_send(fSocket, header, n, flags) < 0
+            || zmq_send(fSocket, fPcm.data(), fPcm.size() * sizeof(float), ZMQ_DONTWAIT) < 0) {
+            std::fprintf(stderr, "CIR Bridge: cannot queue the request to %s: %s\n",
+                         fEndpoint.c_str(), zmq_strerror(zmq_errno()));
+            return false;
+        }
+        return true;
+    }
+
+    // Receive one multipart message; the JSON frame (the last one) in `out`.
+    bool receive(std::string& out)
+    {
+        out.clear();
+        int more = 1;
+        while (more) {
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, fSocket, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&msg);
+                return false;
+            }
+            out.assign(static_cast<const char*>(zmq_msg_data(&msg)), zmq_msg_size(&msg));
+            more = zmq_msg_more(&msg);
+            zmq_msg_close(&msg);
+        }
+        return true;
+    }
+
+    BridgeState awaitReply(const std::string& id)
+    {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(fTimeoutMs);
+        while (!stopping() && std::chrono::steady_clock::now() < deadline) {
+            zmq_pollitem_t item = {fSocket, 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&item, 1, kPollMs) <= 0 || !(item.revents & ZMQ_POLLIN))
+                continue;
+            std::string reply;
+            if (!receive(reply) || json::stringValue(reply, "id") != id)
+                continue;  // a late reply to an abandoned request: not ours
+            if (!json::startsWith(reply, json::valueAt(reply, "ok"), "true")) {
+                std::fprintf(stderr, "CIR Bridge: daemon error %s: %s\n",
+                             json::stringValue(reply, "code").c_str(),
+                             json::stringValue(reply, "message").c_str());
+                return BridgeState::Error;
+            }
+            topScore.store(static_cast<float>(json::maxNumber(reply, "score", 0.0)),
+                           std::memory_order_relaxed);
+            return BridgeState::Answered;
+        }
+        if (!stopping())
+            std::fprintf(stderr, "CIR Bridge: no reply from the daemon at %s within %d ms; "
+                                 "start it with `cir daemon start`\n", fEndpoint.c_str(), fTimeoutMs);
+        closeSocket();  // drop the queued request; reopen for the next one
+        return BridgeState::Error;
+    }
+};
+
+}  // namespace cir

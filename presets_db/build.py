@@ -1,0 +1,403 @@
+"""Catalogue builds: scan sources, render and embed what changed, write in small transactions.
+
+Incremental: a preset is skipped when its content hash, its render settings (RENDER_VERSION,
+reference notes, sample rate) and the embedder version are unchanged; failed presets are not
+retried until one of those changes (or `retry_failed`). Resumable: results are committed in
+batches of BUILD_BATCH_SIZE (or every BUILD_BATCH_SECONDS), each batch one transaction, so a
+killed build keeps every finished batch and the next build renders only the rest. Rendering
+and embedding run in spawned worker processes (presets_db.pool), one per core by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from cir import defaults
+from presets_db import sources as sources_mod
+from presets_db.catalogue import Catalogue, PresetResult, SourceRecord
+from presets_db.errors import CatalogueError, RenderError
+from presets_db.pool import Outcome, run_tasks
+from presets_db.render import reference_notes
+from presets_db.sources import Entry
+
+
+@dataclass
+class Failure:
+    """One preset (or a whole source, key "*") that could not be rendered, and why."""
+
+    source: int
+    key: str
+    name: str
+    error: str
+
+
+@dataclass
+class BuildSummary:
+    """What a build did. `failed` counts this build's new failures (details in `failures`)."""
+
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    removed: int = 0
+    unmapped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    rendered: int = 0
+    embedder: str = ""
+    embedder_version: str = ""
+    sources: int = 0
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def presets_per_second(self) -> float:
+        return self.rendered / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failed"] = self.failed
+        data["presets_per_second"] = round(self.presets_per_second, 3)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+def load_embedder(name: str | None):
+    """The embedder called `name` ("default", "mfcc80", ...: encoder.embed.load_embedder)."""
+    from encoder.embed import load_embedder as load
+
+    return load(name or defaults.CATALOGUE_EMBEDDER, device="cpu")
+
+
+def settings_hash(kind: str, family: str, sample_rate: int) -> str:
+    """Hash of everything besides the preset that shapes its reference renders."""
+    if kind == "folder":
+        how: Any = {"max_seconds": defaults.FOLDER_MAX_SECONDS}
+    else:
+        how = {
+            "notes": [asdict(n) for n in reference_notes(family)],
+            "seconds": defaults.CLIP_SECONDS[family],
+        }
+    doc = {
+        "render_version": defaults.RENDER_VERSION,
+        "sample_rate": sample_rate,
+        "peak": defaults.RENDER_PEAK,
+        "how": how,
+    }
+    return sources_mod.sha256(json.dumps(doc, sort_keys=True))[:16]
+
+
+# --- worker side ------------------------------------------------------------------------------
+
+_EMBEDDER: Any = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a worker needs to render, embed and preview one preset (picklable)."""
+
+    source_id: int
+    kind: str
+    entry: Entry
+    added: bool
+    settings_hash: str
+    sample_rate: int
+    embedder: str  # as asked ("default", "mfcc80", a checkpoint): workers load the same
+    embedder_name: str  # as the embedder calls itself: stored with the vector
+    embedder_version: str
+    previews_dir: str
+
+
+def normalise_clips(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each clip peak-normalised to RENDER_PEAK; silent clips dropped; RenderError if all are."""
+    loud = []
+    for clip in clips:
+        peak = float(np.max(np.abs(clip))) if clip.size else 0.0
+        if not np.isfinite(peak):
+            raise RenderError("the render contains NaN or infinite samples")
+        if peak >= defaults.SILENCE_PEAK:
+            loud.append((clip * (defaults.RENDER_PEAK / peak)).astype(np.float32))
+    if not loud:
+        raise RenderError("silent render: the preset made no sound on its reference notes")
+    return loud
+
+
+def preset_embedding(embedder: Any, clips: Sequence[np.ndarray]) -> np.ndarray:
+    """L2-normalised mean of the clips' embeddings: the preset's one vector."""
+    vectors = np.asarray(embedder.embed_clips(list(clips)), dtype=np.float32)
+    mean = vectors.mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def write_preview(clip: np.ndarray, sample_rate: int, path: Path) -> None:
+    """Write a mono FLAC atomically (temporary name, then rename): never a half file."""
+    from pedalboard.io import AudioFile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    with AudioFile(str(tmp), "w", samplerate=sample_rate, num_channels=1) as f:
+        f.write(clip[None, :])
+    os.replace(tmp, path)
+
+
+def render_task(task: Task) -> dict[str, Any]:
+    """Worker: render the reference clips, embed them, write the preview; return the result."""
+    global _EMBEDDER
+    if _EMBEDDER is None:
+        _EMBEDDER = load_embedder(task.embedder)
+    if _EMBEDDER.version != task.embedder_version:
+        raise CatalogueError(
+            f"worker embedder is {_EMBEDDER.version!r}, build expects {task.embedder_version!r}"
+        )
+    entry = task.entry
+    module = sources_mod.module(task.kind)
+    clips = normalise_clips(module.render_clips(entry.spec, entry.family, task.sample_rate))
+    vector = preset_embedding(_EMBEDDER, clips)
+    preview = f"{entry.content_hash[:20]}-{task.settings_hash[:8]}.flac"
+    write_preview(clips[0], task.sample_rate, Path(task.previews_dir) / preview)
+    notes = [asdict(n) for n in reference_notes(entry.family)] if task.kind != "folder" else []
+    return {"vector": vector, "preview": preview, "notes": notes}
+
+
+# --- parent side ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    tasks: list[Task] = field(default_factory=list)
+
+
+def _result(task: Task, outcome: Outcome | None, error: str | None = None) -> PresetResult:
+    e = task.entry
+    ok = outcome is not None and outcome.ok
+    value = outcome.value if ok else {}
+    return PresetResult(
+        key=e.key,
+        name=e.name,
+        family=e.family or "",
+        tags=e.tags,
+        locator=e.locator,
+        content_hash=e.content_hash,
+        settings_hash=task.settings_hash,
+        status="ok" if ok else "failed",
+        error=None if ok else (error or (outcome.error if outcome else "unknown error")),
+        notes=value.get("notes", []),
+        sample_rate=task.sample_rate,
+        preview=value.get("preview"),
+        vector=value.get("vector"),
+        embedder=task.embedder_name,
+        embedder_version=task.embedder_version,
+    )
+
+
+class _Builder:
+    def __init__(self, catalogue: Catalogue, embedder: Any, embedder_arg: str, retry_failed: bool):
+        self.catalogue = catalogue
+        self.embedder = embedder
+        self.embedder_arg = embedder_arg
+        self.retry_failed = retry_failed
+        self.summary = BuildSummary(embedder=embedder.name, embedder_version=embedder.version)
+
+    def plan(self, source: SourceRecord, entries: list[Entry], plan: _Plan) -> None:
+        """Decide per entry: skip, render (task), or record as broken; delete vanished presets."""
+        states = self.catalogue.states(source.id, self.embedder.name)
+        mapped = [e for e in entries if e.family is not None]
+        self.summary.unmapped += len(entries) - len(mapped)
+        keys = {e.key for e in mapped}
+        gone = [st.id for key, st in states.items() if key not in keys]
+        self.catalogue.delete_presets(gone)
+        self.summary.removed += len(gone)
+        for entry in mapped:
+            settings = settings_hash(source.kind, entry.family, self.embedder.sample_rate)
+            state = states.get(entry.key)
+            if state is not None and self._current(state, entry, settings):
+                self.summary.skipped += 1
+                continue
+            task = Task(
+                source.id,
+                source.kind,
+                entry,
+                state is None,
+                settings,
+                self.embedder.sample_rate,
+                self.embedder_arg,
+                self.embedder.name,
+                self.embedder.version,
+                str(self.catalogue.previews_dir),
+            )
+            plan.tasks.append(task)  # an entry with `error` is written as failed, no worker
+
+    def _current(self, state: Any, entry: Entry, settings: str) -> bool:
+        if state.content_hash != entry.content_hash or state.settings_hash != settings:
+            return False
+        if state.status == "failed":
+            return not self.retry_failed
+        return state.embedder_version == self.embedder.version
+
+    def run(self, plan: _Plan, workers: int, batch_size: int, progress: bool) -> None:
+        batch: list[tuple[int, PresetResult]] = []
+        last_flush = time.monotonic()
+        todo = [t for t in plan.tasks if not t.entry.error]
+        with _progress(progress) as bar:
+            job = bar.add_task("rendering", total=len(plan.tasks))
+            try:
+                for task in (t for t in plan.tasks if t.entry.error):
+                    batch.append((task.source_id, _result(task, None, task.entry.error)))
+                    self._count(task, ok=False, error=task.entry.error)
+                    bar.advance(job)
+                outcomes = run_tasks(render_task, todo, workers, defaults.BUILD_TASK_TIMEOUT_S)
+                for outcome in outcomes:
+                    task = outcome.task
+                    batch.append((task.source_id, _result(task, outcome)))
+                    self._count(task, ok=outcome.ok, error=outcome.error)
+                    self.summary.rendered += 1
+                    bar.advance(job)
+                    if (
+                        len(batch) >= batch_size
+                        or time.monotonic() - last_flush >= defaults.BUILD_BATCH_SECONDS
+                    ):
+                        self.catalogue.write_results(batch)
+                        batch, last_flush = [], time.monotonic()
+            finally:
+                # Ctrl+C or an error: keep every finished preset before leaving.
+                if batch:
+                    self.catalogue.write_results(batch)
+
+    def _count(self, task: Task, ok: bool, error: str | None) -> None:
+        if not ok:
+            e = task.entry
+            self.summary.failures.append(Failure(task.source_id, e.key, e.name, error or ""))
+        elif task.added:
+            self.summary.added += 1
+        else:
+            self.summary.updated += 1
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def scan(source: SourceRecord) -> list[Entry]:
+    """Every entry a registered source offers now (SourceError if it cannot be read)."""
+    return list(sources_mod.module(source.kind).scan(source.path, source.args))
+
+
+def build(
+    catalogue: Catalogue,
+    sources: Sequence[SourceRecord] | None = None,
+    *,
+    embedder: str | None = None,
+    workers: int | None = None,
+    batch_size: int = defaults.BUILD_BATCH_SIZE,
+    retry_failed: bool = False,
+    progress: bool = True,
+    strict: bool = False,
+    scanned: dict[int, list[Entry]] | None = None,
+) -> BuildSummary:
+    """Bring `sources` (default: every registered source) up to date; return the summary.
+
+    `strict`: a source that cannot be scanned raises (add-*); otherwise it is reported in the
+    summary as a failure with key "*" and its presets are kept as they are (build).
+    """
+    start = time.monotonic()
+    emb = load_embedder(embedder)
+    builder = _Builder(catalogue, emb, embedder or defaults.CATALOGUE_EMBEDDER, retry_failed)
+    chosen = list(sources) if sources is not None else catalogue.sources()
+    plan = _Plan()
+    for source in chosen:
+        try:
+            entries = (scanned or {}).get(source.id) or scan(source)
+        except CatalogueError as exc:
+            if strict:
+                raise
+            builder.summary.failures.append(Failure(source.id, "*", source.path, str(exc)))
+            continue
+        builder.plan(source, entries, plan)
+    builder.summary.sources = len(chosen)
+    builder.run(plan, workers or os.cpu_count() or 1, batch_size, progress)
+    from presets_db.search import refresh_index
+
+    refresh_index(catalogue, emb.version)
+    builder.summary.seconds = time.monotonic() - start
+    return builder.summary
+
+
+def add_source(
+    catalogue: Catalogue, kind: str, path: str, args: dict[str, Any], **options: Any
+) -> BuildSummary:
+    """Scan a new source (errors before anything is written), register it, and build it."""
+    module = sources_mod.module(kind)
+    if kind != "builtin":
+        path = str(Path(path).expanduser().resolve())
+    entries = list(module.scan(path, args))
+    source = catalogue.add_source(kind, path, args)
+    return build(catalogue, [source], strict=True, scanned={source.id: entries}, **options)
+
+
+def add_builtin(
+    catalogue: Catalogue, split: str | None = None, limit: int | None = None, **options: Any
+) -> BuildSummary:
+    """Add the built-in factory bank (one split, or a family-balanced `limit`) and build it."""
+    from presets_db.sources import builtin
+
+    args = builtin.normalise_args(split, limit)
+    return add_source(catalogue, "builtin", builtin.PATH, args, **options)
+
+
+def add_sf2(
+    catalogue: Catalogue, file: str, programs: Sequence[int] | None = None, **options: Any
+) -> BuildSummary:
+    """Add every preset of a SoundFont (or only `programs`) and build them."""
+    from presets_db.sources import sf2
+
+    return add_source(catalogue, "sf2", file, sf2.normalise_args(programs), **options)
+
+
+def add_vst3(
+    catalogue: Catalogue,
+    plugin: str,
+    presets: str | None = None,
+    family: str | None = None,
+    **options: Any,
+) -> BuildSummary:
+    """Add a VST3 instrument (its .vstpreset files under `presets`, or its default state)."""
+    from presets_db.sources import vst3
+
+    return add_source(catalogue, "vst3", plugin, vst3.normalise_args(presets, family), **options)
+
+
+def add_folder(
+    catalogue: Catalogue, folder: str, family: str | None = None, **options: Any
+) -> BuildSummary:
+    """Add every audio file under a folder (family from its subfolder, else `family`)."""
+    from presets_db.sources import folder as folder_source
+
+    return add_source(catalogue, "folder", folder, folder_source.normalise_args(family), **options)

@@ -1,0 +1,120 @@
+"""Schema migrations: an ordered list, each applied once, in its own transaction, and recorded.
+
+A migration is never edited once shipped; change the schema by appending a new one. The
+`migrations` table lists what a database has seen, so opening a database twice, or opening an
+old one, applies exactly the missing steps; a failed step rolls back and leaves the database
+as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import sqlite_utils
+
+from presets_db.errors import MigrationError
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_initial",
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('builtin', 'sf2', 'vst3', 'folder')),
+            path TEXT NOT NULL,
+            args TEXT NOT NULL DEFAULT '{}',
+            added_at TEXT NOT NULL,
+            UNIQUE (kind, path, args)
+        );
+        CREATE TABLE presets (
+            id INTEGER PRIMARY KEY,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            family TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            locator TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT NOT NULL,
+            settings_hash TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            error TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source_id, key)
+        );
+        CREATE INDEX presets_family ON presets(family);
+        CREATE TABLE renders (
+            id INTEGER PRIMARY KEY,
+            preset_id INTEGER NOT NULL UNIQUE REFERENCES presets(id) ON DELETE CASCADE,
+            notes TEXT NOT NULL,
+            settings_hash TEXT NOT NULL,
+            sample_rate INTEGER NOT NULL,
+            preview TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE embeddings (
+            id INTEGER PRIMARY KEY,
+            preset_id INTEGER NOT NULL REFERENCES presets(id) ON DELETE CASCADE,
+            embedder TEXT NOT NULL,
+            embedder_version TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (preset_id, embedder)
+        );
+        CREATE INDEX embeddings_version ON embeddings(embedder_version);
+        INSERT INTO meta (key, value) VALUES ('generation', '0');
+        """,
+    ),
+)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def applied(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations this database has recorded, in order."""
+    if not db["migrations"].exists():
+        return []
+    return [row["name"] for row in db.query("SELECT name FROM migrations ORDER BY id")]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every missing migration, each in its own transaction; return the names applied."""
+    with db.atomic():
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations ("
+            "id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at TEXT NOT NULL)"
+        )
+    done = set(applied(db))
+    known = {name for name, _ in MIGRATIONS}
+    unknown = sorted(done - known)
+    if unknown:
+        raise MigrationError(
+            f"database has migration {unknown[0]!r} that this CIR does not know: it was written "
+            "by a newer CIR; upgrade CIR or use another --db"
+        )
+    new = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        try:
+            with db.atomic():
+                # executescript() would COMMIT first; run statements one by one inside BEGIN.
+                for statement in _statements(sql):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", [name, _now()]
+                )
+        except Exception as exc:
+            raise MigrationError(f"migration {name} failed and was rolled back: {exc}") from exc
+        new.append(name)
+    return new
+
+
+def _statements(sql: str) -> list[str]:
+    return [s.strip() for s in sql.split(";") if s.strip()]

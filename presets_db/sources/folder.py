@@ -1,0 +1,86 @@
+"""Folders of one-shot samples: every wav/flac/mp3/ogg/aiff file under a folder is an entry.
+
+Family: the name of the file's first-level subfolder (percussion/drums, bass, lead, pad, keys,
+pluck, ... case-insensitive, see cir.families), else the source's `family` arg (--family), else
+the file is left out. The file itself is the one reference render (cut to
+defaults.FOLDER_MAX_SECONDS, downmixed, resampled); its absolute path is the locator. Content
+hash = file bytes + family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cir import defaults
+from cir.families import family_from_name, normalise_family
+from presets_db.errors import SourceError
+from presets_db.sources import Entry, file_sha256, readable_path, sha256
+
+SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
+
+
+def normalise_args(family: str | None = None) -> dict[str, Any]:
+    return {"family": normalise_family(family)} if family is not None else {}
+
+
+def scan(path: str, args: dict[str, Any]) -> Iterator[Entry]:
+    root = readable_path(path, "samples folder", directory=True)
+    files = sorted(
+        (p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()),
+        key=lambda p: p.as_posix(),
+    )
+    if not files:
+        raise SourceError(
+            f"no audio files ({', '.join(SUFFIXES)}) under {root}: pass the folder of samples"
+        )
+    families = {f: _family(f.relative_to(root), args.get("family")) for f in files}
+    if not any(families.values()):
+        raise SourceError(
+            f"no file under {root} lies in a family subfolder (bass/, lead/, drums/, pad/, "
+            "keys/, ...): sort them into such folders or pass --family"
+        )
+    for file in files:
+        relative = file.relative_to(root)
+        family = families[file]
+        try:
+            digest, error = file_sha256(file), None
+        except OSError as exc:
+            digest, error = "", f"cannot read {file} ({exc.strerror})"
+        yield Entry(
+            key=relative.as_posix(),
+            name=file.stem,
+            family=family,
+            locator={"file": str(file)},
+            content_hash=sha256("folder", digest, str(family)),
+            spec=str(file),
+            tags=tuple(relative.parent.parts),
+            error=error,
+        )
+
+
+def _family(relative: Path, fallback: str | None) -> str | None:
+    sub = relative.parts[0] if len(relative.parts) > 1 else None
+    return family_from_name(sub) or fallback
+
+
+def read_clip(path: str | Path, sample_rate: int) -> np.ndarray:
+    """The file as mono float32 at `sample_rate`, at most FOLDER_MAX_SECONDS long."""
+    from pedalboard.io import AudioFile
+
+    try:
+        with AudioFile(str(path)).resampled_to(sample_rate) as f:
+            frames = min(f.frames, round(defaults.FOLDER_MAX_SECONDS * sample_rate))
+            audio = f.read(frames)
+    except Exception as exc:  # pedalboard raises plain RuntimeError/ValueError on bad files
+        raise SourceError(f"{path}: cannot decode audio ({exc}); re-export the file") from exc
+    if audio.shape[-1] == 0:
+        raise SourceError(f"{path}: the file holds no audio frames")
+    return np.asarray(audio, dtype=np.float32).mean(axis=0)
+
+
+def render_clips(spec: str, family: str, sample_rate: int) -> list[np.ndarray]:
+    return [read_clip(spec, sample_rate)]
