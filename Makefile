@@ -35,7 +35,7 @@ DPF_COPY    := build/dpf
 PLUGIN_DIRS := tests/plugins/cir_test_synth plugin_bridge/native
 
 plugins: $(DPF_COPY)/.patched
-	@for d in $(PLUGIN_DIRS); do \
+	+@for d in $(PLUGIN_DIRS); do \
 		if [ -f $$d/Makefile ]; then $(MAKE) -C $$d || exit 1; fi; \
 	done
 

@@ -46,9 +46,9 @@ def _prepare_ipc(endpoint: str) -> Path | None:
     if not endpoint.startswith("ipc://"):
         return None
     path = Path(endpoint[len("ipc://") :])
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.parent == paths.runtime_dir():
-        paths.runtime_dir(create=True)  # enforce 0700 on the default directory
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+        os.chmod(path.parent, 0o700)  # mkdir's mode is masked by the umask
     # We hold the instance lock (or the caller chose a private path): a file here is stale.
     path.unlink(missing_ok=True)
     return path

@@ -306,9 +306,11 @@ def _solve_blocks(c: np.ndarray, u: np.ndarray) -> np.ndarray:
     per_block = c.ndim == 1
     gain = np.empty_like(s)
     gain[0] = c if per_block else c[0]
+    tmp = np.empty_like(s[0])
     for k in range(1, L):
         ck = c if per_block else c[k]
-        s[k] += ck * s[k - 1]
+        np.multiply(ck, s[k - 1], out=tmp)
+        s[k] += tmp
         np.multiply(gain[k - 1], ck, out=gain[k])
     # carry[b] = state at the end of block b; each block starts from the previous block's end.
     carry = _recurrence(gain[L - 1], s[L - 1])

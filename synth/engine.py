@@ -78,12 +78,14 @@ def plan_voices(voice: Voice, notes: Sequence[Note]) -> list[_VoicePlan]:
         if voice.mono:
             if pos + 1 < len(order):
                 nxt = notes[order[pos + 1]].start - note.start
+                if nxt <= 0:
+                    continue  # a mono voice plays the last of notes that start together
                 if nxt < length:
                     cut = nxt
                     gate = min(gate, nxt)
                     length = min(_ring_time(voice, gate), nxt + defaults.SYNTH_MONO_FADE)
             if pos > 0 and voice.glide > 0:
-                glide_from = float(notes[order[pos - 1]].pitch)
+                glide_from = float(plans[-1].note.pitch) if plans else None
         plans.append(_VoicePlan(i, note, gate, max(length, 1.0 / 1000), cut, glide_from))
     return plans
 
@@ -281,21 +283,26 @@ def _oscillator(osc: Oscillator, inc: np.ndarray, pwm: np.ndarray | None,
         for ratio in ratios[1:]:
             out += _synced(osc.wave, master, float(ratio), width)
         return out
-    # Unison voices start spread out (golden ratio steps), deterministically.
+    # Unison voices start spread out (golden ratio steps), deterministically. One voice at a
+    # time: stacking them would leave the CPU cache and run slower.
     starts = (np.arange(count) * 0.6180339887) % 1.0
-    ph, dt = dsp.block_phases(inc, ratios, starts, defaults.SYNTH_FILTER_MAX_FRACTION)
-    if osc.wave == "saw":
-        y = dsp.saw(ph, dt, inplace=True)
-    elif osc.wave == "square":
-        tiled = np.tile(width, count) if np.ndim(width) else width
-        y = dsp.pulse(ph, dt, tiled)
-    elif osc.wave == "triangle":
-        y = dsp.triangle(ph, dt)
-    else:
-        y = dsp.sine(ph)
-    if count == 1:
-        return y
-    return y.reshape(count, -1, L).sum(axis=0)
+    out = None
+    for ratio, start in zip(ratios, starts, strict=True):
+        ph, dt = dsp.block_phases(inc, np.array([ratio]), np.array([start]),
+                                  defaults.SYNTH_FILTER_MAX_FRACTION)
+        if osc.wave == "saw":
+            y = dsp.saw(ph, dt, inplace=True)
+        elif osc.wave == "square":
+            y = dsp.pulse(ph, dt, width)
+        elif osc.wave == "triangle":
+            y = dsp.triangle(ph, dt)
+        else:
+            y = dsp.sine(ph)
+        if out is None:
+            out = y
+        else:
+            out += y
+    return out
 
 
 def _synced(wave: str, master: tuple[np.ndarray, np.ndarray], ratio: float,

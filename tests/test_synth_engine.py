@@ -293,6 +293,15 @@ def test_poly_overlaps_and_mono_cuts():
             assert abs(low_db - high_db) < 3
 
 
+def test_mono_chord_plays_only_its_last_note():
+    sr = 44_100
+    sine = (Oscillator(wave="sine"),)
+    chord = render(make(oscillators=sine, mono=True), [Note(60), Note(67)], seconds=0.5)
+    single = render(make(oscillators=sine), [Note(67)], seconds=0.5)
+    np.testing.assert_allclose(chord, single, atol=1e-6)
+    assert band_db(chord, sr, 250, 280) < band_db(chord, sr, 380, 400) - 40
+
+
 def test_mono_glide_starts_from_the_previous_note():
     sr = 44_100
     preset = make(oscillators=(Oscillator(wave="sine"),), mono=True, glide=0.3)

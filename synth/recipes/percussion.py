@@ -261,11 +261,12 @@ def mallet(d: Dice) -> Draft:
         )
         for _ in range(d.integer(1, 3 if kind == "bell" else 1))
     )
-    algorithm = {
-        1: "stack",
-        2: d.pick(("parallel", "y", "stack")),
-        3: d.pick(("pairs", "y", "parallel")),
-    }[len(mods)]
+    if len(mods) == 1:
+        algorithm = "stack"
+    else:
+        algorithm = d.pick(
+            ("parallel", "y", "stack") if len(mods) == 2 else ("pairs", "y", "parallel")
+        )
     lfos = ()
     if kind == "vibes":
         lfos = (

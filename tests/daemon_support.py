@@ -1,0 +1,116 @@
+"""Helpers for the daemon, protocol and demo tests: real daemons on real sockets in temp dirs."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import zmq
+
+from daemon.bench import synthetic_catalogue
+from daemon.server import Server
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def mfcc():
+    """The MFCC-80 embedder (real, fast to load), shared by the tests of one process."""
+    from encoder.baseline import MFCCEmbedder
+
+    return MFCCEmbedder()
+
+
+@contextlib.contextmanager
+def short_dir() -> Iterator[Path]:
+    """A short temp dir: ipc socket paths must stay under ~100 characters."""
+    path = Path(tempfile.mkdtemp(prefix="cir-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def synthetic_db(directory: Path, size: int = 30) -> Path:
+    """A real catalogue whose vectors are random (families round-robin)."""
+    return synthetic_catalogue(directory / "catalogue.db", size, mfcc())
+
+
+@contextlib.contextmanager
+def serve(directory: Path, **options) -> Iterator[tuple[Server, str]]:
+    """A Server in a thread on an ipc endpoint in `directory`; stopped and joined at exit."""
+    endpoint = f"ipc://{directory / 'd.sock'}"
+    options.setdefault("catalogue_path", directory / "catalogue.db")
+    options.setdefault("embedder", mfcc())
+    options.setdefault("lock_path", directory / "daemon.lock")
+    options.setdefault("warm_up", False)
+    server = Server(endpoints=[endpoint], **options)
+    thread = server.serve_in_thread()
+    try:
+        yield server, endpoint
+    finally:
+        server.stop()
+        thread.join(10)
+        assert not thread.is_alive(), "the daemon thread did not stop"
+
+
+class Raw:
+    """A raw DEALER socket for malformed traffic: send any frames, receive with a timeout."""
+
+    def __init__(self, endpoint: str):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+
+    def send(self, frames: list[bytes]) -> None:
+        self.sock.send_multipart(frames)
+
+    def recv(self, timeout_ms: int = 5000) -> list[bytes] | None:
+        if self.sock.poll(timeout_ms):
+            return self.sock.recv_multipart()
+        return None
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+def spawn_daemon(directory: Path, observer: str = "None", extra: str = "") -> subprocess.Popen:
+    """A daemon subprocess (main thread: real signal handlers) on `directory`/d.sock.
+
+    `observer` is Python source for the observer callable (sees each valid match request).
+    """
+    code = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from daemon.server import Server
+        from daemon.logs import setup_logging
+        from encoder.baseline import MFCCEmbedder
+        setup_logging(Path({str(directory / 'daemon.log')!r}))
+        {extra}
+        server = Server(endpoints=[{f'ipc://{directory / "d.sock"}'!r}],
+                        catalogue_path={str(directory / 'catalogue.db')!r},
+                        embedder=MFCCEmbedder(), lock_path={str(directory / 'daemon.lock')!r},
+                        observer={observer}, warm_up=False)
+        sys.exit(0 if server.run() >= 0 else 1)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
