@@ -79,7 +79,7 @@ def start(
     `endpoint` and `lock_path` give a private daemon (the demo's) that cannot clash with the
     user's own.
     """
-    from plugin_bridge.client import ClientError, is_running
+    from plugin_bridge.client import is_running
 
     target = endpoint or protocol.client_endpoint()
     lock = Path(lock_path) if lock_path else paths.lock_path()
@@ -111,12 +111,9 @@ def start(
                 f"the daemon exited at start-up (status {proc.returncode}); last log lines:\n"
                 f"{_log_tail(paths.log_dir() / 'daemon.stderr')}"
             )
-        try:
-            with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS) as client:
-                client.ping()
+        if is_running(target):
             return Started(proc.pid, target, True, log_path)
-        except ClientError:
-            continue
+        time.sleep(0.05)
     proc.terminate()
     raise DaemonStartError(
         f"the daemon did not answer at {target} within {timeout:g} s; see {log_path}"
@@ -125,10 +122,12 @@ def start(
 
 def status(endpoint: str | None = None) -> dict[str, Any]:
     """The running daemon's status reply, or DaemonNotRunningError."""
-    from plugin_bridge.client import DaemonUnavailableError
+    from plugin_bridge.client import DaemonUnavailableError, ipc_socket_exists
 
     target = endpoint or protocol.client_endpoint()
     try:
+        if not ipc_socket_exists(target):
+            raise DaemonUnavailableError(target)
         with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS * 3) as client:
             return client.status()
     except DaemonUnavailableError:
@@ -144,13 +143,15 @@ def stop(
 ) -> int | None:
     """Ask the daemon to shut down (protocol `shutdown`, else SIGTERM to the lock's pid) and
     wait for its lock to be released; returns the pid stopped, or DaemonNotRunningError."""
-    from plugin_bridge.client import ClientError
+    from plugin_bridge.client import ClientError, DaemonUnavailableError, ipc_socket_exists
 
     target = endpoint or protocol.client_endpoint()
     lock = Path(lock_path) if lock_path else paths.lock_path()
     pid = read_pid(lock) if is_locked(lock) else None
     asked = False
     try:
+        if not ipc_socket_exists(target):
+            raise DaemonUnavailableError(target)
         with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS * 3) as client:
             pid = client.shutdown().get("pid", pid) or pid
             asked = True

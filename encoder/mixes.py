@@ -93,6 +93,9 @@ def _line(
         length = float(lengths[rng.choice(len(lengths), p=odds)]) * beat
         slots.append((t, length, bool(rng.random() < silence)))
         t += length
+    if all(silent for _, _, silent in slots):
+        # Every part of a mix must sound: its preset is one of the mix's positives.
+        slots[0] = (slots[0][0], slots[0][1], False)
     onsets, notes = [], []
     for start, length, silent in slots:
         step = int(rng.integers(-2, 3))

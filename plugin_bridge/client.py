@@ -10,6 +10,7 @@ with one line: "daemon not running at <endpoint>; start it with `cir daemon star
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -156,9 +157,19 @@ class Client:
 
 def is_running(endpoint: str | None = None, timeout_ms: int = defaults.CLIENT_PROBE_TIMEOUT_MS):
     """True when a daemon answers a ping at `endpoint` within `timeout_ms` (one try)."""
+    endpoint = endpoint or protocol.client_endpoint()
+    if not ipc_socket_exists(endpoint):
+        return False  # nobody is bound there: no need to wait for a reply
     try:
         with Client(endpoint, timeout_ms=timeout_ms, retries=1) as client:
             client.ping()
     except ClientError:
         return False
     return True
+
+
+def ipc_socket_exists(endpoint: str) -> bool:
+    """False only for an ipc endpoint whose socket file is missing (no daemon is bound)."""
+    if not endpoint.startswith("ipc://"):
+        return True
+    return os.path.exists(endpoint[len("ipc://") :])

@@ -190,7 +190,9 @@ def _character(draft: Draft) -> list[str]:
 
 # --- siblings: one or two moderate moves away from a parent -------------------------------------
 
-Move = Callable[[Dice, Voice, tuple[Effect, ...], str], tuple[Voice, tuple[Effect, ...]] | None]
+# A move returns the changed voice and effects, or None when it does not apply to this preset.
+Moved = tuple[Voice, tuple[Effect, ...]] | None
+Move = Callable[[Dice, Voice, tuple[Effect, ...], str], Moved]
 
 
 def _octaves(d: Dice) -> float:
@@ -202,7 +204,7 @@ def _clip(x: float, lo: float, hi: float) -> float:
     return rounded(min(max(x, lo), hi))
 
 
-def _move_cutoff(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_cutoff(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     if v.filter.type == "none":
         return None
     f = dataclasses.replace(
@@ -211,7 +213,7 @@ def _move_cutoff(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
     return dataclasses.replace(v, filter=f), fx
 
 
-def _move_resonance(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_resonance(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     if v.filter.type == "none":
         return None
     res = v.filter.resonance + d.sign() * (0.15 + 0.15 * d.u())
@@ -219,26 +221,26 @@ def _move_resonance(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
     return dataclasses.replace(v, filter=f), fx
 
 
-def _move_decay(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_decay(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     # Percussion stays a one-shot: its decay never grows past the one-shot limit.
     top = defaults.BANK_ONE_SHOT_MAX_DECAY if family == "percussion" else 8.0
     amp = dataclasses.replace(v.amp_env, decay=_clip(v.amp_env.decay * _octaves(d), 0.01, top))
     return dataclasses.replace(v, amp_env=amp), fx
 
 
-def _move_attack(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_attack(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     if v.amp_env.attack < 0.05:
         return None
     amp = dataclasses.replace(v.amp_env, attack=_clip(v.amp_env.attack * _octaves(d), 0.01, 8.0))
     return dataclasses.replace(v, amp_env=amp), fx
 
 
-def _move_drive(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_drive(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     drive = v.drive + (0.15 + 0.15 * d.u()) * (1.0 if v.drive < 0.5 else -1.0)
     return dataclasses.replace(v, drive=_clip(drive, 0.0, 1.0)), fx
 
 
-def _move_detune(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_detune(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     wide = [i for i, o in enumerate(v.oscillators) if o.unison > 1]
     if not wide:
         return None
@@ -248,7 +250,7 @@ def _move_detune(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
     return dataclasses.replace(v, oscillators=_replace_at(v.oscillators, i, osc)), fx
 
 
-def _move_pulse(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_pulse(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     squares = [i for i, o in enumerate(v.oscillators) if o.wave == "square"]
     if not squares:
         return None
@@ -259,7 +261,7 @@ def _move_pulse(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
     return dataclasses.replace(v, oscillators=_replace_at(v.oscillators, i, osc)), fx
 
 
-def _move_fm_index(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_fm_index(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     if v.fm is None:
         return None
     op = v.fm.operators[1]
@@ -270,7 +272,7 @@ def _move_fm_index(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
     return dataclasses.replace(v, fm=fm), fx
 
 
-def _move_pitch_env(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_pitch_env(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     if v.pitch_env.amount_semitones == 0.0:
         return None
     amount = v.pitch_env.amount_semitones * (0.6 + 0.8 * d.u())
@@ -278,14 +280,14 @@ def _move_pitch_env(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
     return dataclasses.replace(v, pitch_env=pe), fx
 
 
-def _move_lfo(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_lfo(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     if not v.lfos:
         return None
     lfo = dataclasses.replace(v.lfos[0], rate_hz=_clip(v.lfos[0].rate_hz * _octaves(d), 0.02, 40.0))
     return dataclasses.replace(v, lfos=_replace_at(v.lfos, 0, lfo)), fx
 
 
-def _move_wet(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str):
+def _move_wet(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     wet = [i for i, e in enumerate(fx) if e.type in ("reverb", "chorus", "delay")]
     if not wet:
         return None

@@ -11,6 +11,7 @@ and paste the printed table here (it is part of the bank: bump BANK_VERSION with
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -20,49 +21,49 @@ from synth.preset import Preset
 
 # Gain in dB per name stem, measured by `measure_gains()` on BANK_VERSION 1.
 LEVEL_DB: dict[str, float] = {
-    '808 Bass': -3.4,
-    'Acid Bass': -11.3,
-    'Bell': -1.7,
-    'Bell Keys': -0.2,
-    'Chip Lead': -3.6,
-    'Clap': 17.2,
-    'Clav': 5.5,
-    'Closed Hat': 16.0,
-    'Conga': 0.3,
-    'Cowbell': 5.8,
-    'Dirty Bass': -7.6,
-    'E-Piano': -0.2,
-    'FM Bass': -3.0,
-    'FM Lead': -4.2,
-    'FM Pad': -5.6,
-    'Glock': -2.5,
-    'Growl Bass': -4.5,
-    'Kick': -0.7,
-    'Marimba': -1.9,
-    'Open Hat': 8.0,
-    'Organ': -4.9,
-    'PWM Lead': -7.5,
-    'PWM Pad': -7.1,
-    'Pluck': 2.7,
-    'Pluck Bass': 1.8,
-    'Pulse Bass': -4.4,
-    'Reese Bass': -3.1,
-    'Rim': 10.5,
-    'Saw Lead': -4.1,
-    'Shaker': 2.8,
-    'Snare': 6.0,
-    'Square Lead': -5.4,
-    'String Pad': -7.4,
-    'Sub Bass': -4.9,
-    'Supersaw': -7.3,
-    'Sync Lead': -5.1,
-    'Tom': -0.6,
-    'Toy Keys': 0.7,
-    'Vibes': -1.3,
-    'Vibrato Lead': -2.8,
-    'Warm Pad': -5.5,
-    'Woodblock': 4.5,
-    'Zap': -0.6,
+    "808 Bass": -3.4,
+    "Acid Bass": -11.3,
+    "Bell": -1.7,
+    "Bell Keys": -0.2,
+    "Chip Lead": -3.6,
+    "Clap": 17.2,
+    "Clav": 5.5,
+    "Closed Hat": 16.0,
+    "Conga": 0.3,
+    "Cowbell": 5.8,
+    "Dirty Bass": -7.6,
+    "E-Piano": -0.2,
+    "FM Bass": -3.0,
+    "FM Lead": -4.2,
+    "FM Pad": -5.6,
+    "Glock": -2.5,
+    "Growl Bass": -4.5,
+    "Kick": -0.7,
+    "Marimba": -1.9,
+    "Open Hat": 8.0,
+    "Organ": -4.9,
+    "PWM Lead": -7.5,
+    "PWM Pad": -7.1,
+    "Pluck": 2.7,
+    "Pluck Bass": 1.8,
+    "Pulse Bass": -4.4,
+    "Reese Bass": -3.1,
+    "Rim": 10.5,
+    "Saw Lead": -4.1,
+    "Shaker": 2.8,
+    "Snare": 6.0,
+    "Square Lead": -5.4,
+    "String Pad": -7.4,
+    "Sub Bass": -4.9,
+    "Supersaw": -7.3,
+    "Sync Lead": -5.1,
+    "Tom": -0.6,
+    "Toy Keys": 0.7,
+    "Vibes": -1.3,
+    "Vibrato Lead": -2.8,
+    "Warm Pad": -5.5,
+    "Woodblock": 4.5,
+    "Zap": -0.6,
 }
 
 # Presets measured per stem when calibrating.
@@ -111,5 +112,5 @@ def measure_gains() -> dict[str, float]:
 if __name__ == "__main__":
     print("LEVEL_DB: dict[str, float] = {")
     for stem, gain in sorted(measure_gains().items()):
-        print(f"    {stem!r}: {gain},")
+        print(f"    {json.dumps(stem)}: {gain},")
     print("}")
