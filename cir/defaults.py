@@ -222,7 +222,9 @@ FOLDER_MAX_SECONDS = 4.0
 # FluidSynth master gain for SoundFont renders (its default 0.2 is quiet; clips are normalised).
 SF2_GAIN = 0.5
 # GM drum kits (bank 128) become one entry per kit piece, at these GM keys.
-SF2_DRUM_PIECES = {"kick": 36, "snare": 38, "clap": 39, "closed hat": 42, "open hat": 46, "crash": 49}
+SF2_DRUM_PIECES = {
+    "kick": 36, "snare": 38, "clap": 39, "closed hat": 42, "open hat": 46, "crash": 49,
+}  # fmt: skip
 # VST3 renders: pedalboard's block size and the tail rendered before reading state.
 VST3_BUFFER_SIZE = 512
 # Exact search (numpy) up to this many vectors per embedder version; HNSW (usearch) beyond.
@@ -260,10 +262,12 @@ SYNTH_GLIDE_TIME_CONSTANTS = 3.0
 # Q = 0.707 * SYNTH_RESONANCE_Q_SPAN ** resonance (0.707 = no peak, about 23 at the top).
 SYNTH_FILTER_MAX_FRACTION = 0.45
 SYNTH_RESONANCE_Q_SPAN = 32.0
-# FM operator feedback: phase feedback in radians at feedback 1, and the fixed-point
-# iterations that approximate the one-sample feedback loop without a per-sample loop.
-SYNTH_FM_FEEDBACK_RADIANS = 1.5
-SYNTH_FM_FEEDBACK_ITERATIONS = 3
+# FM operator feedback y = sin(theta + b * y) is solved per sample as Kepler's equation
+# (Newton steps, vectorised) instead of a one-sample loop: b = feedback * this maximum (below 1
+# the solution is unique and goes from sine to saw-like), with this many Newton iterations
+# (float32-exact up to the maximum).
+SYNTH_FM_FEEDBACK_MAX = 0.95
+SYNTH_FM_FEEDBACK_ITERATIONS = 5
 # Effects tail added after the last release when the length is automatic (seconds, capped).
 SYNTH_EFFECT_TAIL_MAX = 3.0
 # Peak-ish level of one full-velocity voice before effects: leaves headroom for chords and
@@ -271,6 +275,11 @@ SYNTH_EFFECT_TAIL_MAX = 3.0
 SYNTH_VOICE_GAIN = 0.5
 # Above this level the safety limiter bends the signal smoothly so nothing exceeds 1.0.
 SYNTH_LIMITER_KNEE = 0.9
+# Optional glibc allocator settings (synth.engine.tune_allocator): keep freed memory up to
+# these sizes in the heap instead of handing it back to the OS, so the engine's many
+# short-lived 100-400 KB arrays stop costing page faults (about a third of a render's time).
+SYNTH_MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
+SYNTH_MALLOC_TRIM_THRESHOLD = 256 * 1024 * 1024
 # `cir bench synth`: seconds of audio per render and renders per preset.
 BENCH_SYNTH_NOTE_SECONDS = 1.0
 BENCH_SYNTH_REPEATS = 30

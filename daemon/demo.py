@@ -148,7 +148,8 @@ def run_demo(
 
     with AudioFile(str(loop_path), "w", rate, loop.shape[1]) as f:
         f.write(loop.T)
-    say(f"loop: {defaults.DEMO_SECONDS:g} s of three random test presets (seed {seed}) -> {loop_path}")
+    say(f"loop: {defaults.DEMO_SECONDS:g} s of three random test presets (seed {seed}) "
+        f"-> {loop_path}")
 
     with tempfile.TemporaryDirectory(prefix="cir-demo-") as tmp:
         workdir = Path(tmp)

@@ -35,6 +35,7 @@ class Matcher:
         self._catalogue = None
         self._index = None
         self._generation: int | None = None
+        self._file_id: tuple[int, int] | None = None
         self._records: dict[int, dict[str, Any]] = {}
         self.problem: str | None = None  # why the catalogue is not searchable, if it is not
         self._lock = threading.Lock()
@@ -57,6 +58,7 @@ class Matcher:
             from presets_db.catalogue import Catalogue
 
             self._catalogue = Catalogue.open(self.catalogue_path)
+            self._file_id = self._identity()
             self._generation = self._catalogue.generation()
             try:
                 self._index = self._catalogue.load_index(self.embedder.version)
@@ -79,12 +81,20 @@ class Matcher:
             return False
         try:
             generation = self._catalogue.generation()
-        except Exception:  # the file was replaced or removed under us: start over
+        except Exception:  # the database broke under us: start over
             generation = None
-        if generation != self._generation:
+        # A file replaced (not written in place) keeps the old generation on our connection.
+        if generation != self._generation or self._identity() != self._file_id:
             self.load()
             return True
         return False
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = self.catalogue_path.stat()
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
 
     def close(self) -> None:
         with self._lock:

@@ -78,7 +78,8 @@ def peak_dbfs(audio: np.ndarray) -> float:
 
 
 def prepare(frames: np.ndarray, sample_rate: int, target_rate: int) -> Prepared:
-    """Check levels, downmix and resample; raise ProtocolError("silent_audio") on silence."""
+    """Check levels, downmix, resample, normalise the peak; ProtocolError("silent_audio") on
+    silence."""
     level = peak_dbfs(frames)
     if level < defaults.DAEMON_SILENCE_DBFS:
         shown = "digital silence" if level == -math.inf else f"{level:.1f} dBFS"
@@ -94,4 +95,9 @@ def prepare(frames: np.ndarray, sample_rate: int, target_rate: int) -> Prepared:
             "before capture for better matches"
         )
     mono = resample(downmix(frames), sample_rate, target_rate)
+    # Catalogue references are peak-normalised to RENDER_PEAK: bring the query to the same level
+    # so loudness (a fader, a velocity) does not move it in embedding space.
+    peak = max(float(mono.max()), -float(mono.min()))
+    if peak > 0:
+        mono *= np.float32(defaults.RENDER_PEAK / peak)
     return Prepared(audio=mono, sample_rate=target_rate, peak_dbfs=level, warnings=warnings)

@@ -98,19 +98,24 @@ def summarise(hits: dict[str, dict[int, np.ndarray]]) -> dict[str, Any]:
 # --- benchmark data ------------------------------------------------------------------------------
 
 
-def builtin_catalogue(families: Sequence[str] = MIX_FAMILIES) -> tuple[list[data.Source], set[str]]:
-    """(catalogue sources, keys of the held-out ones): TEST presets + TRAIN distractors."""
+def builtin_catalogue(
+    families: Sequence[str] = MIX_FAMILIES, per_family: int = defaults.BENCH_CATALOGUE_PER_FAMILY
+) -> tuple[list[data.Source], set[str]]:
+    """(catalogue sources, keys of the held-out ones): per family, the TEST presets, then TRAIN
+    presets as distractors up to `per_family` (both in id-hash order: stable, not by position)."""
     test = data.builtin_sources("test", families)
     train = data.builtin_sources("train", families)
-    out = list(test)
+    out, held_out = [], set()
     for family in families:
-        room = defaults.BENCH_CATALOGUE_PER_FAMILY - sum(s.family == family for s in test)
-        members = sorted(
+        tests = sorted((s for s in test if s.family == family), key=lambda s: data._key_seed(s.key))
+        trains = sorted(
             (s for s in train if s.family == family), key=lambda s: data._key_seed(s.key)
         )
-        out.extend(members[: max(room, 0)])
+        chosen = tests[:per_family]
+        held_out.update(s.key for s in chosen)
+        out.extend(chosen + trains[: max(per_family - len(chosen), 0)])
     out.sort(key=lambda s: (s.family, s.key))
-    return out, {s.key for s in test}
+    return out, held_out
 
 
 def gm_catalogue(families: Sequence[str] = MIX_FAMILIES) -> tuple[list[data.Source], set[str]]:
@@ -197,6 +202,7 @@ def run_benchmark(
     embedder: str | None = None,
     workers: int | None = None,
     progress: bool = True,
+    catalogue_per_family: int = defaults.BENCH_CATALOGUE_PER_FAMILY,
 ) -> dict[str, Any]:
     """Run one benchmark for the chosen embedder (default: the shipped one) and MFCC-80."""
     from rich.progress import Progress
@@ -212,7 +218,10 @@ def run_benchmark(
     baseline = MFCCEmbedder()
     trained = isinstance(model, EncoderEmbedder)
     features = model.model.config.features if trained else FeatureConfig()
-    sources, held_out = builtin_catalogue() if kind == "builtin" else gm_catalogue()
+    if kind == "builtin":
+        sources, held_out = builtin_catalogue(per_family=catalogue_per_family)
+    else:
+        sources, held_out = gm_catalogue()
     refs = data.reference_set(sources, features, workers=workers, progress=progress)
     families = np.asarray([s.family for s in sources])
     cat_base = embed_references(lambda x: x, refs.mfcc)

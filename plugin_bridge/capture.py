@@ -47,7 +47,9 @@ class RingBuffer:
 
     def __init__(self, capacity: int, channels: int):
         if capacity < 1 or channels < 1:
-            raise CaptureError(f"ring buffer of {capacity} frames x {channels} channels: expected >= 1")
+            raise CaptureError(
+                f"ring buffer of {capacity} frames x {channels} channels: expected >= 1"
+            )
         self._data = np.zeros((capacity, channels), np.float32)
         self._pos = 0  # next write index
         self._filled = 0

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from cir import defaults
-from synth.engine import render
+from synth.engine import render, tune_allocator
 from synth.notes import Note
 from synth.preset import (
     FM,
@@ -96,13 +96,16 @@ def _single_thread() -> None:
 
 def bench_synth(repeats: int = defaults.BENCH_SYNTH_REPEATS,
                 seconds: float = defaults.BENCH_SYNTH_NOTE_SECONDS,
-                sample_rate: int = defaults.RENDER_SAMPLE_RATE) -> dict[str, Any]:
+                sample_rate: int = defaults.RENDER_SAMPLE_RATE,
+                tune: bool = False) -> dict[str, Any]:
     """Time `repeats` renders of a `seconds`-long note per typical preset.
 
     Per preset: the median and the fastest run; then the median over presets of each. On a
     shared machine the median includes other processes' load, the fastest run does not.
+    tune=True first applies `tune_allocator` (as a long rendering job would).
     """
     _single_thread()
+    tuned = tune_allocator() if tune else False
     rows = []
     for preset in typical_presets():
         pitch = defaults.CANONICAL_PITCH[preset.family]
@@ -122,6 +125,7 @@ def bench_synth(repeats: int = defaults.BENCH_SYNTH_REPEATS,
         })
     return {
         "sample_rate": sample_rate, "seconds": seconds, "repeats": repeats, "threads": 1,
+        "allocator_tuned": tuned,
         "presets": rows,
         "median_x_realtime": statistics.median(r["x_realtime"] for r in rows),
         "median_renders_per_s": statistics.median(r["renders_per_s"] for r in rows),

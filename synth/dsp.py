@@ -18,7 +18,6 @@ from cir import defaults
 
 L = defaults.SYNTH_BLOCK
 _RAMP = np.arange(L, dtype=np.float32) / np.float32(L)  # position inside a block, 0..1
-_K = np.arange(L, dtype=np.float32)  # sample index inside a block
 TWO_PI = np.float32(2.0 * np.pi)
 
 
@@ -83,30 +82,121 @@ def lfo_wave(shape: str, phase: np.ndarray) -> np.ndarray:
 # --- phases and oscillators ----------------------------------------------------------------------
 
 
-def block_phase(inc: np.ndarray, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Phase (B, L) float32 in [0, 1) for per-block increments `inc` (cycles per sample)."""
-    return block_phases(inc, np.ones(1), np.array([start]))
+class Phase:
+    """A 32-bit fixed-point phase accumulator laid out as (B, L) blocks.
 
-
-def block_phases(inc: np.ndarray, ratios: np.ndarray, starts: np.ndarray,
-                 max_inc: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Phases of V oscillators at `ratios` x the per-block increments `inc`, stacked.
-
-    Returns phase (V * B, L) float32 in [0, 1) and the increments (V * B,) float32, voice by
-    voice. Block start phases are accumulated in float64 and wrapped, so the float32 phase
-    inside a block stays exact for long notes at high pitch.
+    `acc` holds (phase + 1/2 cycle) * 2^32 as uint32, so its int32 view is the centred phase
+    (2 * phase - 1) * 2^31: a naive saw, with no floor or modulo pass. Integer overflow is the
+    wrap, block to block continuity is exact, and the resolution is 2^-32 cycles.
     """
-    incs = np.minimum(np.multiply.outer(np.asarray(ratios, dtype=np.float64), inc), max_inc)
-    begin = np.empty_like(incs)
-    begin[:, 0] = starts
-    np.cumsum(incs[:, :-1] * L, axis=1, out=begin[:, 1:])
-    begin[:, 1:] += np.asarray(starts, dtype=np.float64)[:, None]
-    begin -= np.floor(begin)
-    inc32 = incs.astype(np.float32).reshape(-1)
-    ph = np.multiply(inc32[:, None], _K[None, :])
-    ph += begin.astype(np.float32).reshape(-1)[:, None]
-    ph -= np.floor(ph)
-    return ph, inc32
+
+    __slots__ = ("acc", "inc")
+
+    def __init__(self, inc: np.ndarray, ratio: float = 1.0, start: float = 0.0,
+                 max_inc: float = 0.5) -> None:
+        inc_u = np.round(np.minimum(np.asarray(inc) * ratio, max_inc) * _TWO32).astype(np.uint64)
+        begin = np.empty(len(inc_u), dtype=np.uint64)
+        begin[0] = 0
+        np.cumsum(inc_u[:-1] * np.uint64(L), out=begin[1:])
+        begin += np.uint64((int(start % 1.0 * _TWO32) + (1 << 31)) % (1 << 32))
+        self.inc = inc_u.astype(np.uint32)
+        self.acc = np.multiply(self.inc[:, None], _KU[None, :])  # wraps mod 2^32 on purpose
+        self.acc += (begin & np.uint64(0xFFFFFFFF)).astype(np.uint32)[:, None]
+
+    @property
+    def dt(self) -> np.ndarray:
+        """Increments per block in cycles per sample, float32."""
+        return (self.inc * (1.0 / _TWO32)).astype(np.float32)
+
+    def centred(self, consume: bool = False) -> np.ndarray:
+        """2 * phase - 1 in [-1, 1), float32 (a naive saw).
+
+        consume=True converts in place, reusing the accumulator's memory (the Phase is then
+        spent): fewer large temporaries is most of this engine's speed.
+        """
+        out = self.acc.view(np.float32) if consume else None
+        y = np.multiply(self.acc.view(np.int32), np.float32(2.0**-31), out=out,
+                        dtype=np.float32)
+        if consume:
+            self.acc = None
+        return y
+
+    def unit(self) -> np.ndarray:
+        """The phase in [0, 1), float32 (spends the Phase)."""
+        y = self.centred(consume=True)
+        y *= 0.5
+        y += 0.5
+        return y
+
+    def wraps(self, offset: np.ndarray | int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Flat indices just past where the phase crossed `offset` (2^32 = one cycle; an int
+        or one per block), and how far past the crossing each lies, in samples (0..1)."""
+        shift = (np.asarray(offset, dtype=np.uint64) + np.uint64(1 << 31)) & np.uint64(_MASK)
+        shift = shift.astype(np.uint32)
+        shift = shift[:, None] if shift.ndim else shift
+        acc = self.acc
+        acc -= shift  # phase - offset, mod 1, in place to avoid a large temporary
+        idx = np.flatnonzero(acc < self.inc[:, None])
+        idx = idx[idx > 0]
+        d = acc.reshape(-1)[idx] / self.inc[idx // L].astype(np.float64)
+        acc += shift
+        return idx, np.minimum(d, 1.0).astype(np.float32)
+
+
+_TWO32 = float(1 << 32)
+_MASK = (1 << 32) - 1
+_KU = np.arange(L, dtype=np.uint32)
+
+
+def block_phase(inc: np.ndarray, start: float = 0.0, max_inc: float = 0.5
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Phase (B, L) float32 in [0, 1) and increments (B,) for per-block `inc` (cycles/sample)."""
+    p = Phase(inc, 1.0, start, max_inc)
+    dt = p.dt
+    return p.unit(), dt
+
+
+def saw_wave(p: Phase) -> np.ndarray:
+    """Band-limited (PolyBLEP) rising saw, -1..1 (spends the Phase)."""
+    idx, d = p.wraps()
+    y = p.centred(consume=True)
+    _blep_step(y, idx, d, np.float32(2.0))
+    return y
+
+
+def pulse_wave(p: Phase, width: np.ndarray | float) -> np.ndarray:
+    """Band-limited pulse, zero mean: low for the first `width` of each cycle (spends the
+    Phase). It is a saw minus the saw delayed by `width`."""
+    w = (np.round(np.asarray(width, dtype=np.float64) * _TWO32).astype(np.uint64)
+         & np.uint64(_MASK)).astype(np.uint32)
+    idx, d = p.wraps()
+    ridx, rd = p.wraps(w)
+    y = p.centred()
+    p.acc -= w[:, None] if w.ndim else w
+    y -= p.centred(consume=True)
+    _blep_step(y, idx, d, np.float32(2.0))
+    _blep_step(y, ridx, rd, np.float32(-2.0))
+    return y
+
+
+def triangle_wave(p: Phase) -> np.ndarray:
+    """Triangle, -1..1 (lowest at phase 0), with PolyBLAMP-rounded corners (spends the Phase)."""
+    dt = p.dt
+    corners = [(p.wraps(offset), sign) for offset, sign in ((0, 8.0), (1 << 31, -8.0))]
+    y = p.centred(consume=True)
+    np.abs(y, out=y)
+    y *= -2.0
+    y += 1.0
+    for (idx, d), change in corners:
+        _blamp_corner(y, idx, d, np.float32(change) * dt[idx // L])
+    return y
+
+
+def sine_wave(p: Phase) -> np.ndarray:
+    """Sine starting at 0 and rising, like sin(2 pi phase) (spends the Phase)."""
+    y = p.centred(consume=True)
+    y *= np.float32(-np.pi)
+    return np.sin(y, out=y)
 
 
 def _blep_step(y: np.ndarray, idx: np.ndarray, frac: np.ndarray, height: np.ndarray) -> None:
@@ -130,39 +220,11 @@ def _wraps(ph: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.minimum(d, 1.0)
 
 
-def saw(ph: np.ndarray, dt: np.ndarray, inplace: bool = False) -> np.ndarray:
-    """Band-limited (PolyBLEP) rising saw, -1..1 (inplace=True reuses the phase array)."""
-    idx, d = _wraps(ph, dt)
-    y = ph if inplace else ph.copy()
-    y *= 2.0
-    y -= 1.0
-    _blep_step(y, idx, d, np.float32(2.0))
-    return y
-
-
-def pulse(ph: np.ndarray, dt: np.ndarray, width: np.ndarray | float) -> np.ndarray:
-    """Band-limited pulse as the difference of two saws; zero mean, width in 0..1."""
-    w = np.asarray(width, dtype=np.float32)
-    if w.ndim == 1:
-        w = w[:, None]
-    shifted = ph - w
-    shifted -= np.floor(shifted)
-    y = saw(ph, dt)
-    y -= saw(shifted, dt, inplace=True)
-    return y
-
-
-def triangle(ph: np.ndarray, dt: np.ndarray | None = None) -> np.ndarray:
-    """Triangle, -1..1, with PolyBLAMP-rounded corners when the increments `dt` are given."""
+def triangle(ph: np.ndarray) -> np.ndarray:
+    """Naive triangle of a float phase, -1..1 (synced triangles; harmonics fall 12 dB/oct)."""
     y = np.abs(ph - 0.5)
     y *= -4.0
     y += 1.0
-    if dt is not None:
-        half = ph + np.float32(0.5)
-        half -= np.floor(half)
-        for phase, sign in ((ph, 1.0), (half, -1.0)):
-            idx, d = _wraps(phase, dt)
-            _blamp_corner(y, idx, d, np.float32(sign * 8.0) * dt[idx // L])
     return y
 
 
@@ -300,25 +362,26 @@ def _solve_blocks(c: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Recurrence over blocks in row order, returned transposed as (L, B).
 
     u is (L, B) C-contiguous (it is overwritten); c is (L, B), or (B,) for one coefficient
-    per block.
+    per block. Pass 1 runs every block from a zero state, the short carry recursion finds
+    each block's true starting state, pass 2 adds that state's decaying response.
     """
     s = u
     per_block = c.ndim == 1
-    gain = np.empty_like(s)
-    gain[0] = c if per_block else c[0]
     tmp = np.empty_like(s[0])
+    gain = (c if per_block else c[0]).copy()
     for k in range(1, L):
         ck = c if per_block else c[k]
         np.multiply(ck, s[k - 1], out=tmp)
         s[k] += tmp
-        np.multiply(gain[k - 1], ck, out=gain[k])
+        gain *= ck
     # carry[b] = state at the end of block b; each block starts from the previous block's end.
-    carry = _recurrence(gain[L - 1], s[L - 1])
-    start = np.empty(s.shape[1], dtype=s.dtype)
-    start[0] = 0
-    start[1:] = carry[:-1]
-    gain *= start[None, :]
-    s += gain
+    carry = _recurrence(gain, s[L - 1])
+    state = np.empty(s.shape[1], dtype=s.dtype)
+    state[0] = 0
+    state[1:] = carry[:-1]
+    for k in range(L):
+        state *= c if per_block else c[k]
+        s[k] += state
     return s
 
 
@@ -355,8 +418,8 @@ def biquad_tv(x: np.ndarray, kind: str, cutoff: np.ndarray, q: float, sample_rat
     c0 = b2 / a2
     p = (-a1 + 1j * np.sqrt(np.maximum(4.0 * a2 - a1 * a1, 1e-18))) / 2.0
     residue = ((b0 - c0) + (b1 - c0 * a1) / p) / (1.0 - np.conj(p) / p)
-    u = np.multiply(x.T, residue.astype(np.complex64)[None, :], order="C")  # (L, B)
+    u = np.multiply(x.T, (2.0 * residue).astype(np.complex64)[None, :], order="C")  # (L, B)
     s = _solve_blocks(p.astype(np.complex64), u)
-    y = x * c0.astype(np.float32)[:, None]
-    y += 2.0 * s.real.T
+    y = np.multiply(x, c0.astype(np.float32)[:, None])
+    y += s.real.T
     return y

@@ -3,13 +3,37 @@
     audio = render(preset, [Note(pitch=40, duration=0.8)], sample_rate=44_100)
 
 Each note is one voice (sources -> drive -> filter -> amp), voices are summed, then the
-preset's effects chain runs over the mix. Everything is vectorised (see synth.dsp), and the
-output is a pure function of its inputs: noise is seeded from the preset id and note index.
+preset's effects chain runs over the mix, then `gain_db`, then a soft safety limiter (or peak
+normalisation). Everything is vectorised (see synth.dsp), and the output is a pure function of
+its inputs: noise is seeded from the preset id and note index.
+
+What the preset numbers mean here (the bank relies on these):
+- Envelopes: `attack` is the time to full level (convex, analog-like); `decay` and `release`
+  are the times to fall 60 dB (towards sustain, towards silence). The amp envelope never
+  attacks faster than 0.5 ms or releases faster than 3 ms (no clicks).
+- Sources: oscillator, sub and FM levels add; when they sum above 1 the mix is scaled by
+  1 / sum. Unison voices spread evenly over `detune_cents` and are scaled by 1/sqrt(unison).
+  Saw, pulse, triangle and synced waves are band-limited (PolyBLEP/PolyBLAMP).
+- Pitch envelope: `amount_semitones * exp(-t / decay)` (decay is a time constant). Glide:
+  `glide` seconds to get within 5 % of the interval, from the previous mono note.
+- Filter: RBJ biquad (12 dB/octave; 24 = two sections, resonance on the second) with
+  Q = 0.707 * 32 ** resonance, cutoff = cutoff_hz * 2 ** (env_amount_oct * filter_env +
+  keytrack * (pitch - 60) / 12 + velocity_oct * velocity / 127 + cutoff LFOs), within
+  20 Hz .. 0.45 x sample rate, updated every SYNTH_BLOCK samples.
+- FM: operator frequency = ratio x note + detune_hz; a modulator's level is its peak phase
+  deviation in radians, a carrier's level its output gain (at most 1); carriers are averaged.
+  Feedback 0..1 turns an operator from a sine towards a saw.
+- LFOs start at phase 0 with each note and fade in over `delay` seconds. Depth units: pitch
+  semitones, pulse-width units, cutoff octaves; amp LFOs swing the gain between 1 and
+  1 - depth.
+- Drive: tanh with gain 1 + 15 drive^2, scaled so full scale stays full scale.
+- Loudness: SYNTH_VOICE_GAIN x (1 - velocity_amp + velocity_amp * velocity / 127).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,8 +84,8 @@ def _ring_time(voice: Voice, gate: float) -> float:
     release = max(env.release, defaults.SYNTH_MIN_RELEASE)
     end = gate + release
     if env.sustain == 0.0:
-        # One-shots fall silent during the hold: no need to wait for the gate.
-        end = min(end, env.attack + env.decay * 4.0 / 3.0 + release)
+        # One-shots fall silent (-80 dB) during the hold: no need to wait for the gate.
+        end = min(end, env.attack + env.decay * 4.0 / 3.0)
     return end
 
 
@@ -135,6 +159,30 @@ def render_note(preset: Preset, pitch: int, velocity: int = defaults.CANONICAL_V
     return render(preset, [note], sample_rate=sample_rate, seconds=seconds, normalize=normalize)
 
 
+def tune_allocator() -> bool:
+    """Make glibc keep freed memory for reuse (process-wide); True if it was applied.
+
+    Renders allocate many short-lived arrays of a few hundred KB; by default glibc returns
+    them to the OS and every new one page-faults back in. Call this once at the start of a
+    long rendering job (catalogue build, training). Not applied off glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    ok = mallopt(m_mmap_threshold, defaults.SYNTH_MALLOC_MMAP_THRESHOLD)
+    ok &= mallopt(m_trim_threshold, defaults.SYNTH_MALLOC_TRIM_THRESHOLD)
+    return bool(ok)
+
+
 class BuiltinInstrument:
     """The built-in synth playing one preset, as a presets_db.render.Instrument."""
 
@@ -194,6 +242,19 @@ def _lfo(voice: Voice, target: str, t: np.ndarray) -> np.ndarray | None:
     return total
 
 
+def _tremolo(voice: Voice, t: np.ndarray) -> np.ndarray | None:
+    """Gain of the amp LFOs: each swings between 1 and 1 - depth (depth above 1 counts as 1)."""
+    gain = None
+    for lfo in voice.lfos:
+        if lfo.target != "amp" or lfo.depth == 0:
+            continue
+        dip = min(lfo.depth, 1.0) * (0.5 + 0.5 * dsp.lfo_wave(lfo.shape, lfo.rate_hz * t))
+        if lfo.delay > 0:
+            dip = dip * np.clip(t / lfo.delay, 0.0, 1.0)
+        gain = 1.0 - dip if gain is None else gain * (1.0 - dip)
+    return gain
+
+
 def _render_voice(voice: Voice, plan: _VoicePlan, n: int, sr: int,
                   rng: np.random.Generator) -> np.ndarray:
     blocks = dsp.blocks_for(n)
@@ -225,9 +286,9 @@ def _render_voice(voice: Voice, plan: _VoicePlan, n: int, sr: int,
         fade = np.clip((plan.cut + defaults.SYNTH_MONO_FADE - t_edges) / defaults.SYNTH_MONO_FADE,
                        0.0, 1.0)
         amp = amp * dsp.interp_blocks(fade)
-    trem = _lfo(voice, "amp", t_edges)
+    trem = _tremolo(voice, t_edges)
     if trem is not None:
-        amp = amp * dsp.interp_blocks(np.clip(1.0 - 0.5 * trem - 0.5 * np.abs(trem), 0.0, 1.0))
+        amp = amp * dsp.interp_blocks(trem)
     gain = defaults.SYNTH_VOICE_GAIN * (1.0 - voice.velocity_amp
                                         + voice.velocity_amp * note.velocity / 127.0)
     x *= amp
@@ -252,18 +313,18 @@ def _sources(voice: Voice, plan: _VoicePlan, inc: np.ndarray, t_mid: np.ndarray,
             x += dsp.noise(rng, x.shape, voice.noise_color) * np.float32(osc.level)
             continue
         if osc.sync and master is None:
-            master = dsp.block_phase(np.minimum(inc, nyquist_inc))
+            master = dsp.block_phase(inc, 0.0, nyquist_inc)
         x += _oscillator(osc, inc, pwm, master) * np.float32(osc.level / math.sqrt(osc.unison))
     sub = voice.sub
     if sub.level > 0:
         level += sub.level
-        ph, dt = dsp.block_phase(np.minimum(inc * 2.0 ** sub.octave, nyquist_inc))
+        phase = dsp.Phase(inc, 2.0 ** sub.octave, 0.0, nyquist_inc)
         if sub.wave == "sine":
-            y = dsp.sine(ph)
+            y = dsp.sine_wave(phase)
         elif sub.wave == "triangle":
-            y = dsp.triangle(ph, dt)
+            y = dsp.triangle_wave(phase)
         else:
-            y = dsp.pulse(ph, dt, 0.5)
+            y = dsp.pulse_wave(phase, 0.5)
         x += y * np.float32(sub.level)
     if voice.fm is not None and voice.fm.level > 0:
         level += voice.fm.level
@@ -288,16 +349,15 @@ def _oscillator(osc: Oscillator, inc: np.ndarray, pwm: np.ndarray | None,
     starts = (np.arange(count) * 0.6180339887) % 1.0
     out = None
     for ratio, start in zip(ratios, starts, strict=True):
-        ph, dt = dsp.block_phases(inc, np.array([ratio]), np.array([start]),
-                                  defaults.SYNTH_FILTER_MAX_FRACTION)
+        phase = dsp.Phase(inc, float(ratio), float(start), defaults.SYNTH_FILTER_MAX_FRACTION)
         if osc.wave == "saw":
-            y = dsp.saw(ph, dt, inplace=True)
+            y = dsp.saw_wave(phase)
         elif osc.wave == "square":
-            y = dsp.pulse(ph, dt, width)
+            y = dsp.pulse_wave(phase, width)
         elif osc.wave == "triangle":
-            y = dsp.triangle(ph, dt)
+            y = dsp.triangle_wave(phase)
         else:
-            y = dsp.sine(ph)
+            y = dsp.sine_wave(phase)
         if out is None:
             out = y
         else:
@@ -347,22 +407,28 @@ def _fm(fm: FM, plan: _VoicePlan, inc: np.ndarray, t_edges: np.ndarray, sr: int)
         op = fm.operators[i]
         op_inc = np.clip(inc * op.ratio + op.detune_hz / sr, 0.0,
                          defaults.SYNTH_FILTER_MAX_FRACTION)
-        ph, _ = dsp.block_phase(op_inc)
-        theta = dsp.TWO_PI * ph
+        theta = dsp.Phase(op_inc).centred(consume=True)
+        theta += 1.0
+        theta *= np.float32(np.pi)  # 2 pi x phase
         for j in mods[i]:
             theta += outs[j]
-        y = np.sin(theta)
-        if op.feedback > 0:
-            beta = np.float32(op.feedback * defaults.SYNTH_FM_FEEDBACK_RADIANS)
-            for _ in range(defaults.SYNTH_FM_FEEDBACK_ITERATIONS):
-                prev = np.empty_like(y)
-                prev.reshape(-1)[0] = 0.0
-                prev.reshape(-1)[1:] = y.reshape(-1)[:-1]
-                y = np.sin(theta + beta * prev)
+        y = np.sin(theta) if op.feedback == 0 else _feedback_sine(theta, op.feedback)
         env = _env_blocks(op.envelope, t_edges, plan.gate)
         scale = op.level if i not in carriers else min(op.level, 1.0)
         outs[i] = y * env * np.float32(scale)
     return sum(outs[c] for c in carriers) / np.float32(len(carriers))
+
+
+def _feedback_sine(theta: np.ndarray, feedback: float) -> np.ndarray:
+    """y = sin(phi) with phi = theta + b sin(phi): a self-modulating operator, sine to saw-like.
+
+    This is Kepler's equation, solved by Newton's method from Danby's starting point.
+    """
+    b = np.float32(feedback * defaults.SYNTH_FM_FEEDBACK_MAX)
+    phi = theta + np.float32(0.85) * b * np.sign(np.sin(theta))
+    for _ in range(defaults.SYNTH_FM_FEEDBACK_ITERATIONS):
+        phi -= (phi - b * np.sin(phi) - theta) / (1.0 - b * np.cos(phi))
+    return np.sin(phi)
 
 
 def _filter(voice: Voice, plan: _VoicePlan, x: np.ndarray, t_mid: np.ndarray, sr: int

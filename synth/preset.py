@@ -126,7 +126,10 @@ class PitchEnvelope:
 
 @dataclass(frozen=True)
 class LFO:
-    """A low-frequency oscillator; depth is in the target's unit (semitones, width, octaves, gain)."""
+    """A low-frequency oscillator; depth is in the target's unit.
+
+    Units: semitones (pitch), width (pulse_width), octaves (cutoff), gain 0..1 (amp).
+    """
 
     target: LfoTarget = "pitch"
     shape: LfoShape = "sine"
@@ -202,6 +205,7 @@ class Preset:
                 f"preset.voice.fm.operators: expected 2 to 4 operators, "
                 f"got {len(preset.voice.fm.operators)}"
             )
+        _check_effects(preset.effects)
         return preset
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +214,17 @@ class Preset:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _check_effects(effects: tuple[Effect, ...]) -> None:
+    # Effect parameters are checked against the engine's table, so a bad one fails at load.
+    from synth.effects import EffectError, effect_settings
+
+    for i, effect in enumerate(effects):
+        try:
+            effect_settings(effect)
+        except EffectError as exc:
+            raise PresetError(f"preset.effects[{i}]: {exc}") from exc
 
 
 def load_preset(path: str | Path) -> Preset:

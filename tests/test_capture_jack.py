@@ -8,6 +8,7 @@ It runs in a subprocess: PortAudio scans for JACK only when sounddevice is first
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -102,6 +103,6 @@ def test_record_captures_a_known_sine_through_jack(jack_server):
     facts = json.loads(result.stdout.strip().splitlines()[-1])
     assert facts["shape"] == [3 * 48000, 2]
     assert abs(facts["freq"] - 1000.0) < 2.0
-    expected = 20 * __import__("math").log10(0.5 / 2**0.5)  # a 0.5 sine: -9.03 dBFS RMS
+    expected = 20 * math.log10(0.5 / math.sqrt(2))  # a 0.5 sine: -9.03 dBFS RMS
     for level in facts["rms_db"]:
         assert abs(level - expected) < 0.5

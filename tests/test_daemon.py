@@ -94,17 +94,16 @@ def test_status_reports_encoder_device_and_catalogue():
 
 
 def test_catalogue_reload_after_rebuild_without_restart():
-    with short_dir() as d:
-        with serve(d) as (_, endpoint), Client(endpoint) as client:
-            with pytest.raises(RequestRefusedError) as info:
-                client.match(loop(), 48000)
-            assert info.value.code == "no_catalogue" and "cir catalogue build" in str(info.value)
-            synthetic_catalogue(d / "catalogue.db", 9, mfcc())  # a build writes the file
-            assert client.rebuild()["catalogue_size"] == 9
-            assert sum(len(v) for v in client.match(loop(), 48000)["results"].values()) == 9
-            # A later write is picked up by itself (the catalogue's generation moved).
-            synthetic_catalogue(d / "catalogue.db", 15, mfcc(), seed=1)
-            assert client.status()["catalogue_size"] == 15
+    with short_dir() as d, serve(d) as (_, endpoint), Client(endpoint) as client:
+        with pytest.raises(RequestRefusedError) as info:
+            client.match(loop(), 48000)
+        assert info.value.code == "no_catalogue" and "cir catalogue build" in str(info.value)
+        synthetic_catalogue(d / "catalogue.db", 9, mfcc())  # a build writes the file
+        assert client.rebuild()["catalogue_size"] == 9
+        assert sum(len(v) for v in client.match(loop(), 48000)["results"].values()) == 9
+        # A later write is picked up by itself (the catalogue's generation moved).
+        synthetic_catalogue(d / "catalogue.db", 15, mfcc(), seed=1)
+        assert client.status()["catalogue_size"] == 15
 
 
 def test_several_clients_at_once_and_observer_sees_exact_frames():
@@ -149,7 +148,7 @@ def test_reply_keeps_warnings_and_query_facts():
     assert reply["query"]["peak_dbfs"] == pytest.approx(0.0, abs=0.01)
 
 
-# --- faults and signals (daemon subprocesses) -------------------------------------------------------
+# --- faults and signals (daemon subprocesses) --------------------------------------------------
 
 
 def test_client_reports_a_daemon_killed_mid_request():

@@ -58,7 +58,7 @@ def test_mono_and_defaults():
 def test_unknown_fields_are_ignored():
     request = protocol.decode_request([header(future_field={"x": 1}), PCM])
     assert request.match.frames == 100
-    ping = protocol.decode_request([json.dumps({"v": 1, "id": "p", "cmd": "ping", "x": 2}).encode()])
+    ping = protocol.decode_request([json.dumps({"v": 1, "cmd": "ping", "x": 2}).encode()])
     assert ping.cmd == "ping" and ping.match is None and ping.audio is None
 
 

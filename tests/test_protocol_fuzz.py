@@ -141,7 +141,7 @@ def _mutations(rng: random.Random) -> list[bytes]:
 
 
 def test_random_fuzz(daemon):
-    server, raw = daemon
+    _server, raw = daemon
     rng = random.Random(20260913)
     codes = set()
     for _ in range(150):

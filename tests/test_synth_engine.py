@@ -23,6 +23,7 @@ from synth.preset import (
     Oscillator,
     PitchEnvelope,
     Preset,
+    PresetError,
     Sub,
     Voice,
 )
@@ -366,6 +367,12 @@ def test_bad_effect_parameter_names_it():
         render(make(effects=[Effect("chorus", {"speed": 1.0})]), [Note(60)])
 
 
+def test_bad_effect_parameter_in_a_preset_file_names_the_field():
+    data = make(effects=[Effect("reverb", {"room_size": 3.0})]).to_dict()
+    with pytest.raises(PresetError, match=r"preset\.effects\[0\]: effect reverb\.room_size"):
+        Preset.from_dict(data)
+
+
 def test_bad_seconds_and_notes():
     with pytest.raises(RenderError, match="seconds"):
         render(make(), [Note(60)], seconds=0.0)
@@ -377,3 +384,67 @@ def test_builtin_instrument_is_an_instrument():
     inst: Instrument = BuiltinInstrument(make())
     audio = inst.render([Note(60, 100, 0.0, 0.3)], 0.75, 22_050)
     assert audio.shape == (round(0.75 * 22_050),) and np.abs(audio).max() > 0.05
+
+
+def test_fm_feedback_brightens_towards_a_saw():
+    sr = 44_100
+
+    def harmonic_db(feedback: float) -> float:
+        fm = FM(operators=(Operator(feedback=feedback), Operator(level=0.0)))
+        audio = render_note(make(oscillators=(), fm=fm), 57, duration=1.0, seconds=1.0)
+        f = midi_to_hz(57)
+        return band_db(audio, sr, 2.5 * f, 3.5 * f) - band_db(audio, sr, 0.5 * f, 1.5 * f)
+
+    assert harmonic_db(0.0) < -40
+    assert -20 < harmonic_db(1.0) < -6  # a saw's third harmonic is at -9.5 dB
+
+
+def test_bench_synth_command_prints_json():
+    import json
+
+    from click.testing import CliRunner
+
+    from cir.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "synth", "--repeats", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {row["family"] for row in data["presets"]} == {"percussion", "bass", "lead", "pad",
+                                                           "keys"}
+    assert all(row["x_realtime"] > 0 and row["renders_per_s"] > 0 for row in data["presets"])
+    assert data["median_x_realtime"] > 0
+
+
+def test_block_filter_matches_a_direct_form_biquad():
+    from synth import dsp
+
+    sr = 44_100
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, dsp.L)).astype(np.float32)  # 3,200 samples in blocks
+    q = dsp.resonance_q(0.6)
+    got = dsp.biquad_tv(x, "lowpass", np.full(200, 1500.0), q, sr).reshape(-1)
+    # RBJ lowpass, direct form I, one sample at a time.
+    w = 2 * np.pi * 1500.0 / sr
+    alpha = np.sin(w) / (2 * q)
+    a0 = 1 + alpha
+    b = np.array([(1 - np.cos(w)) / 2, 1 - np.cos(w), (1 - np.cos(w)) / 2]) / a0
+    a = np.array([-2 * np.cos(w), 1 - alpha]) / a0
+    want = np.zeros(x.size)
+    xs = x.reshape(-1).astype(np.float64)
+    for n in range(x.size):
+        acc = b[0] * xs[n]
+        if n >= 1:
+            acc += b[1] * xs[n - 1] - a[0] * want[n - 1]
+        if n >= 2:
+            acc += b[2] * xs[n - 2] - a[1] * want[n - 2]
+        want[n] = acc
+    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+
+
+def test_tune_allocator_does_not_change_the_sound():
+    from synth.engine import tune_allocator
+
+    preset = make(oscillators=(Oscillator(wave="saw", unison=3, detune_cents=10),))
+    before = render_note(preset, 45, duration=0.3)
+    assert isinstance(tune_allocator(), bool)
+    assert render_note(preset, 45, duration=0.3).tobytes() == before.tobytes()

@@ -21,8 +21,10 @@ def bench() -> None:
 @bench.command("synth")
 @click.option("--repeats", type=click.IntRange(1, 10_000), default=None,
               help="Timed renders per preset (default from cir.defaults).")
+@click.option("--tune-allocator", is_flag=True,
+              help="Keep freed memory for reuse first (synth.engine.tune_allocator).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def synth_speed(repeats: int | None, as_json: bool) -> None:
+def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> None:
     """Built-in synth render speed on one core: renders/s and x real time per family.
 
     Renders a 1 s note at 44.1 kHz with one typical preset per family (each with one or
@@ -33,11 +35,12 @@ def synth_speed(repeats: int | None, as_json: bool) -> None:
     Example:
         cir bench synth
         cir bench synth --repeats 100 --json
+        cir bench synth --tune-allocator
     """
     from cir import defaults
     from synth.bench import bench_synth
 
-    result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS)
+    result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS, tune=tune_allocator)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -45,7 +48,8 @@ def synth_speed(repeats: int | None, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"cir bench synth: {result['seconds']:g} s note at "
-                        f"{result['sample_rate']} Hz, one core, {result['repeats']} runs each",
+                        f"{result['sample_rate']} Hz, one core, {result['repeats']} runs each"
+                        + (", allocator tuned" if result["allocator_tuned"] else ""),
                   caption="x RT = times faster than real time (median run; best = fastest run)")
     columns = ("preset", "family", "ms", "renders/s", "x RT", "best ms", "best x RT")
     for column in columns:

@@ -56,4 +56,5 @@ def demo(seed, k, catalogue, out_dir, distractors, test_limit, no_build, as_json
         rank = result.ranks[family]
         where = f"rank {rank}" if rank else f"not in the top {result.k}"
         click.echo(f"true {family:<10} {info['name']:<28} ({info['key']}): {where}")
-    click.echo(f"daemon time: {result.reply['timing_ms']['total']:.1f} ms; loop: {result.loop_path}")
+    total = result.reply["timing_ms"]["total"]
+    click.echo(f"daemon time: {total:.1f} ms; loop: {result.loop_path}")

@@ -188,6 +188,8 @@ def devices(as_json):
     if as_json:
         click.echo(json.dumps(found))
         return
+    if not found:
+        click.echo("no audio devices found (is PortAudio's backend running? e.g. JACK, ALSA)")
     for d in found:
         marks = ("<" if d["default_input"] else " ") + (">" if d["default_output"] else " ")
         click.echo(

@@ -1,0 +1,167 @@
+"""One training step on rendered audio in a temp dir, checkpoints, configs, benchmark plumbing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from encoder import evaluate
+from encoder.features import FeatureConfig
+from encoder.model import (
+    CheckpointError,
+    EncoderConfig,
+    TimbreEncoder,
+    count_parameters,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
+from encoder.train import (
+    TrainConfig,
+    TrainConfigError,
+    load_config,
+    make_batch,
+    prepare_data,
+    train,
+)
+
+TINY = {
+    "name": "tiny",
+    "channels": [8, 8, 16, 16],
+    "dim": 16,
+    "train_presets_per_family": 4,
+    "notes_per_preset": 2,
+    "pair_presets": 4,
+    "mixes": 1,
+    "steps": 2,
+    "warmup_steps": 1,
+    "valid_presets_per_family": 3,
+    "valid_notes_per_preset": 1,
+    "valid_mixes": 2,
+    "eval_every": 2,
+    "checkpoint_every": 1,
+    "log_every": 1,
+    "workers": 1,
+}
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIR_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_default_model_is_compact_and_unit_norm():
+    model = TimbreEncoder(EncoderConfig(channels=(16, 32, 64, 128), dim=128)).eval()
+    assert 300_000 <= count_parameters(model) <= 3_000_000
+    with torch.no_grad():
+        out = model(torch.randn(3, 22_050))
+    assert out.shape == (3, 128)
+    assert torch.allclose(out.norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    torch.manual_seed(1)
+    model = TimbreEncoder(EncoderConfig(channels=(8, 8, 16), dim=16)).eval()
+    path = tmp_path / "m.pt"
+    version = save_checkpoint(path, model)
+    loaded, loaded_version = load_model(path)
+    assert loaded_version == version and loaded.config == model.config
+    x = torch.randn(2, 11_025)
+    with torch.no_grad():
+        assert torch.allclose(model(x), loaded(x), atol=1e-6)
+    with pytest.raises(CheckpointError, match="features"):
+        load_model(path, features=FeatureConfig(n_mels=128))
+    payload = read_checkpoint(path)
+    payload["features_version"] = 999
+    torch.save(payload, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="features_version"):
+        load_model(tmp_path / "old.pt")
+    payload = read_checkpoint(path)
+    payload["config"]["heads"] = 3
+    torch.save(payload, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match="unknown field 'heads'"):
+        load_model(tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_config_rejects_unknown_settings(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"stepz": 3}))
+    with pytest.raises(TrainConfigError, match="stepz"):
+        load_config(path)
+    path.write_text(json.dumps({"loss": "l2"}))
+    with pytest.raises(TrainConfigError, match="loss"):
+        load_config(path)
+
+
+@pytest.mark.slow
+def test_training_steps_resume_and_benchmark(tmp_path, cache):
+    config = TrainConfig.from_dict(TINY)
+    summary = train(config, tmp_path / "run", progress=False)
+    assert summary["steps"] == 2 and summary["best"]["step"] == 2
+    log = [json.loads(line) for line in (tmp_path / "run" / "train.log").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2
+
+    # Batches are a pure function of (seed, step): resuming replays the same data.
+    td = prepare_data(config, progress=False)
+    a, b = make_batch(1, config, td), make_batch(1, config, td)
+    assert torch.equal(a.singles, b.singles) and torch.equal(a.mixes, b.mixes)
+    assert a.presets == b.presets and sum(a.is_mix) == config.mixes
+
+    longer = TrainConfig.from_dict({**TINY, "steps": 3, "eval_every": 3})
+    resumed = train(longer, tmp_path / "run", resume=True, progress=False)
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3
+    assert resumed["steps"] == 3
+
+    # The benchmark on a tiny catalogue: JSON shape, both embedders, same seed same numbers.
+    kw = {
+        "queries": 3,
+        "seed": 4,
+        "embedder": str(tmp_path / "run" / "best.pt"),
+        "workers": 1,
+        "progress": False,
+        "catalogue_per_family": 4,
+    }
+    first = evaluate.run_benchmark("builtin-mix3", **kw)
+    assert first == evaluate.run_benchmark("builtin-mix3", **kw)
+    assert {"benchmark", "queries", "model", "baseline"} <= set(first)
+    for side in ("model", "baseline"):
+        assert set(first[side]) == {"per_family", "mean"}
+        assert set(first[side]["per_family"]) == {"percussion", "bass", "lead"}
+        for scores in [*first[side]["per_family"].values(), first[side]["mean"]]:
+            assert 0 <= scores["top1"] <= scores["top5"] <= 100
+    single = evaluate.run_benchmark("builtin-single", **kw)
+    assert single["queries"] == 3 and single["catalogue"] == 12
+
+
+def test_benchmark_queries_are_seeded_and_never_a_reference_note():
+    from presets_db.render import reference_notes
+
+    sources, held_out = evaluate.builtin_catalogue(per_family=6)
+    assert len(sources) == 18 and len(held_out) == 18  # TEST presets fill small catalogues
+    a = evaluate.single_queries(sources, held_out, 30, seed=1)
+    assert a == evaluate.single_queries(sources, held_out, 30, seed=1)
+    assert a != evaluate.single_queries(sources, held_out, 30, seed=2)
+    for q in a:
+        family = sources[q.target].family
+        refs = {(r.pitch, r.velocity, r.duration) for r in reference_notes(family)}
+        assert (q.note.pitch, q.note.velocity, q.note.duration) not in refs
+        assert sources[q.target].key in held_out
+    m = evaluate.mix_queries(sources, held_out, 10, seed=1)
+    assert m == evaluate.mix_queries(sources, held_out, 10, seed=1)
+    assert all(sources[i].family == f for mix in m for f, i in mix.items())
+
+
+def test_rank_hits_hand_case():
+    catalogue = np.eye(3, dtype=np.float32)
+    queries = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.5, 0.4, 0.3]], np.float32)
+    hits = evaluate.rank_hits(queries, catalogue, np.array([0, 0, 2]))
+    assert hits[1].tolist() == [True, False, False]
+    assert hits[5].tolist() == [True, True, True]
