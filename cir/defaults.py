@@ -7,7 +7,7 @@ them means bumping RENDER_VERSION and re-embedding.
 
 from __future__ import annotations
 
-# --- Audio -----------------------------------------------------------------------------------
+# --- Audio ---------------------------------------------------------------------------------------
 # Synths have content above the paper's 8 kHz; 22.05 kHz keeps it while halving compute.
 MODEL_SAMPLE_RATE = 22_050
 # The built-in synth's default output rate (CLI renders, previews, demo loops).
@@ -15,7 +15,7 @@ RENDER_SAMPLE_RATE = 44_100
 # Peak level that renders are normalised to (about -1 dBFS): loud but never clipping.
 RENDER_PEAK = 0.89
 
-# --- Catalogue reference renders ---------------------------------------------------------------
+# --- Catalogue reference renders -----------------------------------------------------------------
 # A canonical note per family (velocity 100, METHOD.md): near each family's median pitch.
 CANONICAL_PITCH = {"percussion": 60, "bass": 40, "lead": 72, "pad": 60, "keys": 60}
 CANONICAL_VELOCITY = 100
@@ -24,11 +24,17 @@ NOTE_SECONDS = {"percussion": 0.25, "bass": 0.8, "lead": 0.8, "pad": 1.5, "keys"
 CLIP_SECONDS = {"percussion": 1.0, "bass": 1.5, "lead": 1.5, "pad": 2.5, "keys": 1.5}
 # Extra reference notes, in semitones from the canonical pitch: a preset's embedding is the
 # normalised mean over these renders, so one unlucky note does not decide its place.
-EXTRA_NOTE_OFFSETS = {"percussion": (), "bass": (-5, 7), "lead": (-5, 7), "pad": (-5, 7), "keys": (-5, 7)}
+EXTRA_NOTE_OFFSETS = {
+    "percussion": (),
+    "bass": (-5, 7),
+    "lead": (-5, 7),
+    "pad": (-5, 7),
+    "keys": (-5, 7),
+}
 # Bumped whenever the reference renders above change: stored embeddings then get rebuilt.
 RENDER_VERSION = 1
 
-# --- Factory bank ------------------------------------------------------------------------------
+# --- Factory bank --------------------------------------------------------------------------------
 BANK_VERSION = 1
 BANK_SEED = 20_260_913
 # Split by preset: fractions for train / valid; test takes the rest (about 80/10/10).
@@ -46,6 +52,9 @@ BANK_ONE_SHOT_MAX_DECAY = 0.6
 # Loudest-frame RMS (dBFS) that each kind of preset is calibrated to (synth/recipes/levels.py):
 # about 9 dB of headroom below the engine's limiter knee for peaks.
 BANK_LEVEL_DBFS = -15.0
+# ...but never so loud that most presets of a kind (90th percentile) peak above this: short
+# percussion has a high crest factor, and an RMS target alone would drive it into the limiter.
+BANK_PEAK_CEILING_DBFS = -1.0
 
 # --- Family registers ----------------------------------------------------------------------------
 # MIDI pitch ranges each family plays in (training notes, mixtures, bank register checks).
@@ -64,7 +73,7 @@ DAEMON_TCP_PORT = 47100
 # A full ZeroMQ endpoint in this variable overrides the default for clients and the plugin.
 ENDPOINT_ENV = "CIR_ENDPOINT"
 
-# --- Encoder: features, inference, training (encoder/) --------------------------------------------
+# --- Encoder: features, inference, training (encoder/) -------------------------------------------
 # Log-mel settings (METHOD.md recipe). They are stored in every checkpoint: a model refuses to
 # load under other settings. 64 mel bins: half the CNN cost of 128 with little timbre lost at
 # 22.05 kHz (EXPERIMENTS.md).
@@ -138,7 +147,7 @@ GM_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # Shipped weights: encoder/weights/<name>.pt beside <name>.json (its config).
 ENCODER_WEIGHTS_NAME = "cir-cnn"
 
-# --- Protocol v1 limits (docs/protocol.md; daemon and bridge) -------------------------------------
+# --- Protocol v1 limits (docs/protocol.md; daemon and bridge) ------------------------------------
 # The longest query a client may send: a few bars at slow tempi, with room to spare.
 PROTOCOL_MAX_SECONDS = 60.0
 # Telephone-band to high-resolution studio rates; anything outside is a client bug.
@@ -158,7 +167,7 @@ PROTOCOL_MAX_MESSAGE_BYTES = PROTOCOL_MAX_PCM_BYTES + PROTOCOL_MAX_HEADER_BYTES
 MATCH_DEFAULT_K = 5
 MATCH_MAX_K = 100
 
-# --- Daemon ---------------------------------------------------------------------------------------
+# --- Daemon --------------------------------------------------------------------------------------
 # Poll timeout of the service loop: how quickly it notices a signal or an idle deadline.
 DAEMON_POLL_MS = 200
 # Audio quieter than this peak is treated as silence (nothing to match), dBFS.
@@ -172,7 +181,7 @@ DAEMON_STOP_TIMEOUT_S = 15.0
 # Socket linger on close, ms: a reply in flight gets this long to leave, then it is dropped.
 DAEMON_LINGER_MS = 200
 
-# --- Bridge client (Lazy Pirate) ------------------------------------------------------------------
+# --- Bridge client (Lazy Pirate) -----------------------------------------------------------------
 # Per-try reply timeout, ms: long enough for a cold first match on CPU.
 CLIENT_TIMEOUT_MS = 10_000
 # Tries before the client says the daemon is not running.
@@ -180,7 +189,7 @@ CLIENT_RETRIES = 3
 # Short timeout for ping/status probes (start/stop/status commands), ms.
 CLIENT_PROBE_TIMEOUT_MS = 1_000
 
-# --- Capture (cir record / cir listen) -------------------------------------------------------------
+# --- Capture (cir record / cir listen) -----------------------------------------------------------
 CAPTURE_SAMPLE_RATE = 48_000
 CAPTURE_CHANNELS = 2
 # `cir listen` keeps this many seconds in its ring buffer and sends them on Enter.
@@ -188,7 +197,7 @@ LISTEN_SECONDS = 8.0
 # Bars are 4 beats unless a caller says otherwise.
 BEATS_PER_BAR = 4
 
-# --- Demo and latency benchmark ---------------------------------------------------------------------
+# --- Demo and latency benchmark ------------------------------------------------------------------
 # Demo loop length and tempo (the mix generator picks notes; these set the loop's size).
 DEMO_SECONDS = 8.0
 DEMO_BPM = 120.0
@@ -199,7 +208,7 @@ BENCH_LATENCY_CATALOGUE_SIZE = 10_000
 BENCH_LATENCY_REQUESTS = 50
 BENCH_LATENCY_CLIENTS = 8
 
-# --- Catalogue (presets_db) -----------------------------------------------------------------------
+# --- Catalogue (presets_db) ----------------------------------------------------------------------
 # platformdirs application name: the default catalogue is <user data dir>/cir/catalogue.db.
 APP_NAME = "cir"
 # When set, this directory holds the catalogue instead (tests and portable installs use it).
@@ -289,7 +298,7 @@ DEMO_DISTRACTORS = 150
 # A private daemon started by the demo exits by itself after this long without requests.
 DEMO_DAEMON_IDLE_S = 300.0
 
-# --- Native plugins (plugin_bridge/native, `make plugins`, `cir plugin install`) ---------------
+# --- Native plugins (plugin_bridge/native, `make plugins`, `cir plugin install`) -----------------
 # Bundle base name and the formats `make plugins` builds into build/plugins/.
 PLUGIN_BRIDGE_NAME = "CIRBridge"
 PLUGIN_FORMATS = ("vst3", "clap", "lv2")

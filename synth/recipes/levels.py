@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 
@@ -24,15 +25,15 @@ LEVEL_DB: dict[str, float] = {
     "808 Bass": -3.4,
     "Acid Bass": -11.3,
     "Bell": -1.7,
-    "Bell Keys": -0.2,
+    "Bell Keys": -0.0,
     "Chip Lead": -3.6,
-    "Clap": 17.2,
-    "Clav": 5.5,
-    "Closed Hat": 16.0,
+    "Clap": 13.4,
+    "Clav": -1.0,
+    "Closed Hat": 8.0,
     "Conga": 0.3,
     "Cowbell": 5.8,
     "Dirty Bass": -7.6,
-    "E-Piano": -0.2,
+    "E-Piano": 0.0,
     "FM Bass": -3.0,
     "FM Lead": -4.2,
     "FM Pad": -5.6,
@@ -40,28 +41,28 @@ LEVEL_DB: dict[str, float] = {
     "Growl Bass": -4.5,
     "Kick": -0.7,
     "Marimba": -1.9,
-    "Open Hat": 8.0,
+    "Open Hat": 4.9,
     "Organ": -4.9,
     "PWM Lead": -7.5,
     "PWM Pad": -7.1,
-    "Pluck": 2.7,
-    "Pluck Bass": 1.8,
+    "Pluck": 2.0,
+    "Pluck Bass": 0.5,
     "Pulse Bass": -4.4,
     "Reese Bass": -3.1,
-    "Rim": 10.5,
+    "Rim": 7.2,
     "Saw Lead": -4.1,
     "Shaker": 2.8,
-    "Snare": 6.0,
+    "Snare": 3.0,
     "Square Lead": -5.4,
     "String Pad": -7.4,
     "Sub Bass": -4.9,
     "Supersaw": -7.3,
     "Sync Lead": -5.1,
     "Tom": -0.6,
-    "Toy Keys": 0.7,
-    "Vibes": -1.3,
+    "Toy Keys": 0.9,
+    "Vibes": -0.4,
     "Vibrato Lead": -2.8,
-    "Warm Pad": -5.5,
+    "Warm Pad": -5.2,
     "Woodblock": 4.5,
     "Zap": -0.6,
 }
@@ -69,6 +70,15 @@ LEVEL_DB: dict[str, float] = {
 # Presets measured per stem when calibrating.
 _SAMPLE = 40
 _FRAME = 1024
+# Most presets of a stem must stay under the peak ceiling; a few outliers may touch the limiter.
+_PEAK_PERCENTILE = 90
+_HEADROOM_DB = 24.0
+
+
+def peak_db(audio: np.ndarray) -> float:
+    """Sample peak in dBFS (-200 for silence)."""
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else -200.0
 
 
 def loudness_db(audio: np.ndarray) -> float:
@@ -101,11 +111,17 @@ def measure_gains() -> dict[str, float]:
     gains = {}
     for stem, members in groups.items():
         step = max(1, len(members) // _SAMPLE)
-        levels = [loudness_db(render_canonical(p)) for p in members[::step][:_SAMPLE]]
+        sample = members[::step][:_SAMPLE]
+        levels = [loudness_db(render_canonical(p)) for p in sample]
+        # Peaks are read _HEADROOM_DB lower, below the limiter, so they are the true peaks.
+        quiet = [replace(p, gain_db=p.gain_db - _HEADROOM_DB) for p in sample]
+        peaks = [peak_db(render_canonical(p)) + _HEADROOM_DB for p in quiet]
         # Relative to the current gain: the limiter bends loud raw renders, so measuring at the
         # calibrated level and re-running converges where a raw measurement would not.
-        gain = LEVEL_DB.get(stem, 0.0) + defaults.BANK_LEVEL_DBFS - float(np.median(levels))
-        gains[stem] = round(gain, 1)
+        current = LEVEL_DB.get(stem, 0.0)
+        by_rms = defaults.BANK_LEVEL_DBFS - float(np.median(levels))
+        by_peak = defaults.BANK_PEAK_CEILING_DBFS - float(np.percentile(peaks, _PEAK_PERCENTILE))
+        gains[stem] = round(current + min(by_rms, by_peak), 1)
     return gains
 
 
