@@ -180,6 +180,10 @@ DAEMON_START_TIMEOUT_S = 60.0
 DAEMON_STOP_TIMEOUT_S = 15.0
 # Socket linger on close, ms: a reply in flight gets this long to leave, then it is dropped.
 DAEMON_LINGER_MS = 200
+# Torch threads of a daemon on the CPU. One: a query is small, and on a busy machine (a DAW's
+# audio threads, other jobs) torch's thread hand-offs stall: p50 on 2 shared cores went from
+# 185 ms with 2 threads to 27 ms with 1 (`cir bench latency`, docs/BENCHMARKS.md).
+DAEMON_TORCH_THREADS = 1
 
 # --- Bridge client (Lazy Pirate) -----------------------------------------------------------------
 # Per-try reply timeout, ms: long enough for a cold first match on CPU.

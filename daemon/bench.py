@@ -57,11 +57,16 @@ def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2)
 
 
-def _timed(client: Any, loop: np.ndarray, rate: int, n: int, out: list[float]) -> None:
+def _timed(
+    client: Any, loop: np.ndarray, rate: int, n: int, out: list[float],
+    stages: list[dict[str, float]] | None = None,
+) -> None:
     for _ in range(n):
         t0 = time.perf_counter()
-        client.match(loop, rate, k=defaults.MATCH_DEFAULT_K)
+        reply = client.match(loop, rate, k=defaults.MATCH_DEFAULT_K)
         out.append((time.perf_counter() - t0) * 1000.0)
+        if stages is not None:
+            stages.append(reply["timing_ms"])
 
 
 def bench_latency(
@@ -89,7 +94,8 @@ def bench_latency(
                 status = client.status()
                 _timed(client, loop, sample_rate, 3, [])  # warm-up
                 single: list[float] = []
-                _timed(client, loop, sample_rate, requests, single)
+                stages: list[dict[str, float]] = []
+                _timed(client, loop, sample_rate, requests, single, stages)
             concurrent: list[float] = []
             per_client = max(1, requests // clients)
             conns = [Client(endpoint) for _ in range(clients)]
@@ -117,6 +123,10 @@ def bench_latency(
         "concurrent_p50_ms": _percentile(concurrent, 50),
         "concurrent_p95_ms": _percentile(concurrent, 95),
         "throughput_rps": round(len(concurrent) / wall, 2),
+        # Daemon-side medians of the single-client run: where the time goes.
+        "daemon_median_ms": {
+            key: _percentile([s[key] for s in stages], 50) for key in stages[0]
+        },
         "catalogue_size": status["catalogue_size"],
         "encoder": status["encoder_version"],
         "device": status["device"],

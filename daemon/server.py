@@ -168,6 +168,10 @@ class Server:
             from encoder.embed import load_embedder
 
             embedder = load_embedder(embedder)
+        if str(getattr(embedder, "device", "cpu")) == "cpu":
+            import torch
+
+            torch.set_num_threads(defaults.DAEMON_TORCH_THREADS)
         self.matcher = Matcher(embedder, self.catalogue_path)
         self.matcher.load()
         if self.warm_up:  # the first forward pass is slow (allocations, lazy init)

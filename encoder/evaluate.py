@@ -247,7 +247,7 @@ def run_benchmark(
             targets = np.asarray([q.target for q in qs])
             for label, vecs, cat in (("model", vm, cat_model), ("baseline", vb, cat_base)):
                 h = rank_hits(np.stack(vecs), cat, targets)
-                for f in sorted(set(families[targets])):
+                for f in [f for f in MIX_FAMILIES if f in set(families[targets])]:
                     sel = families[targets] == f
                     hits[label][f] = {1: h[1][sel], 5: h[5][sel]}
         else:

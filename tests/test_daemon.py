@@ -261,3 +261,16 @@ def test_start_status_stop_through_the_cli(monkeypatch):
         assert stopped.exit_code == 0, stopped.output
         assert "daemon stopped" in stopped.output
         assert runner.invoke(cli, ["daemon", "status"]).exit_code == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["daemon"], ["daemon", "run"], ["daemon", "start"], ["daemon", "stop"], ["daemon", "status"],
+    ["demo"], ["match"], ["record"], ["listen"], ["devices"], ["bench", "latency"],
+])
+def test_every_command_has_help_with_an_example(args):
+    from click.testing import CliRunner
+
+    from cir.cli import cli
+
+    result = CliRunner().invoke(cli, [*args, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output
