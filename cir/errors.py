@@ -2,4 +2,4 @@
 
 
 class CIRError(Exception):
-    """Base class: a user-facing error whose message names the value, what was expected and the fix."""
+    """A user-facing error: the message names the value, what was expected and the fix."""
