@@ -45,6 +45,7 @@ TINY = {
     "checkpoint_every": 1,
     "log_every": 1,
     "workers": 1,
+    "threads": 1,
 }
 
 
@@ -108,6 +109,13 @@ def test_training_steps_resume_and_benchmark(tmp_path, cache):
     losses = [r["loss"] for r in log if "loss" in r]
     assert len(losses) == 2 and all(np.isfinite(losses))
     assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2
+    # Same config, same weights (seeded data, seeded init, one thread).
+    again = train(config, tmp_path / "again", progress=False)
+    assert again["best"] == summary["best"]
+    assert (
+        read_checkpoint(tmp_path / "run" / "best.pt")["version"]
+        == read_checkpoint(tmp_path / "again" / "best.pt")["version"]
+    )
 
     # Batches are a pure function of (seed, step): resuming replays the same data.
     td = prepare_data(config, progress=False)
