@@ -250,6 +250,8 @@ HNSW_EXPANSION_SEARCH = 64
 # `cir bench search`: catalogue sizes, dimension, queries per size.
 BENCH_SEARCH_SIZES = (10_000, 100_000, 1_000_000)
 BENCH_SEARCH_DIM = 256
+# Intrinsic dimension of the benchmark's synthetic embeddings (see presets_db.bench).
+BENCH_SEARCH_LATENT_DIM = 16
 BENCH_SEARCH_QUERIES = 200
 BENCH_SEARCH_K = 5
 # `cir bench build`: presets per source in the throughput benchmark.

@@ -21,9 +21,23 @@ TEST_PLUGIN = Path(__file__).resolve().parents[1] / "build" / "plugins" / "CIRTe
 
 
 def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-    x = rng.standard_normal((n, dim), dtype=np.float32)
+    """Embedding-like unit vectors: a low-dimensional latent spread into `dim` plus a little
+    isotropic noise. Real timbre embeddings lie near a low-dimensional manifold; uniform
+    random vectors in 256-d are all nearly equidistant, a worst case no encoder produces."""
+    latent_dim = defaults.BENCH_SEARCH_LATENT_DIM
+    mixing = rng.standard_normal((latent_dim, dim), dtype=np.float32)
+    x = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, _CHUNK):  # chunks keep the 10^6 case's temporaries small
+        m = min(_CHUNK, n - start)
+        x[start : start + m] = rng.standard_normal((m, latent_dim), dtype=np.float32) @ mixing
+        x[start : start + m] += rng.standard_normal((m, dim), dtype=np.float32) * _NOISE
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
+
+
+_CHUNK = 65_536
+# Isotropic noise beside the latent's spread (std about sqrt(latent_dim) per coordinate).
+_NOISE = 0.5
 
 
 def bench_search_size(
