@@ -99,3 +99,17 @@ def test_load_embedder_names():
     assert load_embedder("mfcc80").name == "mfcc80"
     with pytest.raises(Exception, match="unknown embedder"):
         load_embedder("nope")
+
+
+def test_default_embedder_is_the_shipped_encoder_when_weights_exist():
+    from encoder.embed import default_weights
+
+    if not default_weights().is_file():
+        assert load_embedder().name == "mfcc80"
+        return
+    emb = load_embedder()
+    assert isinstance(emb, EncoderEmbedder) and emb.name == "cir-cnn"
+    assert emb.version.startswith("cir-cnn-") and emb.sample_rate == SR
+    v = emb.embed_clips([tone(110, harmonics=6), tone(880, harmonics=1)])
+    assert v.shape == (2, emb.dim)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
