@@ -254,8 +254,9 @@ BENCH_SEARCH_DIM = 256
 BENCH_SEARCH_LATENT_DIM = 16
 BENCH_SEARCH_QUERIES = 200
 BENCH_SEARCH_K = 5
-# `cir bench build`: presets per source in the throughput benchmark.
-BENCH_BUILD_PRESETS = 24
+# `cir bench build`: presets per source in the throughput benchmark (enough that the workers'
+# start-up, a few seconds, does not dominate).
+BENCH_BUILD_PRESETS = 96
 
 # --- Built-in synth engine (synth/engine.py, synth/dsp.py) ---------------------------------------
 # Sample rates the engine accepts: telephone band up to high-resolution studio rates.

@@ -125,6 +125,15 @@ class Matcher:
             self._records[preset_id] = cached
         return cached
 
+    def _embed(self, audio: np.ndarray, families: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """One query vector per family: the embedder's per-family heads when it has them
+        (encoder.api), else one embed_query vector for all."""
+        if hasattr(self.embedder, "embed_query_by_family"):
+            by_family = self.embedder.embed_query_by_family(audio, families)
+            return {f: np.asarray(by_family[f], dtype=np.float32) for f in families}
+        vector = np.asarray(self.embedder.embed_query(audio), dtype=np.float32)
+        return {f: vector for f in families}
+
     def match(
         self, audio: np.ndarray, k: int, families: tuple[str, ...] | None
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
@@ -140,13 +149,13 @@ class Matcher:
                 "`cir demo`), then send `rebuild`",
             )
         t0 = time.perf_counter()
-        vector = np.asarray(self.embedder.embed_query(audio), dtype=np.float32)
+        vectors = self._embed(audio, tuple(families or FAMILIES))
         timing = {"embed": _ms(t0)}
         t1 = time.perf_counter()
         results: dict[str, list[dict[str, Any]]] = {}
         with self._lock:
             for family in families or FAMILIES:
-                hits = self._index.search(vector, family, k)
+                hits = self._index.search(vectors[family], family, k)
                 if not hits and families is None:
                     continue  # all-families queries list only families the catalogue has
                 results[family] = [

@@ -23,3 +23,10 @@ class Embedder(Protocol):
     def embed_query(self, audio: np.ndarray) -> np.ndarray:
         """(dim,) embedding of a query of any length: windowed, window embeddings combined."""
         ...
+
+    # Optional (check with hasattr): embedders with per-family query heads (encoder.mix_heads)
+    # also offer
+    #     embed_query_by_family(audio, families, sample_rate=None) -> dict[str, np.ndarray]
+    # one (dim,) unit vector per family, windowed as embed_query; matchers and the mix
+    # benchmarks rank family f's entries with vector f. Their `version` stays the catalogue's
+    # vector space; `query_version` names the heads.

@@ -55,6 +55,9 @@ class EncoderEmbedder:
 
     def __init__(self, checkpoint: str | Path, device: str | None = None):
         model, version = load_model(checkpoint)
+        self._use(model, version, checkpoint, device)
+
+    def _use(self, model, version: str, checkpoint: str | Path, device: str | None) -> None:
         self.device = device or pick_device()
         self.model = model.to(self.device)
         self.checkpoint = Path(checkpoint)
@@ -93,18 +96,68 @@ class EncoderEmbedder:
                 out[chunk] = self._embed_equal([prepared[i] for i in chunk])
         return out
 
-    def embed_query(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
-        """(dim,) unit vector: windows of QUERY_WINDOW_SECONDS (half overlap), silent windows
-        skipped, window embeddings averaged and re-normalised."""
+    def _query_windows(self, audio: np.ndarray, sample_rate: int | None) -> list[np.ndarray]:
+        """Windows of QUERY_WINDOW_SECONDS (half overlap); silent ones skipped unless all are."""
         audio = self._prepare(audio, sample_rate)
         windows = [
             audio[s : s + self.window] for s in window_starts(len(audio), self.window, self.hop)
         ]
         rms = np.array([np.sqrt(np.mean(w.astype(np.float64) ** 2)) for w in windows])
         loud = [w for w, r in zip(windows, rms, strict=True) if r >= defaults.QUERY_SILENCE_RMS]
-        vectors = self.embed_clips(loud or windows)
-        mean = vectors.mean(axis=0)
-        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        return loud or windows
+
+    def embed_query(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+        """(dim,) unit vector: the query's window embeddings averaged and re-normalised."""
+        return _mean_unit(self.embed_clips(self._query_windows(audio, sample_rate)))
+
+
+def _mean_unit(vectors: np.ndarray) -> np.ndarray:
+    mean = vectors.mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+class HeadsEmbedder(EncoderEmbedder):
+    """A frozen catalogue encoder plus per-family mix heads (encoder.mix_heads).
+
+    Catalogue clips and `embed_query` use the frozen encoder, so `version` is its version and
+    catalogues built with it stay valid; `embed_query_by_family` gives one vector per family
+    from the heads (`query_version` names them)."""
+
+    def __init__(self, checkpoint: str | Path, device: str | None = None):
+        from encoder.mix_heads import load_heads
+
+        catalogue, version, heads, query_version = load_heads(checkpoint)
+        self._use(catalogue, version, checkpoint, device)
+        self.heads = heads.to(self.device)
+        self.query_version = query_version
+        self.head_families = heads.config.families
+
+    @torch.no_grad()
+    def embed_query_by_family(
+        self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """{family: (dim,) unit vector} for each of `families`: that family's head, windows
+        as in `embed_query`; families without a head get the `embed_query` vector."""
+        windows = self._query_windows(audio, sample_rate)
+        with_head = tuple(f for f in families if f in self.head_families)
+        out: dict[str, np.ndarray] = {}
+        if with_head:
+            x = torch.from_numpy(np.stack(windows)).to(self.device)
+            per = self.heads.forward_features(self.heads.trunk.logmel(x), with_head)
+            out = {f: _mean_unit(v.float().cpu().numpy()) for f, v in per.items()}
+        if len(out) < len(families):
+            shared = _mean_unit(self.embed_clips(windows))
+            out.update({f: shared for f in families if f not in out})
+        return {f: out[f] for f in families}
+
+
+def open_checkpoint(path: str | Path, device: str | None = None) -> EncoderEmbedder:
+    """The embedder of a checkpoint file: HeadsEmbedder for mix-heads ones, else the encoder."""
+    from encoder.mix_heads import HEADS_FORMAT, checkpoint_format
+
+    if checkpoint_format(path) == HEADS_FORMAT:
+        return HeadsEmbedder(path, device)
+    return EncoderEmbedder(path, device)
 
 
 def load_embedder(name: str | None = None, device: str | None = None):
@@ -112,14 +165,14 @@ def load_embedder(name: str | None = None, device: str | None = None):
     "mfcc80" -> the baseline; "cir-cnn" -> the shipped weights; a path -> that checkpoint."""
     if name in (None, "default"):
         path = default_weights()
-        return EncoderEmbedder(path, device) if path.is_file() else MFCCEmbedder()
+        return open_checkpoint(path, device) if path.is_file() else MFCCEmbedder()
     if name == MFCCEmbedder.name:
         return MFCCEmbedder()
     if name == defaults.ENCODER_WEIGHTS_NAME:
-        return EncoderEmbedder(default_weights(), device)
+        return open_checkpoint(default_weights(), device)
     path = Path(name)
     if path.suffix == ".pt" or path.is_file():
-        return EncoderEmbedder(path, device)
+        return open_checkpoint(path, device)
     raise UnknownEmbedderError(
         f"unknown embedder {name!r}: expected 'default', 'mfcc80', "
         f"{defaults.ENCODER_WEIGHTS_NAME!r} or a checkpoint file (.pt)"

@@ -192,6 +192,15 @@ def render_mix_query(
     return mix
 
 
+def family_queries(embedder: Any, audio: np.ndarray, families: Sequence[str]) -> dict:
+    """{family: query vector}: per-family heads when the embedder has them, else one
+    `embed_query` vector shared by every family."""
+    if hasattr(embedder, "embed_query_by_family"):
+        return embedder.embed_query_by_family(audio, tuple(families))
+    vector = embedder.embed_query(audio)
+    return {f: vector for f in families}
+
+
 # --- running a benchmark -------------------------------------------------------------------------
 
 
@@ -253,23 +262,29 @@ def run_benchmark(
         else:
             qs = mix_queries(sources, held_out, n, seed)
             job = bar.add_task(f"{name}: {n} mixes", total=n)
-            vm, vb = [], []
+            vm: dict[str, list] = {f: [] for f in MIX_FAMILIES}
+            vb: dict[str, list] = {f: [] for f in MIX_FAMILIES}
             for i, chosen in enumerate(qs):
                 mix = render_mix_query(sources, chosen, seed, i)
-                vm.append(model.embed_query(mix))
-                vb.append(baseline.embed_query(mix))
+                for vecs, embedder in ((vm, model), (vb, baseline)):
+                    for f, v in family_queries(embedder, mix, MIX_FAMILIES).items():
+                        vecs[f].append(v)
                 bar.advance(job)
             for label, vecs, cat in (("model", vm, cat_model), ("baseline", vb, cat_base)):
                 for f in MIX_FAMILIES:
                     members = np.flatnonzero(families == f)
                     targets = np.asarray([np.searchsorted(members, c[f]) for c in qs])
-                    hits[label][f] = rank_hits(np.stack(vecs), cat[members], targets)
+                    hits[label][f] = rank_hits(np.stack(vecs[f]), cat[members], targets)
     return {
         "benchmark": name,
         "queries": n,
         "seed": seed,
         "catalogue": len(sources),
-        "embedder": {"model": model.version, "baseline": baseline.version},
+        "embedder": {
+            "model": model.version,
+            "baseline": baseline.version,
+            **({"model_query": model.query_version} if hasattr(model, "query_version") else {}),
+        },
         "model": summarise(hits["model"]),
         "baseline": summarise(hits["baseline"]),
     }

@@ -102,6 +102,10 @@ class TimbreEncoder(nn.Module):
 
     def embed_features(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, M, T) log-mel -> (B, dim) unit vectors."""
+        return F.normalize(self.head(self.pool_features(mel)), dim=-1)
+
+    def pool_features(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, M, T) log-mel -> (B, 2*C*R) pooled trunk features (the projection's input)."""
         c = self.config
         x = ((mel - c.feature_mean) / c.feature_std).unsqueeze(1)  # (B, 1, M, T)
         x = self.stem(x)  # (B, C0, M/4, T/4)
@@ -112,8 +116,7 @@ class TimbreEncoder(nn.Module):
                 x = F.max_pool2d(x, (2, 2 if x.shape[-1] >= 2 else 1))
         x = F.adaptive_avg_pool2d(x, (self.freq_rows, x.shape[-1]))  # (B, C, R, T')
         x = x.flatten(1, 2)  # (B, C*R, T')
-        pooled = torch.cat([x.mean(-1), x.amax(-1)], dim=1)  # (B, 2*C*R)
-        return F.normalize(self.head(pooled), dim=-1)
+        return torch.cat([x.mean(-1), x.amax(-1)], dim=1)  # (B, 2*C*R)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, samples) audio at config.features.sample_rate -> (B, dim) unit vectors."""

@@ -46,6 +46,9 @@ _BATCH_STREAM = 2
 _VALID_STREAM = 5
 
 
+KINDS = ("encoder", "mix-heads")
+
+
 class TrainConfigError(CIRError):
     """A training config file that cannot be read or has unknown or invalid fields."""
 
@@ -93,6 +96,12 @@ class TrainConfig:
     log_every: int = 10
     threads: int | None = None
     workers: int | None = None
+    # "encoder": one shared embedding (this module's loop). "mix-heads": per-family query
+    # heads on a mix trunk, distilled towards a frozen encoder (encoder.mix_heads' loop).
+    kind: str = "encoder"
+    frozen_encoder: str | None = None  # mix-heads: checkpoint of the catalogue-side encoder
+    solo_fraction: float = 0.0  # mix-heads: share of training mixes that play one family only
+    regression_weight: float = 0.0  # mix-heads: weight of the 1 - cos(head, target) term
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +123,13 @@ class TrainConfig:
         bad = [f for f in config.families if f not in defaults.FAMILY_PITCH_RANGE]
         if bad:
             raise TrainConfigError(f"family {bad[0]!r} is not a CIR family")
+        if config.kind not in KINDS:
+            raise TrainConfigError(f"kind {config.kind!r}: expected one of {', '.join(KINDS)}")
+        if config.kind == "mix-heads" and not config.frozen_encoder:
+            raise TrainConfigError(
+                "kind 'mix-heads' needs frozen_encoder: the catalogue encoder's checkpoint, "
+                "e.g. encoder/weights/cir-cnn.pt"
+            )
         if config.steps < 1 or config.pair_presets < 2:
             raise TrainConfigError("steps must be >= 1 and pair_presets >= 2")
         return config
@@ -233,6 +249,25 @@ class Batch:
     is_mix: list[bool]
 
 
+def draw_mix(
+    rng: np.random.Generator, chosen: dict[str, int], seconds: float, td: TrainData
+) -> np.ndarray:
+    """(M, T) log-mel of a mix laid out from cached notes: one line per family of `chosen`
+    (family -> source index), each note the preset's cached note nearest the planned pitch."""
+    fc = td.features
+    plan = plan_mix(tuple(chosen), rng, seconds)
+
+    def pick(family: str, note):
+        idx = td.note_index[chosen[family]]
+        gaps = np.abs(td.notes.pitches[idx].astype(int) - note.pitch)
+        nearest = idx[gaps == gaps.min()]
+        n = int(nearest[int(rng.integers(len(nearest)))])
+        return td.notes.mels[n], float(td.notes.peaks[n])
+
+    frames = fc.frames(round(seconds * fc.sample_rate))
+    return mix_mels(plan, pick, frames, fc.hop / fc.sample_rate, fc.log_floor)
+
+
 def make_batch(step: int, config: TrainConfig, td: TrainData) -> Batch:
     """The batch of `step`: a pure function of (seed, step) and the cached data."""
     rng = item_rng(config.seed, step, stream=_BATCH_STREAM)
@@ -265,20 +300,9 @@ def make_batch(step: int, config: TrainConfig, td: TrainData) -> Batch:
             singles.append(_fit(td.canonical[chosen[f]], crop, floor))
             presets.append(frozenset([chosen[f]]))
 
-    hop_s = fc.hop / fc.sample_rate
-    mix_frames = fc.frames(round(config.mix_seconds * fc.sample_rate))
     mixes = []
     for chosen in mix_presets:
-        plan = plan_mix(tuple(families), rng, config.mix_seconds)
-
-        def pick(family: str, note, chosen=chosen):
-            idx = td.note_index[chosen[family]]
-            gaps = np.abs(td.notes.pitches[idx].astype(int) - note.pitch)
-            nearest = idx[gaps == gaps.min()]
-            n = int(nearest[int(rng.integers(len(nearest)))])
-            return td.notes.mels[n], float(td.notes.peaks[n])
-
-        mixes.append(mix_mels(plan, pick, mix_frames, hop_s, floor))
+        mixes.append(draw_mix(rng, chosen, config.mix_seconds, td))
         presets.append(frozenset(chosen.values()))
     is_mix = [False] * len(singles) + [True] * len(mixes)
     return Batch(
@@ -529,6 +553,14 @@ def run(
     optionally export the best checkpoint (e.g. to encoder/weights)."""
     config = load_config(config_path)
     out = Path(out_dir) if out_dir else data.REPO / "var" / "runs" / Path(config_path).stem
+    if config.kind == "mix-heads":
+        from encoder import mix_heads
+
+        summary = mix_heads.train_heads(config, out, resume=resume, progress=progress)
+        if export_dir is not None:
+            exported = mix_heads.export_heads(out / "best.pt", export_dir, config.name)
+            summary["exported"] = str(exported)
+        return summary
     summary = train(config, out, resume=resume, progress=progress)
     if export_dir is not None:
         summary["exported"] = str(export_weights(out / "best.pt", export_dir, config.name))

@@ -128,15 +128,23 @@ def make_vst3_presets(plugin: Path, root: Path, count: int) -> Path:
 
     for i in range(count):
         folder = "Bass" if i % 2 else "Lead"
-        params = {"waveform": (i % 5) / 4, "cutoff_hz": 300.0 + 700.0 * i, "decay_s": 0.1 + 0.1 * i}
+        # Spread over the plugin's ranges whatever `count` is: cutoff log-spaced 300 Hz-12 kHz.
+        spread = ((i * 7) % count) / max(count - 1, 1)
+        params = {
+            "waveform": (i % 5) / 4,
+            "cutoff_hz": 300.0 * 40.0**spread,
+            "decay_s": 0.1 + 0.1 * (i % 20),
+        }
         write_preset(plugin, params, root / folder / f"p{i:02d}.vstpreset")
     return root
 
 
 def bench_build(
-    presets: int = defaults.BENCH_BUILD_PRESETS, workers: int | None = None
+    presets: int = defaults.BENCH_BUILD_PRESETS,
+    workers: int | None = None,
+    embedder: str = defaults.CATALOGUE_EMBEDDER,
 ) -> dict[str, Any]:
-    """Presets rendered + embedded per second per source (MFCC-80 embedder, fresh catalogue)."""
+    """Presets rendered + embedded per second per source (fresh catalogue per source)."""
     from presets_db import build
     from presets_db.catalogue import Catalogue
 
@@ -149,7 +157,7 @@ def bench_build(
                 c, str(make_sample_folder(root / "samples", presets // 3)), **o)),
         ]  # fmt: skip
         if TIMGM.exists():
-            programs = [p for p in range(128) if p % 8 in (1, 2, 3)][:presets]
+            programs = list(range(128))[:presets]
             jobs.append(("sf2", lambda c, o: build.add_sf2(c, str(TIMGM), programs, **o)))
         if TEST_PLUGIN.exists():
             folder = make_vst3_presets(TEST_PLUGIN, root / "vst3", presets)
@@ -158,13 +166,14 @@ def bench_build(
             )
         for name, job in jobs:
             with Catalogue.open(root / f"{name}.db") as catalogue:
-                options = {"embedder": "mfcc80", "workers": workers, "progress": False}
+                options = {"embedder": embedder, "workers": workers, "progress": False}
                 summary = job(catalogue, options)
             rows.append({
                 "source": name,
                 "presets": summary.rendered,
+                "embedder_version": summary.embedder_version,
                 "failed": summary.failed,
                 "seconds": round(summary.seconds, 2),
                 "presets_per_second": round(summary.presets_per_second, 2),
             })  # fmt: skip
-    return {"embedder": "mfcc80", "workers": workers, "rows": rows}
+    return {"embedder": embedder, "workers": workers, "rows": rows}

@@ -132,11 +132,14 @@ def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
 @click.option("--presets", type=click.IntRange(3), default=None,
               help="Presets per source (default from cir.defaults).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Render processes.")
+@click.option("--embedder", default="default", show_default=True,
+              help="Embedder: default (the shipped encoder) or mfcc80.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def build_speed(presets: int | None, workers: int | None, as_json: bool) -> None:
+def build_speed(presets: int | None, workers: int | None, embedder: str, as_json: bool) -> None:
     """Catalogue build throughput per source (builtin, folder, sf2, vst3): presets/s.
 
-    Fresh catalogue per source, MFCC-80 embedder; includes worker start-up.
+    Fresh catalogue per source, the shipped encoder unless --embedder; includes worker
+    start-up.
 
     \b
     Example:
@@ -146,7 +149,7 @@ def build_speed(presets: int | None, workers: int | None, as_json: bool) -> None
     from cir import defaults
     from presets_db.bench import bench_build
 
-    result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers)
+    result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers, embedder)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
