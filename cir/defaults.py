@@ -146,6 +146,9 @@ BENCH_SEED = 0
 GM_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # Shipped weights: encoder/weights/<name>.pt beside <name>.json (its config).
 ENCODER_WEIGHTS_NAME = "cir-cnn"
+# Shipped per-family mix heads (encoder.mix_heads): the frozen ENCODER_WEIGHTS_NAME encoder
+# plus one query head per mix family; the default embedder when present (same catalogue space).
+ENCODER_HEADS_WEIGHTS_NAME = "cir-cnn-heads"
 
 # --- Protocol v1 limits (docs/protocol.md; daemon and bridge) ------------------------------------
 # The longest query a client may send: a few bars at slow tempi, with room to spare.

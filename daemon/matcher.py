@@ -125,7 +125,7 @@ class Matcher:
             self._records[preset_id] = cached
         return cached
 
-    def _embed(self, audio: np.ndarray, families: tuple[str, ...]) -> dict[str, np.ndarray]:
+    def embed(self, audio: np.ndarray, families: tuple[str, ...]) -> dict[str, np.ndarray]:
         """One query vector per family: the embedder's per-family heads when it has them
         (encoder.api), else one embed_query vector for all."""
         if hasattr(self.embedder, "embed_query_by_family"):
@@ -149,7 +149,7 @@ class Matcher:
                 "`cir demo`), then send `rebuild`",
             )
         t0 = time.perf_counter()
-        vectors = self._embed(audio, tuple(families or FAMILIES))
+        vectors = self.embed(audio, tuple(families or FAMILIES))
         timing = {"embed": _ms(t0)}
         t1 = time.perf_counter()
         results: dict[str, list[dict[str, Any]]] = {}

@@ -23,6 +23,7 @@ import numpy as np
 import zmq
 
 from cir import defaults, protocol
+from cir.families import FAMILIES
 from cir.protocol import ProtocolError, Request
 from daemon import paths
 from daemon.errors import DaemonError
@@ -176,7 +177,7 @@ class Server:
         self.matcher.load()
         if self.warm_up:  # the first forward pass is slow (allocations, lazy init)
             noise = np.random.default_rng(0).standard_normal(embedder.sample_rate)
-            embedder.embed_query((0.1 * noise).astype(np.float32))
+            self.matcher.embed((0.1 * noise).astype(np.float32), FAMILIES)
         return self
 
     def _loop(self) -> None:

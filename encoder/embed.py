@@ -1,7 +1,8 @@
 """Inference: the only part of the encoder the daemon and the catalogue import.
 
-`load_embedder()` returns the trained encoder when shipped weights exist, else the MFCC-80
-baseline. Both follow encoder.api.Embedder: mono audio at `sample_rate` in, unit vectors out.
+`load_embedder()` returns the shipped weights (the per-family mix heads over the frozen
+encoder, else the plain encoder) when present, else the MFCC-80 baseline. All follow
+encoder.api.Embedder: mono audio at `sample_rate` in, unit vectors out.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ class UnknownEmbedderError(CIRError):
 
 
 def default_weights() -> Path:
-    """Where the shipped checkpoint lives (it may be absent: then the baseline serves)."""
-    return WEIGHTS_DIR / f"{defaults.ENCODER_WEIGHTS_NAME}.pt"
+    """The shipped checkpoint: the mix-heads one when present (its catalogue vectors are the
+    plain encoder's), else the plain encoder's (absent too: then the baseline serves)."""
+    heads = WEIGHTS_DIR / f"{defaults.ENCODER_HEADS_WEIGHTS_NAME}.pt"
+    return heads if heads.is_file() else WEIGHTS_DIR / f"{defaults.ENCODER_WEIGHTS_NAME}.pt"
 
 
 def pick_device() -> str:
@@ -161,19 +164,21 @@ def open_checkpoint(path: str | Path, device: str | None = None) -> EncoderEmbed
 
 
 def load_embedder(name: str | None = None, device: str | None = None):
-    """The embedder to use: None/"default" -> trained weights if shipped, else MFCC-80;
-    "mfcc80" -> the baseline; "cir-cnn" -> the shipped weights; a path -> that checkpoint."""
+    """The embedder to use: None/"default" -> shipped weights (default_weights()), else
+    MFCC-80; "mfcc80" -> the baseline; "cir-cnn" -> the plain shipped encoder; "cir-cnn-heads"
+    -> it with the per-family mix heads; a path -> that checkpoint (either kind)."""
     if name in (None, "default"):
         path = default_weights()
         return open_checkpoint(path, device) if path.is_file() else MFCCEmbedder()
     if name == MFCCEmbedder.name:
         return MFCCEmbedder()
-    if name == defaults.ENCODER_WEIGHTS_NAME:
-        return open_checkpoint(default_weights(), device)
+    if name in (defaults.ENCODER_WEIGHTS_NAME, defaults.ENCODER_HEADS_WEIGHTS_NAME):
+        return open_checkpoint(WEIGHTS_DIR / f"{name}.pt", device)
     path = Path(name)
     if path.suffix == ".pt" or path.is_file():
         return open_checkpoint(path, device)
     raise UnknownEmbedderError(
         f"unknown embedder {name!r}: expected 'default', 'mfcc80', "
-        f"{defaults.ENCODER_WEIGHTS_NAME!r} or a checkpoint file (.pt)"
+        f"{defaults.ENCODER_WEIGHTS_NAME!r}, {defaults.ENCODER_HEADS_WEIGHTS_NAME!r} or a "
+        "checkpoint file (.pt)"
     )

@@ -304,7 +304,10 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(
             f"{row:<12}{m['top1']:>10.1f}{m['top5']:>10.1f}{b['top1']:>10.1f}{b['top5']:>10.1f}"
         )
+    query = result["embedder"].get("model_query")
     lines.append(
-        f"model: {result['embedder']['model']}  baseline: {result['embedder']['baseline']}"
+        f"model: {result['embedder']['model']}"
+        + (f" (mix queries: {query})" if query else "")
+        + f"  baseline: {result['embedder']['baseline']}"
     )
     return "\n".join(lines)

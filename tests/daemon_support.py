@@ -114,3 +114,24 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> Non
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def tiny_heads_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A small real mix-heads checkpoint (random weights; heads unlike the frozen projection,
+    so per-family vectors differ from the shared one)."""
+    import torch
+
+    from cir.families import MIX_FAMILIES
+    from encoder.mix_heads import MixHeadsEncoder, save_heads
+    from encoder.model import EncoderConfig, TimbreEncoder, load_model, save_checkpoint
+
+    torch.manual_seed(seed)
+    frozen_path = path.with_suffix(".frozen.pt")
+    save_checkpoint(frozen_path, TimbreEncoder(EncoderConfig(channels=(8, 8, 16), dim=16)))
+    frozen, version = load_model(frozen_path)
+    heads = MixHeadsEncoder.from_encoder(frozen, MIX_FAMILIES, "tiny-heads")
+    with torch.no_grad():
+        for p in heads.heads.parameters():
+            p.normal_(0.0, 0.3)
+    save_heads(path, heads, frozen, version)
+    return path

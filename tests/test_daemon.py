@@ -274,3 +274,31 @@ def test_every_command_has_help_with_an_example(args):
 
     result = CliRunner().invoke(cli, [*args, "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_matcher_ranks_each_family_with_its_own_head_vector():
+    from daemon_support import tiny_heads_checkpoint
+
+    from daemon.preprocess import prepare
+    from encoder.embed import load_embedder
+
+    with short_dir() as d:
+        embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt")))
+        synthetic_catalogue(d / "catalogue.db", 9, embedder)
+        audio = loop(2.0)
+        with serve(d, embedder=embedder) as (_, endpoint), Client(endpoint) as client:
+            reply = client.match(audio, 48000, k=3)
+        mono = prepare(audio, 48000, embedder.sample_rate).audio
+        wanted = embedder.embed_query_by_family(mono, ("percussion", "bass", "lead"))
+        rng = np.random.default_rng(0)  # synthetic_catalogue's vectors, in order
+        rows = rng.standard_normal((9, embedder.dim))
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        shared = embedder.embed_query(mono)
+        off_shared = 0
+        for family, hits in reply["results"].items():
+            assert len(hits) == 3
+            for hit in hits:
+                row = rows[int(hit["key"].split("-")[1])]
+                assert hit["score"] == pytest.approx(float(row @ wanted[family]), abs=1e-4)
+                off_shared += abs(hit["score"] - float(row @ shared)) > 1e-3
+        assert off_shared > 0  # the heads, not the one shared vector, ranked the entries

@@ -1,0 +1,136 @@
+"""Per-family mix heads: model, loss, checkpoints, the embedder, one tiny training run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from daemon_support import tiny_heads_checkpoint
+
+from cir.families import MIX_FAMILIES
+from encoder import evaluate
+from encoder.embed import EncoderEmbedder, HeadsEmbedder, load_embedder
+from encoder.mix_heads import (
+    MixHeadsEncoder,
+    heads_loss,
+    load_heads,
+    make_heads_batch,
+    read_heads,
+    train_heads,
+)
+from encoder.model import CheckpointError, EncoderConfig, TimbreEncoder, save_checkpoint
+from encoder.train import TrainConfig, TrainConfigError, prepare_data
+
+SR = 22_050
+
+
+def mix_audio(seconds: float = 5.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    kick = np.sin(2 * np.pi * 60 * t) * np.exp(-8 * (t % 0.5))
+    lead = 0.3 * np.sign(np.sin(2 * np.pi * 440 * t))
+    return (0.4 * (kick + lead)).astype(np.float32)
+
+
+def test_heads_start_as_the_frozen_encoder():
+    torch.manual_seed(0)
+    frozen = TimbreEncoder(EncoderConfig(channels=(8, 8, 16), dim=16)).eval()
+    heads = MixHeadsEncoder.from_encoder(frozen, MIX_FAMILIES, "h").eval()
+    x = torch.randn(2, SR)
+    with torch.no_grad():
+        out = heads(x)
+        assert set(out) == set(MIX_FAMILIES)
+        for v in out.values():
+            assert torch.allclose(v, frozen(x), atol=1e-5)
+
+
+def test_heads_loss_hand_case_and_absent_families():
+    bank = {"bass": torch.tensor([[1.0, 0.0], [0.0, 1.0]]), "lead": torch.eye(2)}
+    emb = {"bass": torch.tensor([[1.0, 0.0]]), "lead": torch.tensor([[0.0, 1.0]])}
+    targets = {"bass": torch.tensor([0]), "lead": torch.tensor([-1])}  # lead absent: skipped
+    loss = heads_loss(emb, targets, bank, temperature=0.5, regression_weight=1.0)
+    assert float(loss) == pytest.approx(math.log(1 + math.exp(-2.0)), abs=1e-6)
+    wrong = heads_loss(emb, {"bass": torch.tensor([1]), "lead": torch.tensor([-1])}, bank, 0.5, 1.0)
+    assert float(wrong) == pytest.approx(math.log(1 + math.exp(2.0)) + 1.0, abs=1e-6)
+
+
+def test_heads_embedder_keeps_the_catalogue_space_and_gives_unit_vectors(tmp_path):
+    path = tiny_heads_checkpoint(tmp_path / "heads.pt")
+    embedder = load_embedder(str(path))
+    assert isinstance(embedder, HeadsEmbedder)
+    frozen = EncoderEmbedder(path.with_suffix(".frozen.pt"))
+    # Catalogue side unchanged: same version, same clip vectors as the frozen encoder.
+    assert embedder.version == frozen.version and embedder.query_version != embedder.version
+    clips = [mix_audio(1.0), mix_audio(1.5)]
+    assert np.allclose(embedder.embed_clips(clips), frozen.embed_clips(clips), atol=1e-6)
+    audio = mix_audio()
+    by_family = embedder.embed_query_by_family(audio, ("bass", "pad", "lead"), sample_rate=SR)
+    assert list(by_family) == ["bass", "pad", "lead"]
+    for v in by_family.values():
+        assert v.shape == (16,) and v.dtype == np.float32
+        assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
+    # A family without a head falls back to the shared query vector; heads differ from it.
+    assert np.allclose(by_family["pad"], embedder.embed_query(audio), atol=1e-6)
+    assert not np.allclose(by_family["bass"], by_family["lead"], atol=1e-3)
+
+
+def test_heads_checkpoint_refuses_other_versions(tmp_path):
+    path = tiny_heads_checkpoint(tmp_path / "heads.pt")
+    payload = read_heads(path)
+    payload["format_version"] = 99
+    torch.save(payload, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="format_version"):
+        load_heads(tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="not a CIR mix-heads"):
+        load_heads(path.with_suffix(".frozen.pt"))
+    with pytest.raises(TrainConfigError, match="frozen_encoder"):
+        TrainConfig.from_dict({"kind": "mix-heads"})
+
+
+@pytest.mark.slow
+def test_tiny_heads_training_and_mix_benchmark(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIR_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    frozen = tmp_path / "frozen.pt"
+    save_checkpoint(frozen, TimbreEncoder(EncoderConfig(channels=(8, 8, 16), dim=16)))
+    config = TrainConfig.from_dict({
+        "name": "tiny-heads", "kind": "mix-heads", "frozen_encoder": str(frozen),
+        "train_presets_per_family": 4, "notes_per_preset": 2, "mixes": 3,
+        "solo_fraction": 0.5, "regression_weight": 0.5, "steps": 2, "warmup_steps": 1,
+        "valid_presets_per_family": 3, "valid_notes_per_preset": 1, "valid_mixes": 2,
+        "eval_every": 2, "checkpoint_every": 1, "log_every": 1, "workers": 1, "threads": 1,
+    })
+    summary = train_heads(config, tmp_path / "run", progress=False)
+    assert summary["steps"] == 2 and summary["best"]["step"] == 2
+    log = [json.loads(line) for line in (tmp_path / "run" / "train.log").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert read_heads(tmp_path / "run" / "last.pt")["step"] == 2
+
+    # Batches are a pure function of (seed, step); solo mixes mark absent families with -1.
+    td = prepare_data(config, progress=False)
+    (xa, ta), (xb, tb) = make_heads_batch(1, config, td), make_heads_batch(1, config, td)
+    assert torch.equal(xa, xb) and all(torch.equal(ta[f], tb[f]) for f in ta)
+    assert xa.shape[0] == 3 and all((t >= -1).all() for t in ta.values())
+
+    result = evaluate.run_benchmark(
+        "builtin-mix3", queries=2, seed=4, embedder=str(tmp_path / "run" / "best.pt"),
+        workers=1, progress=False, catalogue_per_family=4,
+    )
+    assert result["embedder"]["model_query"].startswith("tiny-heads-")
+    assert set(result["model"]["per_family"]) == set(MIX_FAMILIES)
+
+
+def test_shipped_heads_keep_the_shipped_catalogue_version():
+    from encoder.embed import WEIGHTS_DIR
+
+    heads, plain = WEIGHTS_DIR / "cir-cnn-heads.pt", WEIGHTS_DIR / "cir-cnn.pt"
+    if not (heads.is_file() and plain.is_file()):
+        pytest.skip("no shipped weights in this checkout")
+    default = load_embedder()
+    assert isinstance(default, HeadsEmbedder)
+    assert default.version == load_embedder("cir-cnn").version  # old catalogues stay valid
+    vectors = default.embed_query_by_family(mix_audio(), MIX_FAMILIES, sample_rate=SR)
+    assert all(np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5) for v in vectors.values())
