@@ -126,8 +126,8 @@ class Matcher:
         return cached
 
     def embed(self, audio: np.ndarray, families: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """One query vector per family: the embedder's per-family heads when it has them
-        (encoder.api), else one embed_query vector for all."""
+        """Query vectors per family: the embedder's (m, dim) per-family rows when it has heads
+        (encoder.api; the search scores each entry's best row), else one embed_query vector."""
         if hasattr(self.embedder, "embed_query_by_family"):
             by_family = self.embedder.embed_query_by_family(audio, families)
             return {f: np.asarray(by_family[f], dtype=np.float32) for f in families}

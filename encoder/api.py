@@ -27,6 +27,7 @@ class Embedder(Protocol):
     # Optional (check with hasattr): embedders with per-family query heads (encoder.mix_heads)
     # also offer
     #     embed_query_by_family(audio, families, sample_rate=None) -> dict[str, np.ndarray]
-    # one (dim,) unit vector per family, windowed as embed_query; matchers and the mix
-    # benchmarks rank family f's entries with vector f. Their `version` stays the catalogue's
-    # vector space; `query_version` names the heads.
+    # (m, dim) unit query vectors per family, windowed as embed_query; matchers and the mix
+    # benchmarks rank family f's entries by their best cosine with any row of f (max
+    # fusion). Their `version` stays the catalogue's vector space; `query_version` names
+    # the heads.

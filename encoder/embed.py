@@ -139,19 +139,23 @@ class HeadsEmbedder(EncoderEmbedder):
     def embed_query_by_family(
         self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
     ) -> dict[str, np.ndarray]:
-        """{family: (dim,) unit vector} for each of `families`: that family's head, windows
-        as in `embed_query`; families without a head get the `embed_query` vector."""
+        """{family: (m, dim) unit query vectors}, windows as in `embed_query`.
+
+        A family with a head gets two rows, its head's vector and the shared `embed_query`
+        vector; an entry scores its best cosine with either (max fusion). The heads are
+        trained on mixtures and the shared encoder on single instruments, and the daemon
+        cannot tell which it was sent: the max keeps each one's accuracy on its own kind
+        (benchmarks/query_fusion.py). Families without a head get the shared row alone."""
         windows = self._query_windows(audio, sample_rate)
+        shared = _mean_unit(self.embed_clips(windows))
         with_head = tuple(f for f in families if f in self.head_families)
-        out: dict[str, np.ndarray] = {}
+        out = {f: shared[None, :] for f in families}
         if with_head:
             x = torch.from_numpy(np.stack(windows)).to(self.device)
             per = self.heads.forward_features(self.heads.trunk.logmel(x), with_head)
-            out = {f: _mean_unit(v.float().cpu().numpy()) for f, v in per.items()}
-        if len(out) < len(families):
-            shared = _mean_unit(self.embed_clips(windows))
-            out.update({f: shared for f in families if f not in out})
-        return {f: out[f] for f in families}
+            for f, v in per.items():
+                out[f] = np.stack([_mean_unit(v.float().cpu().numpy()), shared])
+        return out
 
 
 def open_checkpoint(path: str | Path, device: str | None = None) -> EncoderEmbedder:

@@ -45,8 +45,13 @@ class BenchmarkError(CIRError):
 def rank_hits(
     queries: np.ndarray, catalogue: np.ndarray, targets: np.ndarray
 ) -> dict[int, np.ndarray]:
-    """{1: hit, 5: hit} boolean per query: is the target's cosine similarity among the top k?"""
-    sims = queries @ catalogue.T  # (Q, N)
+    """{1: hit, 5: hit} boolean per query: is the target's cosine similarity among the top k?
+
+    `queries` is (Q, dim), or (Q, m, dim) for several vectors per query: an entry then scores
+    its best cosine with any of them, as the catalogue's search does."""
+    sims = queries @ catalogue.T  # (Q, N) or (Q, m, N)
+    if sims.ndim == 3:
+        sims = sims.max(axis=1)
     target_sim = sims[np.arange(len(queries)), targets]
     # Rank = how many entries beat the target (ties count against it: no lucky draws).
     better = (sims > target_sim[:, None]).sum(1) + ((sims == target_sim[:, None]).sum(1) - 1)
@@ -193,8 +198,8 @@ def render_mix_query(
 
 
 def family_queries(embedder: Any, audio: np.ndarray, families: Sequence[str]) -> dict:
-    """{family: query vector}: per-family heads when the embedder has them, else one
-    `embed_query` vector shared by every family."""
+    """{family: query vectors}: (m, dim) per family when the embedder has heads (max
+    fusion, encoder.api), else one `embed_query` vector shared by every family."""
     if hasattr(embedder, "embed_query_by_family"):
         return embedder.embed_query_by_family(audio, tuple(families))
     vector = embedder.embed_query(audio)

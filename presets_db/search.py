@@ -8,6 +8,7 @@ rebuilt by the next build (or the next load) when stale.
 API for the daemon:
     index = catalogue.load_index(embedder.version)
     hits = index.search(vector, family="bass", k=5)   # [Hit(preset_id, score), ...]
+    hits = index.search(rows, "bass", 5)   # (m, dim): best cosine with any row
     index.size, index.families, index.counts
 """
 
@@ -76,13 +77,25 @@ class _Base:
         return tuple(self.counts)
 
     def search(self, vector: np.ndarray, family: str, k: int) -> list[Hit]:
-        """The k presets of `family` closest to `vector`, best first (fewer in a small family)."""
+        """The k presets of `family` closest to `vector`, best first (fewer in a small family).
+
+        `vector` is one query (dim,) or several (m, dim): then a preset scores its best cosine
+        with any of them. The top k of that maximum always lie in the union of each row's
+        top k, so merging the rows' results is exact, for the HNSW index too."""
         family = normalise_family(family)
         if k < 1:
             raise CatalogueError(f"k={k}: ask for at least 1 result")
         if family not in self.counts:
             return []
-        return self._search(_unit(vector, self.dim), family, k)
+        rows = np.asarray(vector, dtype=np.float32)
+        if rows.ndim < 2:
+            return self._search(_unit(rows, self.dim), family, k)
+        best: dict[int, float] = {}
+        for row in rows:
+            for hit in self._search(_unit(row, self.dim), family, k):
+                best[hit.preset_id] = max(hit.score, best.get(hit.preset_id, -np.inf))
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+        return [Hit(preset_id, score) for preset_id, score in ranked]
 
     def _search(self, q: np.ndarray, family: str, k: int) -> list[Hit]:
         raise NotImplementedError

@@ -139,6 +139,15 @@ def test_exact_and_hnsw_search_find_the_stored_vector(tmp_path):
             # Per-family: a lead vector searched among basses never returns a lead.
             bass_ids = {ids[k] for k in vectors if k.startswith("bass")}
             assert {h.preset_id for h in index.search(vectors["lead7"][1], "bass", 3)} <= bass_ids
+            # Several query rows: each preset scores its best cosine with any row (max fusion),
+            # the same top k as brute force over the element-wise maximum.
+            rows = np.stack([vectors["lead7"][1], unit(rng.normal(size=32))])
+            lead_keys = [k for k in vectors if k.startswith("lead")]
+            best = {ids[k]: float((rows @ vectors[k][1]).max()) for k in lead_keys}
+            want = sorted(best, key=lambda i: -best[i])[:4]
+            fused = index.search(rows, "lead", 4)
+            assert [h.preset_id for h in fused] == want
+            assert [h.score for h in fused] == pytest.approx([best[i] for i in want], abs=1e-4)
         assert exact.search(vectors["lead7"][1], "pad", 3) == []
         with pytest.raises(CatalogueError, match="32"):
             exact.search(np.ones(5), "lead", 3)

@@ -68,12 +68,16 @@ def test_heads_embedder_keeps_the_catalogue_space_and_gives_unit_vectors(tmp_pat
     audio = mix_audio()
     by_family = embedder.embed_query_by_family(audio, ("bass", "pad", "lead"), sample_rate=SR)
     assert list(by_family) == ["bass", "pad", "lead"]
-    for v in by_family.values():
-        assert v.shape == (16,) and v.dtype == np.float32
-        assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
-    # A family without a head falls back to the shared query vector; heads differ from it.
-    assert np.allclose(by_family["pad"], embedder.embed_query(audio), atol=1e-6)
-    assert not np.allclose(by_family["bass"], by_family["lead"], atol=1e-3)
+    shared = embedder.embed_query(audio)
+    for family, rows in by_family.items():
+        assert rows.shape == ((1, 16) if family == "pad" else (2, 16))
+        assert rows.dtype == np.float32
+        assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
+        # The last row is always the shared query vector (max fusion with the heads).
+        assert np.allclose(rows[-1], shared, atol=1e-6)
+    # Heads differ from each other and from the shared vector.
+    assert not np.allclose(by_family["bass"][0], by_family["lead"][0], atol=1e-3)
+    assert not np.allclose(by_family["bass"][0], shared, atol=1e-3)
 
 
 def test_heads_checkpoint_refuses_other_versions(tmp_path):
@@ -133,4 +137,5 @@ def test_shipped_heads_keep_the_shipped_catalogue_version():
     assert isinstance(default, HeadsEmbedder)
     assert default.version == load_embedder("cir-cnn").version  # old catalogues stay valid
     vectors = default.embed_query_by_family(mix_audio(), MIX_FAMILIES, sample_rate=SR)
-    assert all(np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5) for v in vectors.values())
+    for rows in vectors.values():
+        assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)

@@ -1,0 +1,86 @@
+"""How the daemon's query vectors rank single notes and mixes (within the query's family).
+
+The daemon cannot tell a one-shot from a loop, so every query goes through
+`embed_query_by_family`: per-family mix heads plus the shared note encoder, an entry scoring
+its best cosine with either (max fusion). This prints top-1 / top-5 for the heads alone, the
+shared vector alone and the max, on the builtin benchmark's catalogue and queries:
+
+    .venv/bin/python benchmarks/query_fusion.py [--singles 240] [--mixes 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from cir import defaults
+from cir.families import MIX_FAMILIES
+from encoder import data
+from encoder.embed import load_embedder
+from encoder.evaluate import (
+    builtin_catalogue,
+    embed_mels,
+    embed_references,
+    mix_queries,
+    render_mix_query,
+    single_queries,
+)
+
+WAYS = ("heads", "shared", "max")
+
+
+def _rank(catalogue: np.ndarray, rows: np.ndarray, target: int) -> dict[str, int]:
+    """How many entries beat the target, for the head row, the shared row and their max."""
+    head, shared = catalogue @ rows[0], catalogue @ rows[-1]
+    scores = {"heads": head, "shared": shared, "max": np.maximum(head, shared)}
+    return {w: int((s > s[target]).sum()) for w, s in scores.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--singles", type=int, default=240)
+    parser.add_argument("--mixes", type=int, default=120)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = load_embedder()
+    if not hasattr(model, "embed_query_by_family"):
+        raise SystemExit(f"the default embedder {model.version} has no per-family heads")
+    features = model.model.config.features
+    sources, held_out = builtin_catalogue(per_family=defaults.BENCH_CATALOGUE_PER_FAMILY)
+    refs = data.reference_set(sources, features, progress=False)
+    catalogue = embed_references(lambda m: embed_mels(model.model, m), refs.mels)
+    families = np.asarray([s.family for s in sources])
+
+    def within(family: str, index: int) -> tuple[np.ndarray, int]:
+        members = np.flatnonzero(families == family)
+        return catalogue[members], int(np.searchsorted(members, index))
+
+    ranks: dict[str, dict[str, list[int]]] = {"single": {}, "mix": {}}
+    for q in single_queries(sources, held_out, args.singles, defaults.BENCH_SEED):
+        family = sources[q.target].family
+        clip = data.make_instrument(sources[q.target]).render(
+            [q.note], q.seconds, features.sample_rate
+        )
+        rows = model.embed_query_by_family(clip, [family])[family]
+        cat, target = within(family, q.target)
+        for way, r in _rank(cat, rows, target).items():
+            ranks["single"].setdefault(way, []).append(r)
+    for i, chosen in enumerate(mix_queries(sources, held_out, args.mixes, defaults.BENCH_SEED)):
+        mix = render_mix_query(sources, chosen, defaults.BENCH_SEED, i)
+        by_family = model.embed_query_by_family(mix, MIX_FAMILIES)
+        for family in MIX_FAMILIES:
+            cat, target = within(family, chosen[family])
+            for way, r in _rank(cat, by_family[family], target).items():
+                ranks["mix"].setdefault(way, []).append(r)
+    print(f"encoder {model.version}, heads {model.query_version}")
+    for kind, by_way in ranks.items():
+        for way in WAYS:
+            r = np.asarray(by_way[way])
+            print(f"{kind:<6} {way:<6} top-1 {100 * (r < 1).mean():5.1f}  "
+                  f"top-5 {100 * (r < 5).mean():5.1f}  ({len(r)} queries)")
+
+
+if __name__ == "__main__":
+    main()
