@@ -161,7 +161,10 @@ def write_preview(clip: np.ndarray, sample_rate: int, path: Path) -> None:
 def render_task(task: Task) -> dict[str, Any]:
     """Worker: render the reference clips, embed them, write the preview; return the result."""
     global _EMBEDDER
-    if _EMBEDDER is None:
+    if _EMBEDDER is None:  # first task of this worker process
+        from synth.engine import tune_allocator
+
+        tune_allocator()  # renders churn through short-lived arrays: keep them mapped
         _EMBEDDER = load_embedder(task.embedder)
     if _EMBEDDER.version != task.embedder_version:
         raise CatalogueError(
