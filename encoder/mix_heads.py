@@ -19,7 +19,6 @@ of the vector space stays the frozen encoder's (`version`), the heads' is `query
 from __future__ import annotations
 
 import copy
-import io
 import json
 import time
 from dataclasses import dataclass
@@ -41,7 +40,9 @@ from encoder.model import (
     TimbreEncoder,
     count_parameters,
     load_model,
+    read_checkpoint,
     weights_digest,
+    write_payload,
 )
 from encoder.train import TrainConfig, TrainConfigError, TrainData, draw_mix, lr_factor
 from encoder.train import prepare_data as prepare_train_data
@@ -135,13 +136,7 @@ def save_heads(
                   "state_dict": model.state_dict()},
         **(extra or {}),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)  # write then rename: never a truncated checkpoint
+    write_payload(path, payload)
     return version
 
 
@@ -156,23 +151,7 @@ def checkpoint_format(path: str | Path) -> str | None:
 
 def read_heads(path: str | Path) -> dict[str, Any]:
     """A heads checkpoint dict, its format and versions checked, or CheckpointError."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist: train one with `cir train`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({exc}): re-train it") from exc
-    if not isinstance(payload, dict) or payload.get("format") != HEADS_FORMAT:
-        raise CheckpointError(f"{path} is not a CIR mix-heads checkpoint (format {HEADS_FORMAT!r})")
-    expected_versions = (("format_version", HEADS_VERSION), ("features_version", FEATURES_VERSION))
-    for key, expected in expected_versions:
-        if payload.get(key) != expected:
-            raise CheckpointError(
-                f"checkpoint {path} has {key} {payload.get(key)!r}, this code reads {expected}: "
-                "re-train with `cir train` or use the CIR version that made it"
-            )
-    return payload
+    return read_checkpoint(path, HEADS_FORMAT, HEADS_VERSION, "mix-heads")
 
 
 def load_heads(path: str | Path) -> tuple[TimbreEncoder, str, MixHeadsEncoder, str]:

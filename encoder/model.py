@@ -150,6 +150,12 @@ def save_checkpoint(
         "state_dict": model.state_dict(),
         **(extra or {}),
     }
+    write_payload(path, payload)
+    return version
+
+
+def write_payload(path: str | Path, payload: dict[str, Any]) -> None:
+    """torch.save `payload` to `path` atomically (every kind of checkpoint goes through here)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write then rename: a crash mid-save never leaves a truncated checkpoint behind.
@@ -158,10 +164,14 @@ def save_checkpoint(
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(buffer.getvalue())
     tmp.replace(path)
-    return version
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_checkpoint(
+    path: str | Path,
+    fmt: str = CHECKPOINT_FORMAT,
+    fmt_version: int = CHECKPOINT_VERSION,
+    what: str = "encoder",
+) -> dict[str, Any]:
     """Load a checkpoint dict and check its format and versions, or raise CheckpointError."""
     path = Path(path)
     if not path.is_file():
@@ -172,14 +182,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {path} cannot be read ({exc}): re-train or re-copy it"
         ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path} is not a CIR encoder checkpoint (format {CHECKPOINT_FORMAT!r})"
-        )
-    for key, expected in (
-        ("format_version", CHECKPOINT_VERSION),
-        ("features_version", FEATURES_VERSION),
-    ):
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(f"{path} is not a CIR {what} checkpoint (format {fmt!r})")
+    for key, expected in (("format_version", fmt_version), ("features_version", FEATURES_VERSION)):
         if payload.get(key) != expected:
             raise CheckpointError(
                 f"checkpoint {path} has {key} {payload.get(key)!r}, this code reads {expected}: "
