@@ -78,6 +78,10 @@ def _scale_pitches(root: int, scale: tuple[int, ...], lo: int, hi: int) -> list[
     return pitches or list(range(lo, hi + 1))
 
 
+# Notes shorter than this (cut by the next onset or the end of the mix) are left out.
+_MIN_NOTE_SECONDS = 1e-3
+
+
 def _line(
     family: str, rng: np.random.Generator, seconds: float, beat: float, pitches: list[int]
 ) -> Line:
@@ -93,30 +97,30 @@ def _line(
         length = float(lengths[rng.choice(len(lengths), p=odds)]) * beat
         slots.append((t, length, bool(rng.random() < silence)))
         t += length
-    if all(silent for _, _, silent in slots):
-        # Every part of a mix must sound: its preset is one of the mix's positives.
-        slots[0] = (slots[0][0], slots[0][1], False)
-    onsets, notes = [], []
+    drawn = []  # every slot draws the same numbers, sounding or not: plans stay reproducible
     for start, length, silent in slots:
         step = int(rng.integers(-2, 3))
         degree = int(np.clip(degree + step, 0, len(pitches) - 1))
         velocity = draw_velocity(family, rng)
-        shift = float(rng.uniform(-jitter, jitter))
-        if silent:
-            continue
-        onset = max(0.0, start + shift)
+        onset = max(0.0, start + float(rng.uniform(-jitter, jitter)))
         gate = length * defaults.MIX_GATE_FRACTION
         if family == "percussion":
             gate = min(gate, defaults.NOTE_SECONDS["percussion"])
-        onsets.append(onset)
-        notes.append((onset, pitches[degree], velocity, gate))
+        # A note whose jittered onset falls at the very end of the mix would not sound.
+        audible = not silent and onset < seconds - _MIN_NOTE_SECONDS
+        drawn.append((audible, onset, pitches[degree], velocity, gate))
+    if not any(audible for audible, *_ in drawn):
+        # Every part of a mix must sound: its preset is one of the mix's positives.
+        drawn[0] = (True, *drawn[0][1:])
+    notes = [note for audible, *note in drawn if audible]
+    onsets = [onset for onset, *_ in notes]
     ends = [*onsets[1:], seconds]
     return Line(
         family=family,
         notes=tuple(
             MixNote(onset, pitch, velocity, min(gate, end - onset), end)
             for (onset, pitch, velocity, gate), end in zip(notes, ends, strict=True)
-            if end - onset > 1e-3
+            if end - onset > _MIN_NOTE_SECONDS
         ),
     )
 

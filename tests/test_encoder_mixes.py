@@ -99,3 +99,15 @@ def test_mix_mels_levels_match_a_rendered_single_note(three_presets):
         )
         < 0.25
     )
+
+
+def test_every_line_sounds_even_when_only_its_last_slot_is_drawn_audible():
+    """Regression: a line whose only audible slot starts at the very end (onset jittered past
+    it) came out empty and crashed training ("mix plan has no audible note")."""
+    from encoder.mixes import _line
+
+    # One beat of 1 s in a 1.0005 s mix: the second slot starts 0.5 ms before the end.
+    for seed in range(300):
+        line = _line("bass", np.random.default_rng(seed), 1.0005, 1.0, list(range(40, 52)))
+        assert line.notes, f"seed {seed}: no note in the line"
+        assert all(n.end - n.onset > 0 and n.onset < 1.0005 for n in line.notes)
