@@ -147,12 +147,14 @@ class HeadsEmbedder(EncoderEmbedder):
         cannot tell which it was sent: the max keeps each one's accuracy on its own kind
         (benchmarks/query_fusion.py). Families without a head get the shared row alone."""
         windows = self._query_windows(audio, sample_rate)
-        shared = _mean_unit(self.embed_clips(windows))
+        x = torch.from_numpy(np.stack(windows)).to(self.device)
+        # One log-mel serves both models: load_heads refuses heads with other features.
+        mel = self.model.logmel(x)
+        shared = _mean_unit(self.model.embed_features(mel).float().cpu().numpy())
         with_head = tuple(f for f in families if f in self.head_families)
         out = {f: shared[None, :] for f in families}
         if with_head:
-            x = torch.from_numpy(np.stack(windows)).to(self.device)
-            per = self.heads.forward_features(self.heads.trunk.logmel(x), with_head)
+            per = self.heads.forward_features(mel, with_head)
             for f, v in per.items():
                 out[f] = np.stack([_mean_unit(v.float().cpu().numpy()), shared])
         return out
