@@ -5,7 +5,7 @@ The daemon cannot tell a one-shot from a loop, so every query goes through
 its best cosine with either (max fusion). This prints top-1 / top-5 for the heads alone, the
 shared vector alone and the max, on the builtin benchmark's catalogue and queries:
 
-    .venv/bin/python benchmarks/query_fusion.py [--singles 240] [--mixes 120]
+    .venv/bin/python -m cir.benchmarks.query_fusion [--singles 240] [--mixes 120]
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ import argparse
 
 import numpy as np
 import torch
-
-from cir import defaults
-from cir.families import MIX_FAMILIES
-from encoder import data
-from encoder.embed import load_embedder
-from encoder.evaluate import (
+from cir.encoder import data
+from cir.encoder.embed import load_embedder
+from cir.encoder.evaluate import (
     builtin_catalogue,
     embed_mels,
     embed_references,
@@ -27,6 +24,9 @@ from encoder.evaluate import (
     render_mix_query,
     single_queries,
 )
+
+from cir import defaults
+from cir.families import MIX_FAMILIES
 
 WAYS = ("heads", "shared", "max")
 

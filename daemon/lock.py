@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from daemon.errors import AlreadyRunningError
+from cir.daemon.errors import AlreadyRunningError
 
 if os.name == "posix":
     import fcntl

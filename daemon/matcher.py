@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cir.daemon.logs import LOGGER_NAME
 
 from cir.errors import CIRError
 from cir.families import FAMILIES
 from cir.protocol import ProtocolError
-from daemon.logs import LOGGER_NAME
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -55,7 +55,7 @@ class Matcher:
             if not self.catalogue_path.is_file():
                 log.warning("no catalogue at %s yet: matches will fail", self.catalogue_path)
                 return 0
-            from presets_db.catalogue import Catalogue
+            from cir.presets_db.catalogue import Catalogue
 
             self._catalogue = Catalogue.open(self.catalogue_path)
             self._file_id = self._identity()

@@ -48,6 +48,6 @@ def data_dir() -> Path:
 
 def default_catalogue_path() -> Path:
     """The catalogue the daemon serves when none is named."""
-    from presets_db.catalogue import default_db_path  # the catalogue owns its location
+    from cir.presets_db.catalogue import default_db_path  # the catalogue owns its location
 
     return default_db_path()

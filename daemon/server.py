@@ -3,7 +3,7 @@
     server = Server(endpoints=["ipc:///tmp/x.sock"], max_requests=10)
     server.run()           # returns when stopped, idle, or after max_requests
 
-Tests run it in a thread (`Server.serve_in_thread`) or as a subprocess (`python -m daemon run`).
+Tests run it in a thread (`Server.serve_in_thread`) or as a subprocess (`python -m cir daemon run`).
 Requests are handled one at a time; any number of clients may queue on the ROUTER. Every
 request gets exactly one reply, errors included, and the loop keeps serving.
 """
@@ -21,16 +21,16 @@ from typing import Any
 
 import numpy as np
 import zmq
+from cir.daemon import paths
+from cir.daemon.errors import DaemonError
+from cir.daemon.lock import InstanceLock
+from cir.daemon.logs import LOGGER_NAME
+from cir.daemon.matcher import Matcher
+from cir.daemon.preprocess import prepare
 
 from cir import defaults, protocol
 from cir.families import FAMILIES
 from cir.protocol import ProtocolError, Request
-from daemon import paths
-from daemon.errors import DaemonError
-from daemon.lock import InstanceLock
-from daemon.logs import LOGGER_NAME
-from daemon.matcher import Matcher
-from daemon.preprocess import prepare
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -166,7 +166,7 @@ class Server:
         """Load the embedder and the catalogue once (bootstrap; also for in-process use)."""
         embedder = self._embedder_arg
         if embedder is None or isinstance(embedder, str):
-            from encoder.embed import load_embedder
+            from cir.encoder.embed import load_embedder
 
             embedder = load_embedder(embedder)
         if str(getattr(embedder, "device", "cpu")) == "cpu":

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cir.daemon import paths
+from cir.daemon.errors import DaemonNotRunningError, DaemonStartError
+from cir.daemon.lock import is_locked, read_pid
+from cir.daemon.logs import setup_logging
+
 from cir import defaults, protocol
-from daemon import paths
-from daemon.errors import DaemonNotRunningError, DaemonStartError
-from daemon.lock import is_locked, read_pid
-from daemon.logs import setup_logging
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def run_foreground(
     verbose: bool = False,
 ) -> int:
     """Run the daemon in this process until stopped (what `cir daemon run` does)."""
-    from daemon.server import Server
+    from cir.daemon.server import Server
 
     setup_logging(Path(log_file) if log_file else paths.log_path(), stderr=verbose)
     server = Server(
@@ -54,7 +55,7 @@ def run_foreground(
 
 
 def _client(endpoint: str | None, timeout_ms: int):
-    from plugin_bridge.client import Client
+    from cir.protocol.client import Client
 
     return Client(endpoint, timeout_ms=timeout_ms, retries=1)
 
@@ -79,14 +80,14 @@ def start(
     `endpoint` and `lock_path` give a private daemon (the demo's) that cannot clash with the
     user's own.
     """
-    from plugin_bridge.client import is_running
+    from cir.protocol.client import is_running
 
     target = endpoint or protocol.client_endpoint()
     lock = Path(lock_path) if lock_path else paths.lock_path()
     log_path = paths.log_path()
     if is_running(target):
         return Started(read_pid(lock), target, False, log_path)
-    cmd = [sys.executable, "-m", "daemon", "run"]
+    cmd = [sys.executable, "-m", "cir", "daemon", "run"]
     if catalogue:
         cmd += ["--catalogue", str(catalogue)]
     if embedder:
@@ -122,7 +123,7 @@ def start(
 
 def status(endpoint: str | None = None) -> dict[str, Any]:
     """The running daemon's status reply, or DaemonNotRunningError."""
-    from plugin_bridge.client import DaemonUnavailableError, ipc_socket_exists
+    from cir.protocol.client import DaemonUnavailableError, ipc_socket_exists
 
     target = endpoint or protocol.client_endpoint()
     try:
@@ -143,7 +144,7 @@ def stop(
 ) -> int | None:
     """Ask the daemon to shut down (protocol `shutdown`, else SIGTERM to the lock's pid) and
     wait for its lock to be released; returns the pid stopped, or DaemonNotRunningError."""
-    from plugin_bridge.client import ClientError, DaemonUnavailableError, ipc_socket_exists
+    from cir.protocol.client import ClientError, DaemonUnavailableError, ipc_socket_exists
 
     target = endpoint or protocol.client_endpoint()
     lock = Path(lock_path) if lock_path else paths.lock_path()

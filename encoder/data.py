@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cir.encoder.features import FeatureConfig, log_mel
+from cir.encoder.mixes import draw_velocity, item_rng
+from cir.synth.notes import Note
 
 from cir import defaults
 from cir.errors import CIRError
-from encoder.features import FeatureConfig, log_mel
-from encoder.mixes import draw_velocity, item_rng
-from synth.notes import Note
 
 REPO = Path(__file__).resolve().parents[1]
 # Bump when what a chunk holds changes (layout, note drawing): old caches are then ignored.
@@ -60,7 +60,7 @@ def cache_root() -> Path:
 
 def builtin_sources(split: str | None, families: Sequence[str]) -> list[Source]:
     """Factory-bank presets of `split` (None: all) and `families`, sorted by id."""
-    from synth import bank
+    from cir.synth import bank
 
     found = [p for f in families for p in bank.presets(family=f, split=split)]
     if not found:
@@ -72,7 +72,7 @@ def builtin_sources(split: str | None, families: Sequence[str]) -> list[Source]:
 
 def sf2_sources(path: str | Path, families: Sequence[str]) -> list[Source]:
     """Every preset (and drum-kit piece) of a SoundFont whose family is one of `families`."""
-    from presets_db.sources import sf2
+    from cir.presets_db.sources import sf2
 
     return [
         Source(e.key, e.family, "sf2", tuple(e.spec))
@@ -83,12 +83,12 @@ def sf2_sources(path: str | Path, families: Sequence[str]) -> list[Source]:
 
 def make_instrument(source: Source) -> Any:
     if source.kind == "builtin":
-        from synth.engine import BuiltinInstrument
-        from synth.preset import Preset
+        from cir.synth.engine import BuiltinInstrument
+        from cir.synth.preset import Preset
 
         return BuiltinInstrument(Preset.from_dict(json.loads(source.spec)))
     if source.kind == "sf2":
-        from presets_db.sources.sf2 import SF2Instrument
+        from cir.presets_db.sources.sf2 import SF2Instrument
 
         return SF2Instrument(*source.spec)
     raise DataError(f"unknown source kind {source.kind!r}: expected 'builtin' or 'sf2'")
@@ -144,8 +144,8 @@ def _render_notes_chunk(job: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def _render_refs_chunk(job: dict[str, Any]) -> dict[str, np.ndarray]:
-    from encoder.baseline import MFCCEmbedder
-    from presets_db.render import render_references
+    from cir.encoder.baseline import MFCCEmbedder
+    from cir.presets_db.render import render_references
 
     features = FeatureConfig(**job["features"])
     mfcc = MFCCEmbedder(features.sample_rate)
@@ -178,7 +178,7 @@ def _cache_dir(kind: str, sources: Sequence[Source], params: dict[str, Any]) -> 
 
 def _engine_version(sources: Sequence[Source]) -> Any:
     if any(s.kind == "builtin" for s in sources):
-        from synth import engine
+        from cir.synth import engine
 
         return getattr(engine, "ENGINE_VERSION", None)
     return None

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from cir.encoder.baseline import MFCCEmbedder
+from cir.encoder.features import check_audio, resample
+from cir.encoder.model import load_model
 
 from cir import defaults
 from cir.errors import CIRError
-from encoder.baseline import MFCCEmbedder
-from encoder.features import check_audio, resample
-from encoder.model import load_model
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -127,7 +127,7 @@ class HeadsEmbedder(EncoderEmbedder):
     from the heads (`query_version` names them)."""
 
     def __init__(self, checkpoint: str | Path, device: str | None = None):
-        from encoder.mix_heads import load_heads
+        from cir.encoder.mix_heads import load_heads
 
         catalogue, version, heads, query_version = load_heads(checkpoint)
         self._use(catalogue, version, checkpoint, device)
@@ -162,7 +162,7 @@ class HeadsEmbedder(EncoderEmbedder):
 
 def open_checkpoint(path: str | Path, device: str | None = None) -> EncoderEmbedder:
     """The embedder of a checkpoint file: HeadsEmbedder for mix-heads ones, else the encoder."""
-    from encoder.mix_heads import HEADS_FORMAT, checkpoint_format
+    from cir.encoder.mix_heads import HEADS_FORMAT, checkpoint_format
 
     if checkpoint_format(path) == HEADS_FORMAT:
         return HeadsEmbedder(path, device)

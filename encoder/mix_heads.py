@@ -28,12 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-from encoder import data
-from encoder.evaluate import embed_mels, embed_references, rank_hits
-from encoder.mixes import item_rng
-from encoder.model import (
+from cir.encoder import data
+from cir.encoder.evaluate import embed_mels, embed_references, rank_hits
+from cir.encoder.mixes import item_rng
+from cir.encoder.model import (
     FEATURES_VERSION,
     CheckpointError,
     EncoderConfig,
@@ -44,8 +42,9 @@ from encoder.model import (
     weights_digest,
     write_payload,
 )
-from encoder.train import TrainConfig, TrainConfigError, TrainData, draw_mix, lr_factor
-from encoder.train import prepare_data as prepare_train_data
+from cir.encoder.train import TrainConfig, TrainConfigError, TrainData, draw_mix, lr_factor
+from cir.encoder.train import prepare_data as prepare_train_data
+from torch import nn
 
 HEADS_FORMAT = "cir-mix-heads"
 # Bump when the layout of a heads checkpoint or what its state dicts mean changes.

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cir.synth.notes import Note
 
 from cir import defaults
 from cir.errors import CIRError
-from synth.notes import Note
 
 
 class MixError(CIRError):
@@ -205,7 +205,7 @@ def level_stems(stems: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict[str, 
 def _instrument(preset_or_instrument: Any) -> Any:
     if hasattr(preset_or_instrument, "render"):
         return preset_or_instrument
-    from synth.engine import BuiltinInstrument
+    from cir.synth.engine import BuiltinInstrument
 
     return BuiltinInstrument(preset_or_instrument)
 

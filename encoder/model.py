@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from cir.encoder.features import FeatureConfig, LogMel
 from torch import nn
 
 from cir.errors import CIRError
-from encoder.features import FeatureConfig, LogMel
 
 CHECKPOINT_FORMAT = "cir-encoder"
 # Bump when the checkpoint layout or the model code changes what a state dict means.

@@ -24,22 +24,22 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from cir import defaults
-from cir.errors import CIRError
-from cir.families import MIX_FAMILIES
-from encoder import data
-from encoder.evaluate import embed_mels, embed_references, rank_hits
-from encoder.features import FeatureConfig
-from encoder.losses import LOSSES, relation_masks
-from encoder.mixes import item_rng, mix_mels, plan_mix, render_mix
-from encoder.model import (
+from cir.encoder import data
+from cir.encoder.evaluate import embed_mels, embed_references, rank_hits
+from cir.encoder.features import FeatureConfig
+from cir.encoder.losses import LOSSES, relation_masks
+from cir.encoder.mixes import item_rng, mix_mels, plan_mix, render_mix
+from cir.encoder.model import (
     EncoderConfig,
     TimbreEncoder,
     count_parameters,
     read_checkpoint,
     save_checkpoint,
 )
+
+from cir import defaults
+from cir.errors import CIRError
+from cir.families import MIX_FAMILIES
 
 # Streams of item_rng, so the data of different purposes never share random numbers.
 _BATCH_STREAM = 2
@@ -209,8 +209,8 @@ def _valid_mixes(
     valid: list[data.Source], config: TrainConfig, features: FeatureConfig
 ) -> list[tuple[np.ndarray, dict[str, int]]]:
     """Mixes of VALID presets rendered by the engine (the benchmark's domain), as window mels."""
-    from encoder.embed import window_starts
-    from encoder.features import log_mel
+    from cir.encoder.embed import window_starts
+    from cir.encoder.features import log_mel
 
     sr = features.sample_rate
     window, hop = round(defaults.QUERY_WINDOW_SECONDS * sr), round(defaults.QUERY_HOP_SECONDS * sr)
@@ -516,7 +516,7 @@ def _train(config: TrainConfig, out: Path, resume: bool, progress: bool) -> dict
 
 def export_weights(checkpoint: str | Path, dest_dir: str | Path, name: str | None = None) -> Path:
     """Copy a run's best checkpoint, without optimiser state, as <name>.pt + <name>.json."""
-    from encoder.model import load_model
+    from cir.encoder.model import load_model
 
     state = read_checkpoint(checkpoint)
     model, _ = load_model(checkpoint)
@@ -554,7 +554,7 @@ def run(
     config = load_config(config_path)
     out = Path(out_dir) if out_dir else data.REPO / "var" / "runs" / Path(config_path).stem
     if config.kind == "mix-heads":
-        from encoder import mix_heads
+        from cir.encoder import mix_heads
 
         summary = mix_heads.train_heads(config, out, resume=resume, progress=progress)
         if export_dir is not None:

@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cir.presets_db import sources as sources_mod
+from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
+from cir.presets_db.errors import CatalogueError, RenderError
+from cir.presets_db.pool import Outcome, run_tasks
+from cir.presets_db.render import reference_notes
+from cir.presets_db.sources import Entry
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,12 +36,6 @@ from rich.progress import (
 )
 
 from cir import defaults
-from presets_db import sources as sources_mod
-from presets_db.catalogue import Catalogue, PresetResult, SourceRecord
-from presets_db.errors import CatalogueError, RenderError
-from presets_db.pool import Outcome, run_tasks
-from presets_db.render import reference_notes
-from presets_db.sources import Entry
 
 
 @dataclass
@@ -82,7 +82,7 @@ class BuildSummary:
 
 def load_embedder(name: str | None):
     """The embedder called `name` ("default", "mfcc80", ...: encoder.embed.load_embedder)."""
-    from encoder.embed import load_embedder as load
+    from cir.encoder.embed import load_embedder as load
 
     return load(name or defaults.CATALOGUE_EMBEDDER, device="cpu")
 
@@ -162,7 +162,7 @@ def render_task(task: Task) -> dict[str, Any]:
     """Worker: render the reference clips, embed them, write the preview; return the result."""
     global _EMBEDDER
     if _EMBEDDER is None:  # first task of this worker process
-        from synth.engine import tune_allocator
+        from cir.synth.engine import tune_allocator
 
         tune_allocator()  # renders churn through short-lived arrays: keep them mapped
         _EMBEDDER = load_embedder(task.embedder)
@@ -346,7 +346,7 @@ def build(
         builder.plan(source, entries, plan)
     builder.summary.sources = len(chosen)
     builder.run(plan, workers or os.cpu_count() or 1, batch_size, progress)
-    from presets_db.search import refresh_index
+    from cir.presets_db.search import refresh_index
 
     refresh_index(catalogue, emb.version)
     builder.summary.seconds = time.monotonic() - start
@@ -369,7 +369,7 @@ def add_builtin(
     catalogue: Catalogue, split: str | None = None, limit: int | None = None, **options: Any
 ) -> BuildSummary:
     """Add the built-in factory bank (one split, or a family-balanced `limit`) and build it."""
-    from presets_db.sources import builtin
+    from cir.presets_db.sources import builtin
 
     args = builtin.normalise_args(split, limit)
     return add_source(catalogue, "builtin", builtin.PATH, args, **options)
@@ -379,7 +379,7 @@ def add_sf2(
     catalogue: Catalogue, file: str, programs: Sequence[int] | None = None, **options: Any
 ) -> BuildSummary:
     """Add every preset of a SoundFont (or only `programs`) and build them."""
-    from presets_db.sources import sf2
+    from cir.presets_db.sources import sf2
 
     return add_source(catalogue, "sf2", file, sf2.normalise_args(programs), **options)
 
@@ -392,7 +392,7 @@ def add_vst3(
     **options: Any,
 ) -> BuildSummary:
     """Add a VST3 instrument (its .vstpreset files under `presets`, or its default state)."""
-    from presets_db.sources import vst3
+    from cir.presets_db.sources import vst3
 
     return add_source(catalogue, "vst3", plugin, vst3.normalise_args(presets, family), **options)
 
@@ -401,6 +401,6 @@ def add_folder(
     catalogue: Catalogue, folder: str, family: str | None = None, **options: Any
 ) -> BuildSummary:
     """Add every audio file under a folder (family from its subfolder, else `family`)."""
-    from presets_db.sources import folder as folder_source
+    from cir.presets_db.sources import folder as folder_source
 
     return add_source(catalogue, "folder", folder, folder_source.normalise_args(family), **options)

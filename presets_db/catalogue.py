@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import platformdirs
 import sqlite_utils
+from cir.presets_db import migrations
+from cir.presets_db.errors import CatalogueError, UnknownPresetError, UnknownSourceError
 
 from cir import defaults
 from cir.families import normalise_family
-from presets_db import migrations
-from presets_db.errors import CatalogueError, UnknownPresetError, UnknownSourceError
 
 SOURCE_KINDS = ("builtin", "sf2", "vst3", "folder")
 
@@ -419,7 +419,7 @@ class Catalogue:
 
     def load_index(self, embedder_version: str):
         """A per-family top-k index over the vectors of `embedder_version` (presets_db.search)."""
-        from presets_db.search import load_index
+        from cir.presets_db.search import load_index
 
         return load_index(self, embedder_version)
 

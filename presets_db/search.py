@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from cir.presets_db.errors import CatalogueError, EmbedderMismatchError
 
 from cir import defaults
 from cir.families import FAMILIES, normalise_family
-from presets_db.errors import CatalogueError, EmbedderMismatchError
 
 if TYPE_CHECKING:
-    from presets_db.catalogue import Catalogue
+    from cir.presets_db.catalogue import Catalogue
 
 
 @dataclass(frozen=True)

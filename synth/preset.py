@@ -218,7 +218,7 @@ class Preset:
 
 def _check_effects(effects: tuple[Effect, ...]) -> None:
     # Effect parameters are checked against the engine's table, so a bad one fails at load.
-    from synth.effects import EffectError, effect_settings
+    from cir.synth.effects import EffectError, effect_settings
 
     for i, effect in enumerate(effects):
         try:

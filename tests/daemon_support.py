@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import zmq
-
-from daemon.bench import synthetic_catalogue
-from daemon.server import Server
+from cir.benchmarks.latency import synthetic_catalogue
+from cir.daemon.server import Server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 @functools.cache
 def mfcc():
     """The MFCC-80 embedder (real, fast to load), shared by the tests of one process."""
-    from encoder.baseline import MFCCEmbedder
+    from cir.encoder.baseline import MFCCEmbedder
 
     return MFCCEmbedder()
 
@@ -92,9 +91,9 @@ def spawn_daemon(directory: Path, observer: str = "None", extra: str = "") -> su
     code = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from daemon.server import Server
-        from daemon.logs import setup_logging
-        from encoder.baseline import MFCCEmbedder
+        from cir.daemon.server import Server
+        from cir.daemon.logs import setup_logging
+        from cir.encoder.baseline import MFCCEmbedder
         setup_logging(Path({str(directory / 'daemon.log')!r}))
         {extra}
         server = Server(endpoints=[{f'ipc://{directory / "d.sock"}'!r}],
@@ -120,10 +119,10 @@ def tiny_heads_checkpoint(path: Path, seed: int = 0) -> Path:
     """A small real mix-heads checkpoint (random weights; heads unlike the frozen projection,
     so per-family vectors differ from the shared one)."""
     import torch
+    from cir.encoder.mix_heads import MixHeadsEncoder, save_heads
+    from cir.encoder.model import EncoderConfig, TimbreEncoder, load_model, save_checkpoint
 
     from cir.families import MIX_FAMILIES
-    from encoder.mix_heads import MixHeadsEncoder, save_heads
-    from encoder.model import EncoderConfig, TimbreEncoder, load_model, save_checkpoint
 
     torch.manual_seed(seed)
     frozen_path = path.with_suffix(".frozen.pt")

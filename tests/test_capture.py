@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from plugin_bridge.capture import CaptureError, RingBuffer, bars_to_seconds, record
+from cir.plugin_bridge.capture import CaptureError, RingBuffer, bars_to_seconds, record
 
 
 def blocks(n: int, size: int, channels: int = 2):

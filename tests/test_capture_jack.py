@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     import json, subprocess, threading, time
     import numpy as np
     import sounddevice as sd
-    from plugin_bridge.capture import list_devices, record, resolve_device
+    from cir.plugin_bridge.capture import list_devices, record, resolve_device
 
     RATE, FREQ, AMP = 48000, 1000.0, 0.5
     jack = [d for d in list_devices() if d["hostapi"].startswith("JACK")]

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cir.presets_db import build
+from cir.presets_db.catalogue import Catalogue
 from click.testing import CliRunner
 from conftest import BUILD_PLUGINS, REPO
 from pedalboard.io import AudioFile
 
 from cir.cli import cli
-from presets_db import build
-from presets_db.catalogue import Catalogue
 
 TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 SYNTH = BUILD_PLUGINS / "CIRTestSynth.vst3"
@@ -73,8 +73,8 @@ def test_folder_source_builds_incrementally_and_search_finds_each_file(tmp_path,
             assert f.samplerate == SR and f.frames == int(0.6 * SR)
 
         # The same clip as query finds its own entry first, with cosine about 1.
-        from encoder.baseline import MFCCEmbedder
-        from presets_db.sources.folder import read_clip
+        from cir.encoder.baseline import MFCCEmbedder
+        from cir.presets_db.sources.folder import read_clip
 
         embedder = MFCCEmbedder()
         index = cat.load_index(embedder.version)
@@ -142,7 +142,7 @@ def test_sf2_programs_and_drum_kit_pieces(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not SYNTH.exists(), reason=f"{SYNTH} is not built: run `make plugins`")
 def test_vst3_presets_by_folder_and_a_corrupt_preset(tmp_path):
-    from presets_db.sources.vst3 import write_preset
+    from cir.presets_db.sources.vst3 import write_preset
 
     presets = tmp_path / "presets"
     write_preset(

@@ -6,16 +6,15 @@ import sqlite3
 
 import numpy as np
 import pytest
-
-from presets_db import migrations
-from presets_db.catalogue import Catalogue, PresetResult, default_db_path
-from presets_db.errors import (
+from cir.presets_db import migrations
+from cir.presets_db.catalogue import Catalogue, PresetResult, default_db_path
+from cir.presets_db.errors import (
     CatalogueError,
     EmbedderMismatchError,
     UnknownPresetError,
     UnknownSourceError,
 )
-from presets_db.search import ExactIndex, HnswIndex, load_index
+from cir.presets_db.search import ExactIndex, HnswIndex, load_index
 
 
 def unit(v: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from presets_db.pool import run_tasks
+from cir.presets_db.pool import run_tasks
 
 
 def work(task: str) -> str:

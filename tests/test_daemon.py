@@ -12,13 +12,13 @@ import time
 
 import numpy as np
 import pytest
+from cir.benchmarks.latency import query_loop, synthetic_catalogue
+from cir.daemon.errors import AlreadyRunningError
+from cir.daemon.lock import InstanceLock, is_locked, read_pid
+from cir.daemon.server import Server
 from daemon_support import REPO, mfcc, serve, short_dir, spawn_daemon, synthetic_db, wait_until
 
-from daemon.bench import query_loop, synthetic_catalogue
-from daemon.errors import AlreadyRunningError
-from daemon.lock import InstanceLock, is_locked, read_pid
-from daemon.server import Server
-from plugin_bridge.client import Client, DaemonUnavailableError, RequestRefusedError, is_running
+from cir.protocol.client import Client, DaemonUnavailableError, RequestRefusedError, is_running
 
 
 def loop(seconds: float = 2.0, rate: int = 48000) -> np.ndarray:
@@ -277,10 +277,9 @@ def test_every_command_has_help_with_an_example(args):
 
 
 def test_matcher_ranks_each_family_with_its_own_head_vector():
+    from cir.daemon.preprocess import prepare
+    from cir.encoder.embed import load_embedder
     from daemon_support import tiny_heads_checkpoint
-
-    from daemon.preprocess import prepare
-    from encoder.embed import load_embedder
 
     with short_dir() as d:
         embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt")))

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from daemon_support import serve, short_dir
 
 from cir import defaults
+from cir.app.demo import bank_test_presets, ensure_catalogue, render_loop
+from cir.app.match import load_audio
 from cir.cli import cli
 from cir.families import MIX_FAMILIES
-from daemon.demo import bank_test_presets, ensure_catalogue, render_loop
-from daemon.query import load_audio
-from plugin_bridge.client import Client
+from cir.protocol.client import Client
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def catalogue():
 
 @pytest.fixture(scope="module")
 def embedder():
-    from encoder.embed import load_embedder
+    from cir.encoder.embed import load_embedder
 
     return load_embedder()
 
@@ -65,9 +65,9 @@ def test_demo_command_end_to_end(catalogue, embedder, tmp_path):
 def test_single_preset_queries_find_their_preset_in_the_top_5(catalogue, embedder):
     """A preset played softer and shorter than its catalogue references (same pitch: the
     MFCC fallback is not pitch-invariant; the trained encoder gets the pitch test too)."""
-    from synth import bank
-    from synth.engine import BuiltinInstrument
-    from synth.notes import Note
+    from cir.synth import bank
+    from cir.synth.engine import BuiltinInstrument
+    from cir.synth.notes import Note
 
     rng = np.random.default_rng(5)
     misses = []

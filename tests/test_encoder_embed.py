@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from encoder.baseline import MFCCEmbedder, dct_matrix
-from encoder.embed import EncoderEmbedder, load_embedder, window_starts
-from encoder.features import FeatureConfig, FeatureError, log_mel, mel_filterbank, resample
-from encoder.model import EncoderConfig, TimbreEncoder, save_checkpoint
+from cir.encoder.baseline import MFCCEmbedder, dct_matrix
+from cir.encoder.embed import EncoderEmbedder, load_embedder, window_starts
+from cir.encoder.features import FeatureConfig, FeatureError, log_mel, mel_filterbank, resample
+from cir.encoder.model import EncoderConfig, TimbreEncoder, save_checkpoint
 
 SR = 22_050
 
@@ -102,7 +101,7 @@ def test_load_embedder_names():
 
 
 def test_default_embedder_is_the_shipped_encoder_when_weights_exist():
-    from encoder.embed import default_weights
+    from cir.encoder.embed import default_weights
 
     if not default_weights().is_file():
         assert load_embedder().name == "mfcc80"

@@ -6,8 +6,7 @@ import math
 
 import pytest
 import torch
-
-from encoder.losses import multi_positive_infonce, relation_masks, triplet_loss
+from cir.encoder.losses import multi_positive_infonce, relation_masks, triplet_loss
 
 
 def rows(*presets, mixes=()):

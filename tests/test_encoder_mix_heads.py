@@ -8,12 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from daemon_support import tiny_heads_checkpoint
-
-from cir.families import MIX_FAMILIES
-from encoder import evaluate
-from encoder.embed import EncoderEmbedder, HeadsEmbedder, load_embedder
-from encoder.mix_heads import (
+from cir.encoder import evaluate
+from cir.encoder.embed import EncoderEmbedder, HeadsEmbedder, load_embedder
+from cir.encoder.mix_heads import (
     MixHeadsEncoder,
     heads_loss,
     load_heads,
@@ -21,8 +18,11 @@ from encoder.mix_heads import (
     read_heads,
     train_heads,
 )
-from encoder.model import CheckpointError, EncoderConfig, TimbreEncoder, save_checkpoint
-from encoder.train import TrainConfig, TrainConfigError, prepare_data
+from cir.encoder.model import CheckpointError, EncoderConfig, TimbreEncoder, save_checkpoint
+from cir.encoder.train import TrainConfig, TrainConfigError, prepare_data
+from daemon_support import tiny_heads_checkpoint
+
+from cir.families import MIX_FAMILIES
 
 SR = 22_050
 
@@ -128,7 +128,7 @@ def test_tiny_heads_training_and_mix_benchmark(tmp_path, monkeypatch):
 
 
 def test_shipped_heads_keep_the_shipped_catalogue_version():
-    from encoder.embed import WEIGHTS_DIR
+    from cir.encoder.embed import WEIGHTS_DIR
 
     heads, plain = WEIGHTS_DIR / "cir-cnn-heads.pt", WEIGHTS_DIR / "cir-cnn.pt"
     if not (heads.is_file() and plain.is_file()):

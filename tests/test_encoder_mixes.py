@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cir.encoder.features import FeatureConfig, log_mel
+from cir.encoder.mixes import (
+    Line,
+    MixError,
+    MixNote,
+    MixPlan,
+    item_rng,
+    mix_mels,
+    plan_mix,
+    render_mix,
+)
+from cir.synth import bank
 
 from cir import defaults
-from encoder.features import FeatureConfig, log_mel
-from encoder.mixes import Line, MixError, MixNote, MixPlan, item_rng, mix_mels, plan_mix, render_mix
-from synth import bank
 
 SR = defaults.MODEL_SAMPLE_RATE
 
@@ -71,8 +80,8 @@ def test_render_mix_is_deterministic_and_levelled(three_presets):
 def test_mix_mels_levels_match_a_rendered_single_note(three_presets):
     """One bass note laid out from its cached log-mel == the rendered, levelled track."""
     fc = FeatureConfig()
-    from synth.engine import BuiltinInstrument
-    from synth.notes import Note
+    from cir.synth.engine import BuiltinInstrument
+    from cir.synth.notes import Note
 
     note = MixNote(onset=0.5, pitch=40, velocity=100, gate=0.5, end=2.0)
     plan = MixPlan(2.0, 120.0, 0, "major", (Line("bass", (note,)),))
@@ -104,7 +113,7 @@ def test_mix_mels_levels_match_a_rendered_single_note(three_presets):
 def test_every_line_sounds_even_when_only_its_last_slot_is_drawn_audible():
     """Regression: a line whose only audible slot starts at the very end (onset jittered past
     it) came out empty and crashed training ("mix plan has no audible note")."""
-    from encoder.mixes import _line
+    from cir.encoder.mixes import _line
 
     # One beat of 1 s in a 1.0005 s mix: the second slot starts 0.5 ms before the end.
     for seed in range(300):

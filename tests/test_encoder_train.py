@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from encoder import evaluate
-from encoder.features import FeatureConfig
-from encoder.model import (
+from cir.encoder import evaluate
+from cir.encoder.features import FeatureConfig
+from cir.encoder.model import (
     CheckpointError,
     EncoderConfig,
     TimbreEncoder,
@@ -19,7 +18,7 @@ from encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
-from encoder.train import (
+from cir.encoder.train import (
     TrainConfig,
     TrainConfigError,
     load_config,
@@ -150,7 +149,7 @@ def test_training_steps_resume_and_benchmark(tmp_path, cache):
 
 
 def test_benchmark_queries_are_seeded_and_never_a_reference_note():
-    from presets_db.render import reference_notes
+    from cir.presets_db.render import reference_notes
 
     sources, held_out = evaluate.builtin_catalogue(per_family=6)
     assert len(sources) == 18 and len(held_out) == 18  # TEST presets fill small catalogues

@@ -20,12 +20,12 @@ import time
 
 import numpy as np
 import pytest
+from cir.plugin_bridge.install import PluginInstallError, install_plugins, user_plugin_dirs
+from cir.plugin_bridge.native_status import BridgeStatusError, bridge_status
 from click.testing import CliRunner
 from conftest import BUILD_PLUGINS, REPO
 
 from cir.cli import cli
-from plugin_bridge.install import PluginInstallError, install_plugins, user_plugin_dirs
-from plugin_bridge.native_status import BridgeStatusError, bridge_status
 
 pedalboard = pytest.importorskip("pedalboard")
 
@@ -107,9 +107,9 @@ def load_bridge(monkeypatch, endpoint: str, timeout_ms: int = 15_000):
 @pytest.fixture
 def daemon(tmp_path):
     """The real daemon on a loopback port with a small synthetic catalogue; records requests."""
-    from daemon.bench import synthetic_catalogue
-    from daemon.server import Server
-    from encoder.embed import load_embedder
+    from cir.benchmarks.latency import synthetic_catalogue
+    from cir.daemon.server import Server
+    from cir.encoder.embed import load_embedder
 
     embedder = load_embedder("mfcc80")
     catalogue = synthetic_catalogue(tmp_path / "catalogue.db", 30, embedder)

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from cir.daemon.preprocess import downmix, peak_dbfs, prepare, resample
 
 from cir import defaults, protocol
 from cir.protocol import ProtocolError
-from daemon.preprocess import downmix, peak_dbfs, prepare, resample
 
 
 def sine(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:

@@ -10,10 +10,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
-
-from cir import defaults
-from cir.families import FAMILIES, UnknownFamilyError
-from synth.bank import (
+from cir.synth.bank import (
     UnknownPresetError,
     UnknownSplitError,
     bank_digest,
@@ -23,10 +20,13 @@ from synth.bank import (
     split_of,
     stem_of,
 )
-from synth.engine import render
-from synth.notes import Note
-from synth.preset import Preset
-from synth.recipes.levels import loudness_db, render_canonical
+from cir.synth.engine import render
+from cir.synth.notes import Note
+from cir.synth.preset import Preset
+from cir.synth.recipes.levels import loudness_db, render_canonical
+
+from cir import defaults
+from cir.families import FAMILIES, UnknownFamilyError
 
 SR = defaults.MODEL_SAMPLE_RATE
 

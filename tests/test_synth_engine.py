@@ -6,14 +6,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from cir import defaults
-from cir.errors import CIRError
-from presets_db.render import Instrument
-from synth.effects import EffectError
-from synth.engine import BuiltinInstrument, RenderError, render, render_note
-from synth.notes import Note, midi_to_hz
-from synth.preset import (
+from cir.presets_db.render import Instrument
+from cir.synth.effects import EffectError
+from cir.synth.engine import BuiltinInstrument, RenderError, render, render_note
+from cir.synth.notes import Note, midi_to_hz
+from cir.synth.preset import (
     FM,
     LFO,
     Effect,
@@ -27,6 +24,9 @@ from synth.preset import (
     Sub,
     Voice,
 )
+
+from cir import defaults
+from cir.errors import CIRError
 
 NO_FILTER = Filter(type="none")
 FLAT = Envelope(attack=0.001, decay=0.1, sustain=1.0, release=0.05)
@@ -416,7 +416,7 @@ def test_bench_synth_command_prints_json():
 
 
 def test_block_filter_matches_a_direct_form_biquad():
-    from synth import dsp
+    from cir.synth import dsp
 
     sr = 44_100
     rng = np.random.default_rng(0)
@@ -442,7 +442,7 @@ def test_block_filter_matches_a_direct_form_biquad():
 
 
 def test_tune_allocator_does_not_change_the_sound():
-    from synth.engine import tune_allocator
+    from cir.synth.engine import tune_allocator
 
     preset = make(oscillators=(Oscillator(wave="saw", unison=3, detune_cents=10),))
     before = render_note(preset, 45, duration=0.3)

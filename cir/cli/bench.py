@@ -38,7 +38,7 @@ def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> Non
         cir bench synth --tune-allocator
     """
     from cir import defaults
-    from synth.bench import bench_synth
+    from cir.benchmarks.synth import bench_synth
 
     result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS, tune=tune_allocator)
     if as_json:
@@ -85,7 +85,7 @@ def latency(n_requests: int | None, clients: int | None, catalogue_size: int | N
         cir bench latency --json --clients 8
     """
     from cir import defaults
-    from daemon.bench import bench_latency
+    from cir.benchmarks.latency import bench_latency
 
     result = bench_latency(
         requests=n_requests or defaults.BENCH_LATENCY_REQUESTS,
@@ -113,7 +113,7 @@ def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
         cir bench search --size 10000 --size 100000
         nice cir bench search --json
     """
-    from presets_db.bench import bench_search
+    from cir.benchmarks.catalogue import bench_search
 
     result = bench_search(sizes) if sizes else bench_search()
     if as_json:
@@ -147,7 +147,7 @@ def build_speed(presets: int | None, workers: int | None, embedder: str, as_json
         cir bench build --presets 48 --json
     """
     from cir import defaults
-    from presets_db.bench import bench_build
+    from cir.benchmarks.catalogue import bench_build
 
     result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers, embedder)
     if as_json:

@@ -60,7 +60,7 @@ def _build_options(f: Callable) -> Callable:
 
 
 def _open(db: str | None):
-    from presets_db.catalogue import Catalogue
+    from cir.presets_db.catalogue import Catalogue
 
     return Catalogue.open(db)
 
@@ -124,7 +124,7 @@ def add_builtin(db, as_json, split, limit, **build) -> None:
         cir catalogue add-builtin
         cir catalogue add-builtin --split test --json
     """
-    from presets_db.build import add_builtin as call
+    from cir.presets_db.build import add_builtin as call
 
     _run_build(db, as_json, call, split=split, limit=limit, **build)
 
@@ -151,7 +151,7 @@ def add_sf2(db, as_json, file, programs, **build) -> None:
         cir catalogue add-sf2 /usr/share/sounds/sf2/TimGM6mb.sf2
         cir catalogue add-sf2 my.sf2 --program 33 --program 81
     """
-    from presets_db.build import add_sf2 as call
+    from cir.presets_db.build import add_sf2 as call
 
     _run_build(db, as_json, call, file=file, programs=list(programs) or None, **build)
 
@@ -173,7 +173,7 @@ def add_vst3(db, as_json, plugin, presets, family, **build) -> None:
         cir catalogue add-vst3 ~/.vst3/Synth.vst3 --presets ~/Presets/Synth
         cir catalogue add-vst3 build/plugins/CIRTestSynth.vst3 --family lead
     """
-    from presets_db.build import add_vst3 as call
+    from cir.presets_db.build import add_vst3 as call
 
     _run_build(db, as_json, call, plugin=plugin, presets=presets, family=family, **build)
 
@@ -194,7 +194,7 @@ def add_folder(db, as_json, folder, family, **build) -> None:
         cir catalogue add-folder ~/Samples/OneShots
         cir catalogue add-folder ~/Samples/808s --family percussion
     """
-    from presets_db.build import add_folder as call
+    from cir.presets_db.build import add_folder as call
 
     _run_build(db, as_json, call, folder=folder, family=family, **build)
 
@@ -211,7 +211,7 @@ def build_command(db, as_json, **build) -> None:
         cir catalogue build
         cir catalogue build --embedder mfcc80 --json
     """
-    from presets_db.build import build as call
+    from cir.presets_db.build import build as call
 
     _run_build(db, as_json, call, **build)
 

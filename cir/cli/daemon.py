@@ -36,7 +36,7 @@ def run(catalogue, embedder, endpoints, lock_path, idle_timeout, max_requests, l
         cir daemon run -v
         CIR_ENDPOINT=tcp://127.0.0.1:47111 cir daemon run --catalogue my.db
     """
-    from daemon.service import run_foreground
+    from cir.daemon.service import run_foreground
 
     run_foreground(
         catalogue, embedder, list(endpoints) or None, lock_path, idle_timeout, max_requests,
@@ -56,7 +56,7 @@ def start(catalogue, embedder, idle_timeout):
         cir daemon start
         cir daemon start --catalogue ~/presets.db
     """
-    from daemon.service import start as start_daemon
+    from cir.daemon.service import start as start_daemon
 
     info = start_daemon(catalogue, embedder, idle_timeout=idle_timeout)
     verb = "started" if info.started else "already running"
@@ -71,7 +71,7 @@ def stop():
     Example:
         cir daemon stop
     """
-    from daemon.service import stop as stop_daemon
+    from cir.daemon.service import stop as stop_daemon
 
     pid = stop_daemon()
     click.echo(f"daemon stopped (pid {pid})")
@@ -87,7 +87,7 @@ def status(as_json):
         cir daemon status
         cir daemon status --json
     """
-    from daemon.service import status as daemon_status
+    from cir.daemon.service import status as daemon_status
 
     info = daemon_status()
     if as_json:

@@ -34,8 +34,8 @@ def demo(seed, k, catalogue, out_dir, distractors, test_limit, no_build, as_json
         cir demo
         cir demo --seed 7 --k 10
     """
+    from cir.app.demo import run_demo
     from cir.cli.match import print_results
-    from daemon.demo import run_demo
 
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     result = run_demo(

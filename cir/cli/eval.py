@@ -30,7 +30,7 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
         cir eval --benchmark builtin-mix3 --json
         cir eval --benchmark gm-single --queries 300 --embedder var/runs/cir-cnn/best.pt
     """
-    from encoder.evaluate import format_table, run_benchmark
+    from cir.encoder.evaluate import format_table, run_benchmark
 
     result = run_benchmark(benchmark, queries, seed, embedder, progress=not as_json)
     click.echo(json.dumps(result, indent=1) if as_json else format_table(result))

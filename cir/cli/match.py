@@ -51,8 +51,8 @@ def print_results(
 
 
 def _play_top(results: dict[str, list[dict[str, Any]]], device: str | None) -> None:
-    from daemon.query import load_audio
-    from plugin_bridge.capture import play
+    from cir.app.match import load_audio
+    from cir.plugin_bridge.capture import play
 
     for family, hits in results.items():
         preview = hits[0].get("preview") if hits else None
@@ -63,7 +63,7 @@ def _play_top(results: dict[str, list[dict[str, Any]]], device: str | None) -> N
 
 
 def _show(path: str, reply: dict[str, Any], as_json: bool) -> None:
-    from daemon.query import as_json_line
+    from cir.app.match import as_json_line
 
     if as_json:
         click.echo(json.dumps(as_json_line(path, reply)))
@@ -98,7 +98,7 @@ def match(files, k, families, as_json, local, catalogue, play, device):
         cir match loop.wav other.flac --k 3 --json
         cir match loop.wav --local --catalogue my.db
     """
-    from daemon.query import match_files
+    from cir.app.match import match_files
 
     for path, reply in match_files(files, k, families or None, local, catalogue):
         _show(path, reply, as_json)
@@ -123,9 +123,9 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
         cir record --seconds 8
         cir record --bars 4 --bpm 120 --device "Loopback"
     """
-    from plugin_bridge.capture import bars_to_seconds
-    from plugin_bridge.capture import record as capture
-    from plugin_bridge.client import Client
+    from cir.plugin_bridge.capture import bars_to_seconds
+    from cir.plugin_bridge.capture import record as capture
+    from cir.protocol.client import Client
 
     if (seconds is None) == (bars is None) or (bars is not None and bpm is None):
         raise click.UsageError("pass either --seconds N, or --bars N with --bpm B")
@@ -155,8 +155,8 @@ def listen(seconds, device, k):
     Example:
         cir listen --seconds 8 --device "Loopback"
     """
-    from plugin_bridge.capture import Recorder
-    from plugin_bridge.client import Client
+    from cir.plugin_bridge.capture import Recorder
+    from cir.protocol.client import Client
 
     with Recorder(seconds, device) as rec, Client() as client:
         while True:
@@ -182,7 +182,7 @@ def devices(as_json):
     Example:
         cir devices
     """
-    from plugin_bridge.capture import list_devices
+    from cir.plugin_bridge.capture import list_devices
 
     found = list_devices()
     if as_json:

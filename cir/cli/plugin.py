@@ -42,7 +42,7 @@ def install(dest: str | None, formats: tuple[str, ...], as_json: bool) -> None:
         cir plugin install
         cir plugin install --format vst3 --dest ~/my-plugins --json
     """
-    from plugin_bridge.install import install_plugins
+    from cir.plugin_bridge.install import install_plugins
 
     installed = install_plugins(dest=dest, formats=formats or defaults.PLUGIN_FORMATS)
     if as_json:

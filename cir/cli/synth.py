@@ -37,7 +37,7 @@ def list_presets(family: str | None, split: str | None, as_json: bool) -> None:
         cir synth list --family bass --split test
         cir synth list --json > bank.json
     """
-    from synth.files import listing
+    from cir.synth.files import listing
 
     rows = listing(family, split)
     if as_json:
@@ -110,7 +110,7 @@ def render_command(
         cir synth render lead-3001 -n 72 -n 76 -n 79 --sequence -o arp.wav
         cir synth render my_preset.json --note 60 --seconds 2 -o pad.wav
     """
-    from synth.files import render_to_wav
+    from cir.synth.files import render_to_wav
 
     chosen, length = render_to_wav(
         preset,
@@ -138,7 +138,7 @@ def export_command(directory: str, family: str | None, split: str | None) -> Non
     """
     from rich.progress import Progress
 
-    from synth.files import export_bank
+    from cir.synth.files import export_bank
 
     with Progress(transient=True) as bar:
         task = bar.add_task("exporting presets", total=None)

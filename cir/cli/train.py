@@ -29,7 +29,7 @@ def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str |
         cir train --config encoder/configs/cir-cnn.json --export encoder/weights
         cir train --config encoder/configs/cir-cnn.json --resume
     """
-    from encoder.train import run
+    from cir.encoder.train import run
 
     summary = run(config_path, out_dir, resume, export_dir)
     if as_json:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from presets_db.errors import SourceError
+from cir.presets_db.errors import SourceError
 
 KINDS = ("builtin", "sf2", "vst3", "folder")
 
@@ -40,7 +40,7 @@ def module(kind: str) -> ModuleType:
     """The source module of `kind` (builtin, sf2, vst3, folder)."""
     if kind not in KINDS:
         raise SourceError(f"unknown source kind {kind!r}: expected one of {', '.join(KINDS)}")
-    return importlib.import_module(f"presets_db.sources.{kind}")
+    return importlib.import_module(f"cir.presets_db.sources.{kind}")
 
 
 def sha256(*parts: bytes | str) -> str:

@@ -13,11 +13,11 @@ from itertools import zip_longest
 from typing import Any
 
 import numpy as np
+from cir.presets_db.errors import SourceError
+from cir.presets_db.render import render_references
+from cir.presets_db.sources import Entry, sha256
 
 from cir import defaults
-from presets_db.errors import SourceError
-from presets_db.render import render_references
-from presets_db.sources import Entry, sha256
 
 PATH = "factory"
 
@@ -43,7 +43,7 @@ def _select(presets: list[Any], limit: int | None) -> list[Any]:
 
 
 def scan(path: str, args: dict[str, Any]) -> Iterator[Entry]:
-    from synth import bank
+    from cir.synth import bank
 
     split = args.get("split")
     presets = sorted(bank.presets(split=split), key=lambda p: p.id)
@@ -61,8 +61,8 @@ def scan(path: str, args: dict[str, Any]) -> Iterator[Entry]:
 
 
 def render_clips(spec: str, family: str, sample_rate: int) -> list[np.ndarray]:
-    from synth.engine import BuiltinInstrument
-    from synth.preset import Preset
+    from cir.synth.engine import BuiltinInstrument
+    from cir.synth.preset import Preset
 
     instrument = BuiltinInstrument(Preset.from_dict(json.loads(spec)))
     return render_references(instrument, family, sample_rate)

@@ -7,8 +7,8 @@ own seed, so adding one leaves every existing preset unchanged.
 
 from __future__ import annotations
 
-from synth.recipes import bass, keys, lead, pad, percussion
-from synth.recipes.common import Recipe
+from cir.synth.recipes import bass, keys, lead, pad, percussion
+from cir.synth.recipes.common import Recipe
 
 RECIPES: tuple[Recipe, ...] = (
     *percussion.RECIPES,

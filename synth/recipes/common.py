@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-
-from synth.preset import Effect, Envelope, Voice
+from cir.synth.preset import Effect, Envelope, Voice
 
 T = TypeVar("T")
 

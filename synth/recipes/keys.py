@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from synth.preset import FM, LFO, Filter, Operator, Oscillator, Voice
-from synth.recipes.common import (
+from cir.synth.preset import FM, LFO, Filter, Operator, Oscillator, Voice
+from cir.synth.recipes.common import (
     Dice,
     Draft,
     Recipe,

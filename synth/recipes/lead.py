@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synth.preset import (
+from cir.synth.preset import (
     FM,
     LFO,
     Effect,
@@ -13,7 +13,7 @@ from synth.preset import (
     PitchEnvelope,
     Voice,
 )
-from synth.recipes.common import (
+from cir.synth.recipes.common import (
     Dice,
     Draft,
     Recipe,

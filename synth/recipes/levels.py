@@ -4,7 +4,7 @@ A preset's loudness is the loudest 1024-sample RMS frame of its canonical note a
 sample rate. `LEVEL_DB` is the gain that brings the median preset of each stem to
 BANK_LEVEL_DBFS. It is measured, not guessed: after changing a recipe or the engine, run
 
-    .venv/bin/python -m synth.recipes.levels
+    .venv/bin/python -m cir.synth.recipes.levels
 
 and paste the printed table here (it is part of the bank: bump BANK_VERSION with it).
 """
@@ -16,9 +16,9 @@ from collections import defaultdict
 from dataclasses import replace
 
 import numpy as np
+from cir.synth.preset import Preset
 
 from cir import defaults
-from synth.preset import Preset
 
 # Gain in dB per name stem, measured by `measure_gains()` on BANK_VERSION 1.
 LEVEL_DB: dict[str, float] = {
@@ -91,7 +91,7 @@ def loudness_db(audio: np.ndarray) -> float:
 
 def render_canonical(preset: Preset) -> np.ndarray:
     """The preset's canonical note (family pitch, velocity 100) at the model sample rate."""
-    from synth.engine import render_note  # the engine is only needed to calibrate
+    from cir.synth.engine import render_note  # the engine is only needed to calibrate
 
     return render_note(
         preset,
@@ -103,7 +103,7 @@ def render_canonical(preset: Preset) -> np.ndarray:
 
 def measure_gains() -> dict[str, float]:
     """Gain per stem that brings its median preset to BANK_LEVEL_DBFS."""
-    from synth.bank import factory_bank, stem_of
+    from cir.synth.bank import factory_bank, stem_of
 
     groups = defaultdict(list)
     for preset in factory_bank():

@@ -6,8 +6,8 @@ below it, so at C4 its body lands around 40-60 Hz.
 
 from __future__ import annotations
 
-from synth.preset import FM, LFO, Filter, Operator, Oscillator, PitchEnvelope, Sub, Voice
-from synth.recipes.common import (
+from cir.synth.preset import FM, LFO, Filter, Operator, Oscillator, PitchEnvelope, Sub, Voice
+from cir.synth.recipes.common import (
     Dice,
     Draft,
     Recipe,

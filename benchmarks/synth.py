@@ -11,10 +11,9 @@ import sys
 import time
 from typing import Any
 
-from cir import defaults
-from synth.engine import render, tune_allocator
-from synth.notes import Note
-from synth.preset import (
+from cir.synth.engine import render, tune_allocator
+from cir.synth.notes import Note
+from cir.synth.preset import (
     FM,
     LFO,
     Effect,
@@ -27,6 +26,8 @@ from synth.preset import (
     Sub,
     Voice,
 )
+
+from cir import defaults
 
 
 def typical_presets() -> list[Preset]:

@@ -22,7 +22,7 @@ from cir.families import MIX_FAMILIES
 
 def synthetic_catalogue(path: Path, size: int, embedder: Any, seed: int = 0) -> Path:
     """A catalogue of `size` entries (families round-robin) with random unit vectors."""
-    from presets_db.catalogue import Catalogue, PresetResult
+    from cir.presets_db.catalogue import Catalogue, PresetResult
 
     rng = np.random.default_rng(seed)
     with Catalogue.open(path) as catalogue:
@@ -78,9 +78,10 @@ def bench_latency(
     embedder: str | None = None,
 ) -> dict[str, Any]:
     """p50/p95 of one client's requests, then throughput and p95 with `clients` at once."""
-    from daemon import service
-    from encoder.embed import load_embedder
-    from plugin_bridge.client import Client
+    from cir.daemon import service
+    from cir.encoder.embed import load_embedder
+
+    from cir.protocol.client import Client
 
     emb = load_embedder(embedder)
     loop = query_loop(seconds, sample_rate)

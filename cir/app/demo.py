@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from cir import defaults
+from cir.daemon import paths
+from cir.daemon.errors import NoCatalogueError
 from cir.families import MIX_FAMILIES
-from daemon import paths
-from daemon.errors import NoCatalogueError
 
 
 @dataclass
@@ -43,7 +43,7 @@ def demo_sources(
     """Register (idempotently) the bank's test split and the distractors; the sources.
 
     `test_limit` (tests) takes a small, family-balanced part of the test split."""
-    from presets_db.sources import builtin
+    from cir.presets_db.sources import builtin
 
     args = builtin.normalise_args(split="test", limit=test_limit)
     chosen = [catalogue.add_source("builtin", builtin.PATH, args)]
@@ -60,8 +60,8 @@ def ensure_catalogue(
     progress: bool = True,
 ) -> Path:
     """Build the demo's part of the catalogue at `path` (incremental: fast when up to date)."""
-    from presets_db.build import build
-    from presets_db.catalogue import Catalogue
+    from cir.presets_db.build import build
+    from cir.presets_db.catalogue import Catalogue
 
     with Catalogue.open(path) as catalogue:
         sources = demo_sources(catalogue, distractors, test_limit)
@@ -71,7 +71,7 @@ def ensure_catalogue(
 
 def bank_test_presets(catalogue_path: Path) -> dict[str, list[Any]]:
     """Catalogue records of built-in test-split presets, per mix family."""
-    from presets_db.catalogue import Catalogue
+    from cir.presets_db.catalogue import Catalogue
 
     out: dict[str, list[Any]] = {}
     with Catalogue.open(catalogue_path) as catalogue:
@@ -93,8 +93,8 @@ def render_loop(
     truth: dict[str, Any], seed: int, seconds: float, sample_rate: int
 ) -> np.ndarray:
     """A loop of the chosen bank presets (one per family): (frames, 2) float32."""
-    from encoder.mixes import render_mix
-    from synth import bank
+    from cir.encoder.mixes import render_mix
+    from cir.synth import bank
 
     presets = {family: bank.get_preset(record.key) for family, record in truth.items()}
     mix, _stems, _info = render_mix(presets, seed, seconds, sample_rate)
@@ -124,15 +124,15 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """The whole demo; `say` receives one line per step."""
-    from daemon import service
-    from plugin_bridge.client import Client
+    from cir.daemon import service
+    from cir.protocol.client import Client
 
     seed = int(time.time()) % 1_000_000 if seed is None else int(seed)
     if build:
         say("catalogue: checking the built-in bank's test split (building what is missing) ...")
         catalogue_path = ensure_catalogue(catalogue, distractors, test_limit, progress)
     else:
-        from presets_db.catalogue import default_db_path
+        from cir.presets_db.catalogue import default_db_path
 
         catalogue_path = Path(catalogue) if catalogue else default_db_path()
     candidates = bank_test_presets(catalogue_path)

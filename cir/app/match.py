@@ -50,7 +50,7 @@ class LocalMatcher:
     """An in-process daemon without sockets: loads the model and catalogue once."""
 
     def __init__(self, catalogue: str | Path | None = None, embedder: Any = None):
-        from daemon.server import Server
+        from cir.daemon.server import Server
 
         self.server = Server(endpoints=[], catalogue_path=catalogue, embedder=embedder,
                              use_lock=False, warm_up=False).load()
@@ -60,7 +60,7 @@ class LocalMatcher:
             self.server.respond(protocol.encode_match(audio, sample_rate, **options))
         )
         if not reply["ok"]:
-            from plugin_bridge.client import RequestRefusedError
+            from cir.protocol.client import RequestRefusedError
 
             raise RequestRefusedError(reply["error"]["code"], reply["error"]["message"])
         return reply
@@ -82,7 +82,7 @@ def match_files(
     if local:
         matcher: Any = LocalMatcher(catalogue)
     else:
-        from plugin_bridge.client import Client
+        from cir.protocol.client import Client
 
         matcher = Client(endpoint)
     try:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cir.presets_db.search import ExactIndex, HnswIndex
 
 from cir import defaults
 from cir.families import MIX_FAMILIES
-from presets_db.search import ExactIndex, HnswIndex
 
 TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 TEST_PLUGIN = Path(__file__).resolve().parents[1] / "build" / "plugins" / "CIRTestSynth.vst3"
@@ -124,7 +124,7 @@ def make_sample_folder(root: Path, per_family: int, sample_rate: int = 22_050) -
 
 def make_vst3_presets(plugin: Path, root: Path, count: int) -> Path:
     """`count` .vstpreset files of the test synth in Bass/ and Lead/ folders."""
-    from presets_db.sources.vst3 import write_preset
+    from cir.presets_db.sources.vst3 import write_preset
 
     for i in range(count):
         folder = "Bass" if i % 2 else "Lead"
@@ -145,8 +145,8 @@ def bench_build(
     embedder: str = defaults.CATALOGUE_EMBEDDER,
 ) -> dict[str, Any]:
     """Presets rendered + embedded per second per source (fresh catalogue per source)."""
-    from presets_db import build
-    from presets_db.catalogue import Catalogue
+    from cir.presets_db import build
+    from cir.presets_db.catalogue import Catalogue
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
