@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cir import defaults, paths
+from cir.families import MIX_FAMILIES
 from cir.presets_db.search import ExactIndex, HnswIndex
 
-from cir import defaults
-from cir.families import MIX_FAMILIES
-
 TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
-TEST_PLUGIN = Path(__file__).resolve().parents[1] / "build" / "plugins" / "CIRTestSynth.vst3"
+TEST_PLUGIN = paths.plugin_build_dir() / "CIRTestSynth.vst3"
 
 
 def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

@@ -80,7 +80,6 @@ def bench_latency(
     """p50/p95 of one client's requests, then throughput and p95 with `clients` at once."""
     from cir.daemon import service
     from cir.encoder.embed import load_embedder
-
     from cir.protocol.client import Client
 
     emb = load_embedder(embedder)

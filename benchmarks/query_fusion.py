@@ -14,6 +14,8 @@ import argparse
 
 import numpy as np
 import torch
+
+from cir import defaults
 from cir.encoder import data
 from cir.encoder.embed import load_embedder
 from cir.encoder.evaluate import (
@@ -24,8 +26,6 @@ from cir.encoder.evaluate import (
     render_mix_query,
     single_queries,
 )
-
-from cir import defaults
 from cir.families import MIX_FAMILIES
 
 WAYS = ("heads", "shared", "max")

@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+from cir import defaults
 from cir.synth.engine import render, tune_allocator
 from cir.synth.notes import Note
 from cir.synth.preset import (
@@ -26,8 +27,6 @@ from cir.synth.preset import (
     Sub,
     Voice,
 )
-
-from cir import defaults
 
 
 def typical_presets() -> list[Preset]:

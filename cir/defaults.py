@@ -220,6 +220,10 @@ BENCH_LATENCY_CLIENTS = 8
 APP_NAME = "cir"
 # When set, this directory holds the catalogue instead (tests and portable installs use it).
 CIR_HOME_ENV = "CIR_HOME"
+# Further overrides of cir.paths (caches, training runs, runtime dir): see that module's table.
+CACHE_ENV = "CIR_CACHE"
+RUNS_ENV = "CIR_RUNS"
+RUNTIME_DIR_ENV = "CIR_RUNTIME_DIR"
 CATALOGUE_FILENAME = "catalogue.db"
 # Embedder the catalogue uses unless told otherwise: "default" = encoder.embed.load_embedder().
 CATALOGUE_EMBEDDER = "default"

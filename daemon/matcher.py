@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cir.daemon.logs import LOGGER_NAME
 
+from cir.daemon.logs import LOGGER_NAME
 from cir.errors import CIRError
 from cir.families import FAMILIES
 from cir.protocol import ProtocolError

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import platformdirs
-
-from cir import protocol
-
-APP = "cir"
+from cir import paths
 
 
 def runtime_dir(create: bool = False) -> Path:
     """The user-private runtime directory (mode 0700): ipc socket and lock file."""
-    path = protocol.runtime_dir()
-    if create:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if os.name == "posix":
-            os.chmod(path, 0o700)  # mkdir's mode is masked by umask and ignored if it exists
-    return path
+    path = paths.runtime_dir()
+    return paths.ensure_dir(path, private=True) if create else path
 
 
 def lock_path() -> Path:
@@ -28,26 +19,12 @@ def lock_path() -> Path:
 
 
 def log_dir(create: bool = False) -> Path:
-    """The user log directory (platformdirs), e.g. ~/.local/state/cir/log on Linux."""
-    path = Path(platformdirs.user_log_dir(APP, appauthor=False))
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The log directory (cir.paths.log_dir), created on request."""
+    path = paths.log_dir()
+    return paths.ensure_dir(path) if create else path
 
 
 def log_path() -> Path:
     """The daemon's log file."""
     return log_dir() / "daemon.log"
 
-
-def data_dir() -> Path:
-    """CIR's data directory: $CIR_HOME when set, else the platformdirs user data dir."""
-    home = os.environ.get("CIR_HOME")
-    return Path(home) if home else Path(platformdirs.user_data_dir(APP, appauthor=False))
-
-
-def default_catalogue_path() -> Path:
-    """The catalogue the daemon serves when none is named."""
-    from cir.presets_db.catalogue import default_db_path  # the catalogue owns its location
-
-    return default_db_path()

@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 import zmq
+
+from cir import defaults, protocol
+from cir import paths as cir_paths
 from cir.daemon import paths
 from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
 from cir.daemon.matcher import Matcher
 from cir.daemon.preprocess import prepare
-
-from cir import defaults, protocol
 from cir.families import FAMILIES
 from cir.protocol import ProtocolError, Request
 
@@ -73,7 +74,7 @@ class Server:
         max_message_bytes: int = defaults.PROTOCOL_MAX_MESSAGE_BYTES,
     ):
         self.endpoints = list(endpoints or protocol.daemon_endpoints())
-        self.catalogue_path = Path(catalogue_path or paths.default_catalogue_path())
+        self.catalogue_path = Path(catalogue_path or cir_paths.catalogue_path())
         self._embedder_arg = embedder
         self.max_requests = max_requests
         self.idle_timeout = idle_timeout

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cir import defaults, protocol
 from cir.daemon import paths
 from cir.daemon.errors import DaemonNotRunningError, DaemonStartError
 from cir.daemon.lock import is_locked, read_pid
 from cir.daemon.logs import setup_logging
-
-from cir import defaults, protocol
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from cir.encoder.features import FeatureConfig, check_audio, log_mel, resample
 
 from cir import defaults
+from cir.encoder.features import FeatureConfig, check_audio, log_mel, resample
 
 
 def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Training and benchmark data, rendered here (never downloaded) and cached as log-mel.
 
-Two caches, each a folder of chunk files under var/cache/ (gitignored), filled on all cores,
-resumable (finished chunks are kept, a rerun renders only the missing ones):
+Two caches, each a folder of chunk files under the user cache dir (cir.paths.cache_dir;
+CIR_CACHE overrides), filled on all cores, resumable (finished chunks are kept, a rerun
+renders only the missing ones):
 
 - notes: N single notes per preset (pitch, velocity, length drawn per family; the clip starts
   at the onset), as float16 log-mel, with each note's peak and pitch (mixes are laid out
@@ -27,14 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cir import defaults, paths
 from cir.encoder.features import FeatureConfig, log_mel
 from cir.encoder.mixes import draw_velocity, item_rng
+from cir.errors import CIRError
 from cir.synth.notes import Note
 
-from cir import defaults
-from cir.errors import CIRError
-
-REPO = Path(__file__).resolve().parents[1]
 # Bump when what a chunk holds changes (layout, note drawing): old caches are then ignored.
 CACHE_VERSION = 1
 
@@ -54,8 +54,8 @@ class Source:
 
 
 def cache_root() -> Path:
-    """var/cache beside the code (CIR_CACHE overrides): big, rebuildable, never committed."""
-    return Path(os.environ.get("CIR_CACHE", REPO / "var" / "cache"))
+    """The user cache dir (cir.paths.cache_dir): big, rebuildable, never committed."""
+    return paths.cache_dir()
 
 
 def builtin_sources(split: str | None, families: Sequence[str]) -> list[Source]:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from cir import defaults
 from cir.encoder.baseline import MFCCEmbedder
 from cir.encoder.features import check_audio, resample
 from cir.encoder.model import load_model
-
-from cir import defaults
 from cir.errors import CIRError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

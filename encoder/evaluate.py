@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from cir.encoder import data
-from cir.encoder.mixes import draw_velocity, item_rng, render_mix
-from cir.synth.notes import Note
 
 from cir import defaults
+from cir.encoder import data
+from cir.encoder.mixes import draw_velocity, item_rng, render_mix
 from cir.errors import CIRError
 from cir.families import MIX_FAMILIES
+from cir.synth.notes import Note
 
 BENCHMARKS = ("builtin-single", "builtin-mix3", "gm-single", "gm-mix3")
 _SINGLE_STREAM = 3
@@ -219,10 +219,11 @@ def run_benchmark(
     catalogue_per_family: int = defaults.BENCH_CATALOGUE_PER_FAMILY,
 ) -> dict[str, Any]:
     """Run one benchmark for the chosen embedder (default: the shipped one) and MFCC-80."""
+    from rich.progress import Progress
+
     from cir.encoder.baseline import MFCCEmbedder
     from cir.encoder.embed import EncoderEmbedder, load_embedder
     from cir.encoder.features import FeatureConfig
-    from rich.progress import Progress
 
     if name not in BENCHMARKS:
         raise BenchmarkError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)}")

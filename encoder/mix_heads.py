@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from cir.encoder import data
+from torch import nn
+
 from cir.encoder.evaluate import embed_mels, embed_references, rank_hits
 from cir.encoder.mixes import item_rng
 from cir.encoder.model import (
@@ -44,7 +45,6 @@ from cir.encoder.model import (
 )
 from cir.encoder.train import TrainConfig, TrainConfigError, TrainData, draw_mix, lr_factor
 from cir.encoder.train import prepare_data as prepare_train_data
-from torch import nn
 
 HEADS_FORMAT = "cir-mix-heads"
 # Bump when the layout of a heads checkpoint or what its state dicts mean changes.
@@ -270,7 +270,8 @@ def validate_heads(
 
 def _frozen_path(config: TrainConfig) -> Path:
     path = Path(config.frozen_encoder)
-    return path if path.is_absolute() else data.REPO / path
+    # Relative paths name files of the encoder package ('weights/cir-cnn.pt'): read only.
+    return path if path.is_absolute() else Path(__file__).resolve().parent / path
 
 
 def train_heads(

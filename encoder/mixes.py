@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from cir.synth.notes import Note
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.synth.notes import Note
 
 
 class MixError(CIRError):

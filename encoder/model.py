@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from cir.encoder.features import FeatureConfig, LogMel
 from torch import nn
 
+from cir.encoder.features import FeatureConfig, LogMel
 from cir.errors import CIRError
 
 CHECKPOINT_FORMAT = "cir-encoder"

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from cir import defaults, paths
 from cir.encoder import data
 from cir.encoder.evaluate import embed_mels, embed_references, rank_hits
 from cir.encoder.features import FeatureConfig
@@ -36,8 +38,6 @@ from cir.encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
-
-from cir import defaults
 from cir.errors import CIRError
 from cir.families import MIX_FAMILIES
 
@@ -177,7 +177,7 @@ class TrainData:
 
 
 def prepare_data(config: TrainConfig, progress: bool = True) -> TrainData:
-    """Render (or read from var/cache) everything a run needs."""
+    """Render (or read from the cache dir) everything a run needs."""
     features = FeatureConfig(n_mels=config.n_mels)
     train = _limit(data.builtin_sources("train", config.families), config.train_presets_per_family)
     valid = _limit(data.builtin_sources("valid", config.families), config.valid_presets_per_family)
@@ -549,10 +549,10 @@ def run(
     export_dir: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """`cir train`: load the config, train in `out_dir` (default var/runs/<config name>),
-    optionally export the best checkpoint (e.g. to encoder/weights)."""
+    """`cir train`: load the config, train in `out_dir` (default: <runs dir>/<config name>,
+    cir.paths.runs_dir), optionally export the best checkpoint (e.g. to encoder/weights)."""
     config = load_config(config_path)
-    out = Path(out_dir) if out_dir else data.REPO / "var" / "runs" / Path(config_path).stem
+    out = Path(out_dir) if out_dir else paths.runs_dir() / Path(config_path).stem
     if config.kind == "mix-heads":
         from cir.encoder import mix_heads
 

@@ -17,10 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cir import defaults
+from cir import defaults, paths
 from cir.errors import CIRError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class PluginInstallError(CIRError):
@@ -44,9 +42,8 @@ class InstalledBundle:
 
 
 def build_dir() -> Path:
-    """Where `make plugins` puts the bundles: $CIR_PLUGIN_BUILD_DIR, else build/plugins."""
-    override = os.environ.get(defaults.PLUGIN_BUILD_DIR_ENV)
-    return Path(override) if override else REPO / "build" / "plugins"
+    """Where `make plugins` puts the bundles (cir.paths.plugin_build_dir)."""
+    return paths.plugin_build_dir()
 
 
 def bundle_name(fmt: str) -> str:

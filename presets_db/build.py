@@ -19,12 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cir.presets_db import sources as sources_mod
-from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
-from cir.presets_db.errors import CatalogueError, RenderError
-from cir.presets_db.pool import Outcome, run_tasks
-from cir.presets_db.render import reference_notes
-from cir.presets_db.sources import Entry
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -36,6 +30,12 @@ from rich.progress import (
 )
 
 from cir import defaults
+from cir.presets_db import sources as sources_mod
+from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
+from cir.presets_db.errors import CatalogueError, RenderError
+from cir.presets_db.pool import Outcome, run_tasks
+from cir.presets_db.render import reference_notes
+from cir.presets_db.sources import Entry
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,22 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import platformdirs
 import sqlite_utils
+
+from cir import paths
+from cir.families import normalise_family
 from cir.presets_db import migrations
 from cir.presets_db.errors import CatalogueError, UnknownPresetError, UnknownSourceError
 
-from cir import defaults
-from cir.families import normalise_family
-
 SOURCE_KINDS = ("builtin", "sf2", "vst3", "folder")
-
-
-def default_db_path() -> Path:
-    """`$CIR_HOME/catalogue.db` when CIR_HOME is set, else in the user data directory."""
-    home = os.environ.get(defaults.CIR_HOME_ENV)
-    base = Path(home) if home else platformdirs.user_data_path(defaults.APP_NAME)
-    return base / defaults.CATALOGUE_FILENAME
 
 
 def _now() -> str:
@@ -124,7 +115,7 @@ class Catalogue:
     @classmethod
     def open(cls, path: str | Path | None = None) -> Catalogue:
         """Open (creating and migrating as needed) the catalogue at `path` (default location)."""
-        path = Path(path).expanduser() if path else default_db_path()
+        path = Path(path).expanduser() if path else paths.catalogue_path()
         if path.is_dir():
             raise CatalogueError(f"catalogue path {path} is a directory: expected a .db file path")
         try:

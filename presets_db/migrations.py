@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 
 import sqlite_utils
+
 from cir.presets_db.errors import MigrationError
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (

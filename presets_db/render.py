@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-from cir.synth.notes import Note
 
 from cir import defaults
+from cir.synth.notes import Note
 
 
 class Instrument(Protocol):

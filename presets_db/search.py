@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from cir.presets_db.errors import CatalogueError, EmbedderMismatchError
 
 from cir import defaults
 from cir.families import FAMILIES, normalise_family
+from cir.presets_db.errors import CatalogueError, EmbedderMismatchError
 
 if TYPE_CHECKING:
     from cir.presets_db.catalogue import Catalogue

@@ -18,14 +18,14 @@ import hashlib
 from collections.abc import Callable
 
 import numpy as np
-from cir.synth.preset import FM, Effect, Preset, Voice
-from cir.synth.recipes import RECIPES
-from cir.synth.recipes.common import Dice, Draft, Recipe, rounded
-from cir.synth.recipes.levels import LEVEL_DB
 
 from cir import defaults
 from cir.errors import CIRError
 from cir.families import FAMILIES, normalise_family
+from cir.synth.preset import FM, Effect, Preset, Voice
+from cir.synth.recipes import RECIPES
+from cir.synth.recipes.common import Dice, Draft, Recipe, rounded
+from cir.synth.recipes.levels import LEVEL_DB
 
 
 class UnknownPresetError(CIRError):

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pedalboard
-from cir.synth.preset import Effect
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.synth.preset import Effect
 
 
 class EffectError(CIRError):

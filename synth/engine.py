@@ -39,13 +39,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from cir import defaults
+from cir.errors import CIRError
 from cir.synth import dsp
 from cir.synth.effects import apply_effects, tail_seconds
 from cir.synth.notes import Note, midi_to_hz
 from cir.synth.preset import FM, Envelope, Oscillator, Preset, Voice
-
-from cir import defaults
-from cir.errors import CIRError
 
 
 class RenderError(CIRError):

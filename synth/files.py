@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cir.synth.bank import bank_digest, factory_bank, get_preset, presets, split_of
-from cir.synth.notes import Note
-from cir.synth.preset import Preset, load_preset
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.synth.bank import bank_digest, factory_bank, get_preset, presets, split_of
+from cir.synth.notes import Note
+from cir.synth.preset import Preset, load_preset
 
 
 class SynthFileError(CIRError):
@@ -69,8 +69,9 @@ def render_to_wav(
     `seconds` is how long each note is held (the family's default note length when None);
     the file also holds the release and the effects' tail.
     """
-    from cir.synth.engine import render
     from pedalboard.io import AudioFile  # imported here: only rendering needs it
+
+    from cir.synth.engine import render
 
     preset = resolve_preset(id_or_path)
     held = defaults.NOTE_SECONDS[preset.family] if seconds is None else seconds

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import zmq
+
 from cir.benchmarks.latency import synthetic_catalogue
 from cir.daemon.server import Server
 
@@ -119,9 +120,9 @@ def tiny_heads_checkpoint(path: Path, seed: int = 0) -> Path:
     """A small real mix-heads checkpoint (random weights; heads unlike the frozen projection,
     so per-family vectors differ from the shared one)."""
     import torch
+
     from cir.encoder.mix_heads import MixHeadsEncoder, save_heads
     from cir.encoder.model import EncoderConfig, TimbreEncoder, load_model, save_checkpoint
-
     from cir.families import MIX_FAMILIES
 
     torch.manual_seed(seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from cir.plugin_bridge.capture import CaptureError, RingBuffer, bars_to_seconds, record
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cir.presets_db import build
-from cir.presets_db.catalogue import Catalogue
 from click.testing import CliRunner
 from conftest import BUILD_PLUGINS, REPO
 from pedalboard.io import AudioFile
 
 from cir.cli import cli
+from cir.presets_db import build
+from cir.presets_db.catalogue import Catalogue
 
 TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 SYNTH = BUILD_PLUGINS / "CIRTestSynth.vst3"

@@ -6,8 +6,10 @@ import sqlite3
 
 import numpy as np
 import pytest
+
+from cir import paths
 from cir.presets_db import migrations
-from cir.presets_db.catalogue import Catalogue, PresetResult, default_db_path
+from cir.presets_db.catalogue import Catalogue, PresetResult
 from cir.presets_db.errors import (
     CatalogueError,
     EmbedderMismatchError,
@@ -74,7 +76,7 @@ def test_not_a_database_gives_clear_error(tmp_path):
 
 def test_default_path_follows_cir_home(tmp_path, monkeypatch):
     monkeypatch.setenv("CIR_HOME", str(tmp_path / "home"))
-    assert default_db_path() == tmp_path / "home" / "catalogue.db"
+    assert paths.catalogue_path() == tmp_path / "home" / "catalogue.db"
     with Catalogue.open() as cat:
         assert cat.path == tmp_path / "home" / "catalogue.db"
         assert cat.path.exists()

@@ -7,12 +7,12 @@ import json
 import click
 import numpy as np
 import pytest
-from cir.synth.bank import get_preset, presets
-from cir.synth.preset import load_preset
 from click.testing import CliRunner
 from pedalboard.io import AudioFile
 
 from cir.cli import cli
+from cir.synth.bank import get_preset, presets
+from cir.synth.preset import load_preset
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 import pytest
+from daemon_support import REPO, mfcc, serve, short_dir, spawn_daemon, synthetic_db, wait_until
+
 from cir.benchmarks.latency import query_loop, synthetic_catalogue
 from cir.daemon.errors import AlreadyRunningError
 from cir.daemon.lock import InstanceLock, is_locked, read_pid
 from cir.daemon.server import Server
-from daemon_support import REPO, mfcc, serve, short_dir, spawn_daemon, synthetic_db, wait_until
-
 from cir.protocol.client import Client, DaemonUnavailableError, RequestRefusedError, is_running
 
 
@@ -277,9 +277,10 @@ def test_every_command_has_help_with_an_example(args):
 
 
 def test_matcher_ranks_each_family_with_its_own_head_vector():
+    from daemon_support import tiny_heads_checkpoint
+
     from cir.daemon.preprocess import prepare
     from cir.encoder.embed import load_embedder
-    from daemon_support import tiny_heads_checkpoint
 
     with short_dir() as d:
         embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from cir.encoder.baseline import MFCCEmbedder, dct_matrix
 from cir.encoder.embed import EncoderEmbedder, load_embedder, window_starts
 from cir.encoder.features import FeatureConfig, FeatureError, log_mel, mel_filterbank, resample

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from cir.encoder.losses import multi_positive_infonce, relation_masks, triplet_loss
 
 

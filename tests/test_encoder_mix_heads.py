@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from daemon_support import tiny_heads_checkpoint
+
 from cir.encoder import evaluate
 from cir.encoder.embed import EncoderEmbedder, HeadsEmbedder, load_embedder
 from cir.encoder.mix_heads import (
@@ -20,8 +22,6 @@ from cir.encoder.mix_heads import (
 )
 from cir.encoder.model import CheckpointError, EncoderConfig, TimbreEncoder, save_checkpoint
 from cir.encoder.train import TrainConfig, TrainConfigError, prepare_data
-from daemon_support import tiny_heads_checkpoint
-
 from cir.families import MIX_FAMILIES
 
 SR = 22_050

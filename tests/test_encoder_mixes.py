@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from cir import defaults
 from cir.encoder.features import FeatureConfig, log_mel
 from cir.encoder.mixes import (
     Line,
@@ -16,8 +18,6 @@ from cir.encoder.mixes import (
     render_mix,
 )
 from cir.synth import bank
-
-from cir import defaults
 
 SR = defaults.MODEL_SAMPLE_RATE
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+
 from cir.encoder import evaluate
 from cir.encoder.features import FeatureConfig
 from cir.encoder.model import (

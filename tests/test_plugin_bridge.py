@@ -20,12 +20,12 @@ import time
 
 import numpy as np
 import pytest
-from cir.plugin_bridge.install import PluginInstallError, install_plugins, user_plugin_dirs
-from cir.plugin_bridge.native_status import BridgeStatusError, bridge_status
 from click.testing import CliRunner
 from conftest import BUILD_PLUGINS, REPO
 
 from cir.cli import cli
+from cir.plugin_bridge.install import PluginInstallError, install_plugins, user_plugin_dirs
+from cir.plugin_bridge.native_status import BridgeStatusError, bridge_status
 
 pedalboard = pytest.importorskip("pedalboard")
 

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
-from cir.daemon.preprocess import downmix, peak_dbfs, prepare, resample
 
-from cir import defaults, protocol
+from cir import defaults, paths, protocol
+from cir.daemon.preprocess import downmix, peak_dbfs, prepare, resample
 from cir.protocol import ProtocolError
 
 
@@ -152,7 +152,7 @@ def test_endpoints(monkeypatch, tmp_path):
     assert protocol.client_endpoint() == f"tcp://127.0.0.1:{defaults.DAEMON_TCP_PORT}"
     assert protocol.daemon_endpoints()[0] == protocol.tcp_endpoint()
     assert protocol.ipc_endpoint().endswith("/cir/daemon.sock")
-    sock = protocol.runtime_dir() / "daemon.sock"
+    sock = paths.runtime_dir() / "daemon.sock"
     sock.parent.mkdir(parents=True)
     sock.touch()
     assert protocol.client_endpoint() == protocol.ipc_endpoint()

@@ -10,6 +10,9 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+
+from cir import defaults
+from cir.families import FAMILIES, UnknownFamilyError
 from cir.synth.bank import (
     UnknownPresetError,
     UnknownSplitError,
@@ -24,9 +27,6 @@ from cir.synth.engine import render
 from cir.synth.notes import Note
 from cir.synth.preset import Preset
 from cir.synth.recipes.levels import loudness_db, render_canonical
-
-from cir import defaults
-from cir.families import FAMILIES, UnknownFamilyError
 
 SR = defaults.MODEL_SAMPLE_RATE
 

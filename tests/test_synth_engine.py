@@ -6,6 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+
+from cir import defaults
+from cir.errors import CIRError
 from cir.presets_db.render import Instrument
 from cir.synth.effects import EffectError
 from cir.synth.engine import BuiltinInstrument, RenderError, render, render_note
@@ -24,9 +27,6 @@ from cir.synth.preset import (
     Sub,
     Voice,
 )
-
-from cir import defaults
-from cir.errors import CIRError
 
 NO_FILTER = Filter(type="none")
 FLAT = Envelope(attack=0.001, decay=0.1, sustain=1.0, release=0.05)

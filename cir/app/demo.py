@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from cir import defaults
-from cir.daemon import paths
+from cir import paths as cir_paths
 from cir.daemon.errors import NoCatalogueError
 from cir.families import MIX_FAMILIES
 
@@ -132,14 +132,12 @@ def run_demo(
         say("catalogue: checking the built-in bank's test split (building what is missing) ...")
         catalogue_path = ensure_catalogue(catalogue, distractors, test_limit, progress)
     else:
-        from cir.presets_db.catalogue import default_db_path
-
-        catalogue_path = Path(catalogue) if catalogue else default_db_path()
+        catalogue_path = Path(catalogue) if catalogue else cir_paths.catalogue_path()
     candidates = bank_test_presets(catalogue_path)
     rng = np.random.default_rng(seed)
     truth = {f: records[int(rng.integers(len(records)))] for f, records in candidates.items()}
 
-    out = Path(out_dir) if out_dir else paths.data_dir() / "demo"
+    out = Path(out_dir) if out_dir else cir_paths.data_dir() / "demo"
     out.mkdir(parents=True, exist_ok=True)
     loop_path = out / f"loop-{seed}.wav"
     rate = defaults.RENDER_SAMPLE_RATE

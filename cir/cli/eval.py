@@ -28,7 +28,8 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
     \b
     Example:
         cir eval --benchmark builtin-mix3 --json
-        cir eval --benchmark gm-single --queries 300 --embedder var/runs/cir-cnn/best.pt
+        cir eval --benchmark gm-single --queries 300 \
+            --embedder ~/.local/share/cir/runs/cir-cnn/best.pt
     """
     from cir.encoder.evaluate import format_table, run_benchmark
 

@@ -11,7 +11,8 @@ import click
 @click.option("--config", "-c", "config_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Training config (JSON), e.g. encoder/configs/cir-cnn.json.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Run folder [default: var/runs/<config name>].")
+              help="Run folder [default: ~/.local/share/cir/runs/<config name>; "
+                   "CIR_RUNS moves the runs dir].")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's last.pt.")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="When done, copy best.pt (no optimiser state) + its JSON here, "
@@ -21,7 +22,8 @@ def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str |
           as_json: bool) -> None:
     """Train the encoder on rendered notes and mixes of the factory bank's TRAIN presets.
 
-    Data is rendered once into var/cache/ (all cores); checkpoints, train.log and the best
+    Data is rendered once into the user cache dir
+    (CIR_CACHE overrides; all cores); checkpoints, train.log and the best
     checkpoint by the VALID benchmark go to the run folder. Same config, same weights.
 
     \b

@@ -18,12 +18,11 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cir import defaults
+from cir import defaults, paths
 from cir.errors import CIRError
 from cir.families import FAMILIES, family_from_name
 
@@ -100,16 +99,9 @@ class Request:
 # --- Endpoints -----------------------------------------------------------------------------------
 
 
-def runtime_dir() -> Path:
-    """The user-private directory of the ipc socket (created 0700 by the daemon)."""
-    import platformdirs  # local: keeps `import cir.protocol` light for the plugin tests
-
-    return Path(platformdirs.user_runtime_dir("cir", appauthor=False))
-
-
 def ipc_endpoint() -> str:
     """The POSIX ipc endpoint: ``ipc://<user runtime dir>/cir/daemon.sock``."""
-    return f"ipc://{runtime_dir() / 'daemon.sock'}"
+    return f"ipc://{paths.runtime_dir() / 'daemon.sock'}"
 
 
 def tcp_endpoint() -> str:
@@ -132,7 +124,7 @@ def client_endpoint() -> str:
     override = os.environ.get(defaults.ENDPOINT_ENV)
     if override:
         return override
-    if sys.platform != "win32" and (runtime_dir() / "daemon.sock").exists():
+    if sys.platform != "win32" and (paths.runtime_dir() / "daemon.sock").exists():
         return ipc_endpoint()
     return tcp_endpoint()
 

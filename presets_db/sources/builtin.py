@@ -13,11 +13,11 @@ from itertools import zip_longest
 from typing import Any
 
 import numpy as np
+
+from cir import defaults
 from cir.presets_db.errors import SourceError
 from cir.presets_db.render import render_references
 from cir.presets_db.sources import Entry, sha256
-
-from cir import defaults
 
 PATH = "factory"
 

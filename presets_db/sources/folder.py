@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cir.presets_db.errors import SourceError
-from cir.presets_db.sources import Entry, file_sha256, readable_path, sha256
 
 from cir import defaults
 from cir.families import family_from_name, normalise_family
+from cir.presets_db.errors import SourceError
+from cir.presets_db.sources import Entry, file_sha256, readable_path, sha256
 
 SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
 

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cir import defaults
+from cir.families import family_from_name, normalise_family
 from cir.presets_db.errors import SourceError
 from cir.presets_db.render import render_references
 from cir.presets_db.sources import Entry, file_sha256, readable_path, sha256
 from cir.synth.notes import Note
-
-from cir import defaults
-from cir.families import family_from_name, normalise_family
 
 DEFAULT_KEY = "default"
 

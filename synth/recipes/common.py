@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+
 from cir.synth.preset import Effect, Envelope, Voice
 
 T = TypeVar("T")

@@ -16,9 +16,9 @@ from collections import defaultdict
 from dataclasses import replace
 
 import numpy as np
-from cir.synth.preset import Preset
 
 from cir import defaults
+from cir.synth.preset import Preset
 
 # Gain in dB per name stem, measured by `measure_gains()` on BANK_VERSION 1.
 LEVEL_DB: dict[str, float] = {

@@ -1,0 +1,86 @@
+"""Where CIR keeps its files on disk — the one module that decides.
+
+Nothing is ever written inside the installed package. Every location comes from platformdirs
+(the operating system's conventions) unless an environment variable overrides it:
+
+| what | default (Linux) | override |
+|---|---|---|
+| user data: catalogue, demo loop, previews | ``~/.local/share/cir`` | ``CIR_HOME`` |
+| caches: rendered training notes and stems | ``~/.cache/cir`` | ``CIR_CACHE`` |
+| training runs (checkpoints, ``train.log``) | ``<user data>/runs`` | ``CIR_RUNS`` |
+| logs (daemon log) | ``~/.local/state/cir/log`` | ``CIR_HOME`` (``<CIR_HOME>/log``) |
+| runtime (ipc socket, lock) | ``$XDG_RUNTIME_DIR/cir`` | ``CIR_RUNTIME_DIR`` |
+| built plugin bundles | ``build/plugins`` of a source checkout | ``CIR_PLUGIN_BUILD_DIR`` |
+
+``CIR_HOME`` moves data and logs together, so tests and portable installs stay in one folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cir import defaults
+
+# platformdirs' appauthor: False everywhere, so Windows paths do not gain an author folder and
+# every location agrees (AppData\Local\cir\...).
+_AUTHOR = False
+
+
+def _dirs():
+    import platformdirs  # local: `import cir.paths` stays cheap for the plugin-side tools
+
+    return platformdirs.PlatformDirs(defaults.APP_NAME, appauthor=_AUTHOR)
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None
+
+
+def data_dir() -> Path:
+    """User data: the default catalogue, the demo's loop, previews ($CIR_HOME overrides)."""
+    return _env_path(defaults.CIR_HOME_ENV) or Path(_dirs().user_data_dir)
+
+
+def catalogue_path() -> Path:
+    """The catalogue used when none is named: ``<data dir>/catalogue.db``."""
+    return data_dir() / defaults.CATALOGUE_FILENAME
+
+
+def cache_dir() -> Path:
+    """Big, rebuildable files (rendered training notes and stems): $CIR_CACHE overrides."""
+    return _env_path(defaults.CACHE_ENV) or Path(_dirs().user_cache_dir)
+
+
+def runs_dir() -> Path:
+    """Training runs, one folder per config name: $CIR_RUNS, else ``<data dir>/runs``."""
+    return _env_path(defaults.RUNS_ENV) or data_dir() / "runs"
+
+
+def log_dir() -> Path:
+    """Logs: ``<CIR_HOME>/log`` when CIR_HOME is set, else the platformdirs user log dir."""
+    home = _env_path(defaults.CIR_HOME_ENV)
+    return home / "log" if home else Path(_dirs().user_log_dir)
+
+
+def runtime_dir() -> Path:
+    """The user-private runtime directory (ipc socket, lock): $CIR_RUNTIME_DIR overrides."""
+    return _env_path(defaults.RUNTIME_DIR_ENV) or Path(_dirs().user_runtime_dir)
+
+
+def plugin_build_dir() -> Path:
+    """Where `make plugins` put the bundles: $CIR_PLUGIN_BUILD_DIR, else the source checkout's
+    ``build/plugins`` (read only; an installed wheel carries no native plugins)."""
+    override = _env_path(defaults.PLUGIN_BUILD_DIR_ENV)
+    if override:
+        return override
+    return Path(__file__).resolve().parents[1] / "build" / "plugins"
+
+
+def ensure_dir(path: Path, private: bool = False) -> Path:
+    """Create `path` (and parents); `private` makes it 0700 even if it already existed."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
+    if private and os.name == "posix":
+        os.chmod(path, 0o700)  # mkdir's mode is masked by umask and ignored if it exists
+    return path
