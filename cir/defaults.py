@@ -49,8 +49,8 @@ BANK_SIBLING_MIN_PARENTS = 5
 BANK_MAX_REDRAWS = 20
 # Longest amp decay (time to -60 dB, s) of a percussion one-shot: gone well within a second.
 BANK_ONE_SHOT_MAX_DECAY = 0.6
-# Loudest-frame RMS (dBFS) that each kind of preset is calibrated to (synth/recipes/levels.py):
-# about 9 dB of headroom below the engine's limiter knee for peaks.
+# Loudest-frame RMS (dBFS) that each kind of preset is calibrated to (synth/recipes/levels.py,
+# measured by synth/calibrate.py): about 9 dB of headroom below the engine's limiter knee for peaks.
 BANK_LEVEL_DBFS = -15.0
 # ...but never so loud that most presets of a kind (90th percentile) peak above this: short
 # percussion has a high crest factor, and an RMS target alone would drive it into the limiter.

@@ -56,12 +56,13 @@ class Matcher:
                 log.warning("no catalogue at %s yet: matches will fail", self.catalogue_path)
                 return 0
             from cir.presets_db.catalogue import Catalogue
+            from cir.presets_db.search import load_index
 
             self._catalogue = Catalogue.open(self.catalogue_path)
             self._file_id = self._identity()
             self._generation = self._catalogue.generation()
             try:
-                self._index = self._catalogue.load_index(self.embedder.version)
+                self._index = load_index(self._catalogue, self.embedder.version)
             except CIRError as exc:  # e.g. vectors of another encoder only: serve, say why
                 self.problem = str(exc)
                 log.warning("catalogue not searchable: %s", exc)

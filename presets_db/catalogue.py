@@ -408,12 +408,6 @@ class Catalogue:
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def load_index(self, embedder_version: str):
-        """A per-family top-k index over the vectors of `embedder_version` (presets_db.search)."""
-        from cir.presets_db.search import load_index
-
-        return load_index(self, embedder_version)
-
     # --- summaries ---------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:

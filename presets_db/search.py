@@ -6,7 +6,7 @@ Up to defaults.SEARCH_EXACT_MAX vectors: exact, a float32 matrix per family in m
 rebuilt by the next build (or the next load) when stale.
 
 API for the daemon:
-    index = catalogue.load_index(embedder.version)
+    index = load_index(catalogue, embedder.version)
     hits = index.search(vector, family="bass", k=5)   # [Hit(preset_id, score), ...]
     hits = index.search(rows, "bass", 5)   # (m, dim): best cosine with any row
     index.size, index.families, index.counts
@@ -20,16 +20,13 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cir import defaults
 from cir.families import FAMILIES, normalise_family
+from cir.presets_db.catalogue import Catalogue
 from cir.presets_db.errors import CatalogueError, EmbedderMismatchError
-
-if TYPE_CHECKING:
-    from cir.presets_db.catalogue import Catalogue
 
 
 @dataclass(frozen=True)

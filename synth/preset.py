@@ -162,7 +162,7 @@ class Voice:
 
 @dataclass(frozen=True)
 class Effect:
-    """One pedalboard effect; `params` are that effect's keyword arguments (see synth.effects)."""
+    """One pedalboard effect; `params` are that effect's keyword arguments (EFFECT_PARAMS)."""
 
     type: EffectType
     params: dict[str, float] = field(default_factory=dict)
@@ -216,10 +216,79 @@ class Preset:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
 
-def _check_effects(effects: tuple[Effect, ...]) -> None:
-    # Effect parameters are checked against the engine's table, so a bad one fails at load.
-    from cir.synth.effects import EffectError, effect_settings
+# --- Effect parameters: (default, low, high) per effect; a bad one fails at load. ------------
 
+
+class EffectError(CIRError):
+    """An effect of a preset has an unknown parameter or a value out of range."""
+
+
+EFFECT_PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
+    "chorus": {
+        "rate_hz": (1.0, 0.01, 20.0),
+        "depth": (0.25, 0.0, 1.0),
+        "centre_delay_ms": (7.0, 1.0, 50.0),
+        "feedback": (0.0, -0.95, 0.95),
+        "mix": (0.5, 0.0, 1.0),
+    },
+    "delay": {
+        "delay_seconds": (0.25, 0.001, 2.0),
+        "feedback": (0.3, 0.0, 0.95),
+        "mix": (0.3, 0.0, 1.0),
+    },
+    "reverb": {
+        "room_size": (0.5, 0.0, 1.0),
+        "damping": (0.5, 0.0, 1.0),
+        "wet_level": (0.33, 0.0, 1.0),
+        "dry_level": (0.4, 0.0, 1.0),
+        "width": (1.0, 0.0, 1.0),
+    },
+    "distortion": {"drive_db": (25.0, 0.0, 60.0)},
+    "ladder": {
+        "mode": (0.0, 0.0, 5.0),
+        "cutoff_hz": (1000.0, 20.0, 20000.0),
+        "resonance": (0.0, 0.0, 1.0),
+        "drive": (1.0, 1.0, 10.0),
+    },
+    "compressor": {
+        "threshold_db": (-12.0, -60.0, 0.0),
+        "ratio": (4.0, 1.0, 20.0),
+        "attack_ms": (5.0, 0.1, 200.0),
+        "release_ms": (100.0, 1.0, 2000.0),
+    },
+    "phaser": {
+        "rate_hz": (1.0, 0.01, 20.0),
+        "depth": (0.5, 0.0, 1.0),
+        "centre_frequency_hz": (1300.0, 50.0, 10000.0),
+        "feedback": (0.0, -0.95, 0.95),
+        "mix": (0.5, 0.0, 1.0),
+    },
+    "bitcrush": {"bit_depth": (8.0, 1.0, 24.0)},
+}
+
+LADDER_MODES = ("LPF12", "HPF12", "BPF12", "LPF24", "HPF24", "BPF24")
+
+
+def effect_settings(effect: Effect) -> dict[str, float]:
+    """The effect's full parameter set (defaults filled in), or EffectError."""
+    spec = EFFECT_PARAMS.get(effect.type)
+    if spec is None:
+        raise EffectError(f"effect type {effect.type!r} is unknown; expected one of "
+                          f"{', '.join(EFFECT_PARAMS)}")
+    settings = {name: default for name, (default, _, _) in spec.items()}
+    for name, value in effect.params.items():
+        if name not in spec:
+            raise EffectError(f"effect {effect.type}: unknown parameter {name!r}; expected one "
+                              f"of {', '.join(spec)}")
+        _, lo, hi = spec[name]
+        if not (isinstance(value, int | float) and lo <= value <= hi):
+            raise EffectError(f"effect {effect.type}.{name}: {value!r} is out of range "
+                              f"[{lo}, {hi}]")
+        settings[name] = float(value)
+    return settings
+
+
+def _check_effects(effects: tuple[Effect, ...]) -> None:
     for i, effect in enumerate(effects):
         try:
             effect_settings(effect)

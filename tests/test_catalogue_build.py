@@ -19,6 +19,7 @@ from pedalboard.io import AudioFile
 from cir.cli import cli
 from cir.presets_db import build
 from cir.presets_db.catalogue import Catalogue
+from cir.presets_db.search import load_index
 
 TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 SYNTH = BUILD_PLUGINS / "CIRTestSynth.vst3"
@@ -77,7 +78,7 @@ def test_folder_source_builds_incrementally_and_search_finds_each_file(tmp_path,
         from cir.presets_db.sources.folder import read_clip
 
         embedder = MFCCEmbedder()
-        index = cat.load_index(embedder.version)
+        index = load_index(cat, embedder.version)
         for record in cat.presets(status="ok"):
             clip = build.normalise_clips([read_clip(record.locator["file"], SR)])
             hits = index.search(build.preset_embedding(embedder, clip), record.family, 3)
@@ -130,7 +131,7 @@ def test_sf2_programs_and_drum_kit_pieces(tmp_path):
         # Kick and hat are different sounds: each stored vector finds itself, and the hat is
         # brighter.
         ids, matrix, _ = cat.vectors("mfcc80-v1")
-        index = cat.load_index("mfcc80-v1")
+        index = load_index(cat, "mfcc80-v1")
         for key in ("128:000:kick", "128:000:closed hat"):
             vector = matrix[list(ids).index(by_key[key].id)]
             assert index.search(vector, "percussion", 1)[0].preset_id == by_key[key].id
@@ -225,7 +226,7 @@ def test_build_killed_mid_way_resumes_without_loss(tmp_path):
         kept = cat.stats()["entries"]
         assert 4 <= kept < total
         # Every kept preset is whole: its render and its vector were written with it.
-        assert cat.load_index("mfcc80-v1").size == kept
+        assert load_index(cat, "mfcc80-v1").size == kept
         summary = build.build(cat, embedder="mfcc80", workers=2, progress=False)
         assert (summary.skipped, summary.added, summary.failed) == (kept, total - kept, 0)
         assert cat.stats()["entries"] == total

@@ -123,7 +123,7 @@ def test_exact_and_hnsw_search_find_the_stored_vector(tmp_path):
         cat.write_results([(source.id, result(k, f, v)) for k, (f, v) in vectors.items()])
         ids = {r.key: r.id for r in cat.presets()}
 
-        exact = cat.load_index("test-v1")
+        exact = load_index(cat, "test-v1")
         assert isinstance(exact, ExactIndex)
         assert exact.size == 80 and exact.families == ("bass", "lead")
         hnsw = load_index(cat, "test-v1", exact_max=10)
@@ -161,8 +161,8 @@ def test_exact_and_hnsw_search_find_the_stored_vector(tmp_path):
 
 def test_other_embedder_version_is_never_mixed(tmp_path):
     with Catalogue.open(tmp_path / "cat.db") as cat:
-        assert cat.load_index("v1").size == 0  # empty catalogue: empty index, no error
+        assert load_index(cat, "v1").size == 0  # empty catalogue: empty index, no error
         source = cat.add_source("builtin", "factory", {})
         cat.write_results([(source.id, result("a", "bass", unit(np.ones(4)), "v1"))])
         with pytest.raises(EmbedderMismatchError, match="v1"):
-            cat.load_index("v2")
+            load_index(cat, "v2")

@@ -23,10 +23,10 @@ from cir.synth.bank import (
     split_of,
     stem_of,
 )
+from cir.synth.calibrate import loudness_db, render_canonical
 from cir.synth.engine import render
 from cir.synth.notes import Note
 from cir.synth.preset import Preset
-from cir.synth.recipes.levels import loudness_db, render_canonical
 
 SR = defaults.MODEL_SAMPLE_RATE
 

@@ -10,13 +10,13 @@ import pytest
 from cir import defaults
 from cir.errors import CIRError
 from cir.presets_db.render import Instrument
-from cir.synth.effects import EffectError
 from cir.synth.engine import BuiltinInstrument, RenderError, render, render_note
 from cir.synth.notes import Note, midi_to_hz
 from cir.synth.preset import (
     FM,
     LFO,
     Effect,
+    EffectError,
     Envelope,
     Filter,
     Operator,

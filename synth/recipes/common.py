@@ -170,7 +170,7 @@ def distortion(d: Dice, drive_db: tuple[float, float] = (6.0, 30.0)) -> Effect:
 def ladder(
     d: Dice, cutoff: tuple[float, float] = (300.0, 6000.0), modes: Sequence[float] = (0.0, 3.0)
 ) -> Effect:
-    """A Moog-style ladder; `modes` index synth.effects.LADDER_MODES (default low-pass 12/24)."""
+    """A Moog-style ladder; `modes` index synth.preset.LADDER_MODES (default low-pass 12/24)."""
     return Effect(
         "ladder",
         {
