@@ -2,12 +2,62 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import pytest
 
+from cir import paths
+
 REPO = Path(__file__).resolve().parents[1]
-BUILD_PLUGINS = REPO / "build" / "plugins"
+BUILD_PLUGINS = paths.plugin_build_dir()
+# Under CI (and `make test`) every test must run: a skip for a missing build artefact,
+# Debian package or Python dependency is a failure there, not a silent pass.
+REQUIRE_ALL_ENV = "CIR_REQUIRE_ALL"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--require-all", action="store_true",
+                     help=f"fail tests that skip (also when ${REQUIRE_ALL_ENV}=1)")
+
+
+def _require_all(config) -> bool:
+    return config.getoption("--require-all") or os.environ.get(REQUIRE_ALL_ENV) == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and _require_all(item.config):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (f"skipped where every test must run ({REQUIRE_ALL_ENV}=1 / "
+                           f"--require-all): {reason}")
+
+
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def as_nobody():
+    """Run the block with the effective uid/gid of `nobody` when the tests run as root (as CI
+    does: root reads every file, so permission checks would never fire), else as the user.
+
+    Python's own files may be unreadable to nobody (a pyenv under /root): import what the block
+    needs before entering it.
+    """
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
 
 
 @pytest.fixture(autouse=True)

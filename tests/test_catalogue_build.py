@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import BUILD_PLUGINS, REPO
+from conftest import BUILD_PLUGINS, REPO, as_nobody
 from pedalboard.io import AudioFile
 
 from cir.cli import cli
@@ -182,11 +184,25 @@ def test_cli_errors_are_one_clear_line(tmp_path):
         res = runner.invoke(cli, ["catalogue", *args, "--db", db])
         assert res.exit_code == 1, (args, res.output)
         assert message in res.output and "Traceback" not in res.output
-    if os.geteuid() != 0:  # root reads everything
-        locked = tmp_path / "locked"
+
+
+def test_unreadable_folder_is_one_clear_error():
+    # The catalogue and the folder sit where nobody may enter: pytest's tmp_path is 0700.
+    shared = Path(tempfile.mkdtemp(prefix="cir-nobody-"))
+    try:
+        shared.chmod(0o777)
+        locked = shared / "locked"
         locked.mkdir(mode=0)
-        res = runner.invoke(cli, ["catalogue", "add-folder", str(locked), "--db", db])
-        assert "not readable" in res.output
+        args = ["catalogue", "add-folder", str(locked), "--db", str(shared / "cat.db")]
+        runner = CliRunner()
+        runner.invoke(cli, args)  # once as ourselves: every module it needs is imported
+        (shared / "cat.db").unlink(missing_ok=True)
+        with as_nobody():
+            res = runner.invoke(cli, args)
+        assert res.exit_code == 1, res.output
+        assert "not readable" in res.output and "Traceback" not in res.output
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_every_command_has_help_with_an_example():
