@@ -7,12 +7,11 @@ CIR     := .venv/bin/cir
 
 setup: .venv/.installed
 
-.venv/.installed: pyproject.toml
+.venv/.installed: pyproject.toml constraints.txt
 	test -d .venv || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
-	# torch first, pinned: the CPU wheel of this version lies on the machine's disk.
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test]'
+	# constraints.txt pins torch to the CPU wheel that lies on the machine's disk.
+	$(PIP) install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 lint: setup

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cir import defaults
-from cir.errors import CIRError
+from cir.errors import CIRError, import_optional
 
 
 class CaptureError(CIRError):
@@ -23,13 +23,7 @@ class CaptureError(CIRError):
 
 
 def _sd():
-    try:
-        import sounddevice as sd
-    except OSError as exc:  # PortAudio missing
-        raise CaptureError(
-            f"sounddevice cannot load PortAudio ({exc}); install it: apt-get install libportaudio2"
-        ) from None
-    return sd
+    return import_optional("sounddevice", "capture", system="libportaudio2 (PortAudio)")
 
 
 # --- pure helpers ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cir import defaults
+from cir.errors import import_optional
 from cir.families import FAMILIES, normalise_family
 from cir.presets_db.catalogue import Catalogue
 from cir.presets_db.errors import CatalogueError, EmbedderMismatchError
@@ -144,7 +145,7 @@ class HnswIndex(_Base):
     @classmethod
     def build(cls, parts: Parts, embedder_version: str, threads: int = 0) -> HnswIndex:
         """Build one graph per family from {family: (ids, unit vectors)}."""
-        from usearch.index import Index
+        Index = import_optional("usearch.index", "ann").Index
 
         indexes = {}
         dim = next((m.shape[1] for _, m in parts.values()), 0)
@@ -185,7 +186,7 @@ class HnswIndex(_Base):
     @classmethod
     def load(cls, folder: Path, generation: int) -> HnswIndex | None:
         """The saved index in `folder` if it was built at `generation`, else None (stale)."""
-        from usearch.index import Index
+        Index = import_optional("usearch.index", "ann").Index
 
         try:
             manifest = json.loads((folder / "manifest.json").read_text())

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from cir import defaults
+from cir.errors import import_optional
 from cir.families import family_from_name
 from cir.presets_db.errors import SourceError
 from cir.presets_db.render import render_references
@@ -128,7 +129,7 @@ def normalise_args(programs: Sequence[int] | None = None) -> dict[str, Any]:
 
 def list_presets(path: Path) -> list[tuple[int, int, str]]:
     """(bank, program, name) of every preset in the SoundFont, or SourceError if unreadable."""
-    import fluidsynth
+    fluidsynth = import_optional("fluidsynth", "soundfonts", system="libfluidsynth3")
 
     synth = fluidsynth.Synth()
     try:
@@ -186,7 +187,7 @@ _SYNTHS: dict[tuple[str, int], tuple[Any, int]] = {}
 
 
 def _synth(path: str, sample_rate: int) -> tuple[Any, int]:
-    import fluidsynth
+    fluidsynth = import_optional("fluidsynth", "soundfonts", system="libfluidsynth3")
 
     key = (path, sample_rate)
     if key not in _SYNTHS:
