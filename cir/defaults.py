@@ -16,7 +16,7 @@ RENDER_SAMPLE_RATE = 44_100
 RENDER_PEAK = 0.89
 
 # --- Catalogue reference renders -----------------------------------------------------------------
-# A canonical note per family (velocity 100, METHOD.md): near each family's median pitch.
+# A canonical note per family (velocity 100, docs/DESIGN.md): near each family's median pitch.
 CANONICAL_PITCH = {"percussion": 60, "bass": 40, "lead": 72, "pad": 60, "keys": 60}
 CANONICAL_VELOCITY = 100
 # Held note length per family, seconds; clips are the note plus a release tail.
@@ -74,9 +74,9 @@ DAEMON_TCP_PORT = 47100
 ENDPOINT_ENV = "CIR_ENDPOINT"
 
 # --- Encoder: features, inference, training (encoder/) -------------------------------------------
-# Log-mel settings (METHOD.md recipe). They are stored in every checkpoint: a model refuses to
+# Log-mel settings (docs/DESIGN.md, decisions). Stored in every checkpoint: a model refuses to
 # load under other settings. 64 mel bins: half the CNN cost of 128 with little timbre lost at
-# 22.05 kHz (EXPERIMENTS.md).
+# 22.05 kHz (docs/DESIGN.md, decisions).
 ENCODER_N_FFT = 1024
 ENCODER_HOP = 256
 ENCODER_N_MELS = 64
@@ -94,11 +94,11 @@ QUERY_HOP_SECONDS = 2.0
 QUERY_SILENCE_RMS = 1e-3
 # Clips embedded per forward pass (memory stays under ~200 MB on CPU at 4 s clips).
 EMBED_BATCH_SIZE = 32
-# Contrastive losses on cosine distance (METHOD.md): triplet margin in 1 - cos units, InfoNCE
+# Contrastive losses on cosine distance (docs/DESIGN.md): triplet margin in 1 - cos units, InfoNCE
 # temperature as in the paper.
 TRIPLET_MARGIN = 0.3
 INFONCE_TEMPERATURE = 0.1
-# Mixtures (METHOD.md): one preset per family, monophonic lines in a random scale.
+# Mixtures (docs/DESIGN.md, the method): one preset per family, monophonic lines in a random scale.
 MIX_TEMPO_RANGE = (60.0, 140.0)
 # Note lengths in beats and their odds, per family: percussion mostly quarters, basses longer,
 # leads shorter. Each slot is silent with MIX_SILENCE_PROB (never for percussion).
@@ -136,13 +136,13 @@ MIX_SCALES = {
     "minor-pentatonic": (0, 3, 5, 7, 10),
     "major-pentatonic": (0, 2, 4, 7, 9),
 }
-# Benchmarks (DESIGN.md): catalogue entries per family (held-out TEST presets first, then
+# Benchmarks (docs/BENCHMARKS.md): catalogue entries per family (held-out TEST presets first, then
 # TRAIN presets as distractors: about 1,500 as in the paper), default query counts and seed.
 BENCH_CATALOGUE_PER_FAMILY = 500
 BENCH_SINGLE_QUERIES = 600
 BENCH_MIX_QUERIES = 300
 BENCH_SEED = 0
-# The real-instrument benchmark's SoundFont: never used for training (METHOD.md).
+# The real-instrument benchmark's SoundFont: never used for training (docs/DESIGN.md).
 GM_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # Shipped weights: encoder/weights/<name>.pt beside <name>.json (its config).
 ENCODER_WEIGHTS_NAME = "cir-cnn"

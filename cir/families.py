@@ -1,6 +1,6 @@
 """The one list of instrument families, and the names that map onto them.
 
-Ranking is per family (METHOD.md): every catalogue entry carries exactly one of FAMILIES.
+Ranking is per family (docs/DESIGN.md): every catalogue entry carries exactly one of FAMILIES.
 v1 benchmarks use the paper's three (MIX_FAMILIES); pad and keys follow.
 """
 

@@ -1,6 +1,6 @@
 """The paper's MFCC-80 baseline: 40 MFCC (DCT of a 128-band log-mel), mean and std over time.
 
-Every evaluation reports it beside the trained encoder (METHOD.md), and it is the fallback
+Every evaluation reports it beside the trained encoder (docs/DESIGN.md), and it is the fallback
 embedder when no trained weights are shipped, so it follows the same Embedder contract.
 """
 

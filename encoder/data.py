@@ -9,7 +9,7 @@ renders only the missing ones):
   from these, encoder.mixes.mix_mels);
 - references: the catalogue-style clips of presets_db.render.render_references (canonical
   note first) as float16 log-mel, plus their MFCC-80 vectors. Mixes are paired with the
-  canonical note (METHOD.md flaw 1, decided on purpose: the clip the catalogue holds).
+  canonical note (docs/DESIGN.md, pitfall 1, decided on purpose: the clip the catalogue holds).
 
 A source is plain picklable data: ("builtin", preset JSON) or ("sf2", (file, bank, program,
 drum key)), so spawned workers rebuild the instrument themselves.

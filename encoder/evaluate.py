@@ -1,9 +1,9 @@
-"""The benchmarks of DESIGN.md: the trained encoder and the MFCC-80 baseline, side by side.
+"""The benchmarks of docs/BENCHMARKS.md: the trained encoder and the MFCC-80 baseline, side by side.
 
     builtin-single  catalogue: the 3 families' held-out TEST presets + TRAIN presets as
                     distractors (BENCH_CATALOGUE_PER_FAMILY per family, about 1,500);
                     queries: other notes of held-out presets (never a reference note,
-                    METHOD.md flaw 6), ranked against the whole catalogue.
+                    docs/DESIGN.md, pitfall 6), ranked against the whole catalogue.
     builtin-mix3    queries: seeded mixes (encoder.mixes) of one held-out preset per family;
                     each family ranks only its own catalogue entries.
     gm-single/-mix3 the same on FluidR3_GM's presets (never trained on): every preset is

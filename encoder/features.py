@@ -1,6 +1,6 @@
 """Log-mel features in plain torch (torch.stft + a mel matrix built here) and resampling.
 
-No torchaudio, no librosa (DESIGN.md): the daemon imports this, so it must be light and fast
+No torchaudio, no librosa (docs/DESIGN.md): the daemon imports this, so it must be light and fast
 (about 2 ms for a 4 s clip). Settings live in `FeatureConfig`, which checkpoints store.
 """
 

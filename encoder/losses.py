@@ -2,7 +2,7 @@
 
 A batch holds single notes and mixes. `relation_masks` says which pairs are positives and which
 are negatives; pairs that are neither (a mix and another mix, a row and itself) never enter a
-loss. That one rule removes two flaws of the authors' code (METHOD.md):
+loss. That one rule removes two pitfalls of the reference code (docs/DESIGN.md):
 
 - flaw 4: a mix's sibling stems are positives of the mix, never its negatives, and the
   stem-anchored direction (stem -> its mix vs other mixes) is always included;

@@ -1,8 +1,8 @@
-"""Seeded three-instrument mixtures (METHOD.md), shared by training, benchmarks and the demo.
+"""Seeded mixtures (docs/DESIGN.md, the method), shared by training, benchmarks and the demo.
 
 A mix is first a *plan* (plain data: tempo, scale, one monophonic line per family), drawn from
 a generator seeded per item (`item_rng(seed, index)`: never a seed incremented in a worker,
-METHOD.md flaw 7). The plan is then realised in one of two ways:
+docs/DESIGN.md, pitfall 7). The plan is then realised in one of two ways:
 
 - `render_mix`: every note rendered by an Instrument (the built-in synth, a SoundFont), cut
   at the next onset with a 10 ms fade, tracks peak-normalised, percussion boosted, the mix

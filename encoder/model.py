@@ -4,7 +4,7 @@
     -> conv blocks (pool 2x2 each) -> flatten (channels x remaining mel rows) per frame
     -> mean and max over time -> linear projection -> L2-normalised (B, dim)
 
-Step speed matters more than width on CPUs (EXPERIMENTS.md), hence the strided stem with an
+Step speed matters more than width on CPUs (docs/DESIGN.md), hence the strided stem with an
 early pool. Flattening the remaining mel rows keeps where in frequency the energy sits
 (brightness is timbre), which a mean over frequency would discard.
 """

@@ -2,7 +2,7 @@
 
 The catalogue stores these renders' embeddings, and the encoder's training uses the very same
 function for the positives of its mixtures, so training and search see the same kind of clip
-(METHOD.md: the canonical note per family, velocity 100, plus a few more notes).
+(docs/DESIGN.md: the canonical note per family, velocity 100, plus a few more notes).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Capture through sounddevice on a real JACK server with the dummy backend (PLATFORM.md).
+"""Capture through sounddevice on a real JACK server with the dummy backend (docs/DESIGN.md).
 
 The test starts its own jackd, plays a known sine with sounddevice, routes it with jack_connect
 into the input that plugin_bridge.capture.record is capturing, and checks pitch and level.

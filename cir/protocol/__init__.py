@@ -114,7 +114,7 @@ def daemon_endpoints() -> list[str]:
     override = os.environ.get(defaults.ENDPOINT_ENV)
     if override:
         return [override]
-    if sys.platform == "win32":  # ipc is unreliable on Windows (PLATFORM.md)
+    if sys.platform == "win32":  # ipc is unreliable on Windows (docs/DESIGN.md)
         return [tcp_endpoint()]
     return [tcp_endpoint(), ipc_endpoint()]
 

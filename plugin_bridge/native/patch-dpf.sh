@@ -4,7 +4,7 @@
 # Usage: patch-dpf.sh SRC DEST     e.g. patch-dpf.sh /usr/share/dpf build/dpf
 #
 # DPF's code is never committed to this repository: every build copies it from the system
-# package and applies two fixes to DPF 1.6's VST3 wrapper (see ../shared/PLATFORM.md):
+# package and applies two fixes to DPF 1.6's VST3 wrapper (docs/DESIGN.md, decisions):
 #   1. The 2,080 hidden "MIDI Ch. N CC M" parameters of any MIDI-input plugin are renamed to
 #      start with "MIDI CC ", a prefix pedalboard skips: loading drops from ~20 s to ~0.1 s.
 #   2. Off-by-one `rindex <= kVst3InternalParameterMidiCC_end` becomes `<`, so the plugin's
