@@ -119,11 +119,18 @@ class Task:
     entry: Entry
     added: bool
     settings_hash: str
-    sample_rate: int
-    embedder: str  # as asked ("default", "mfcc80", a checkpoint): workers load the same
-    embedder_name: str  # as the embedder calls itself: stored with the vector
-    embedder_version: str
+    embedder: EmbedderRef
     previews_dir: str
+
+
+@dataclass(frozen=True)
+class EmbedderRef:
+    """Which embedder a build uses, told to its workers (picklable)."""
+
+    asked: str  # as asked ("default", "mfcc80", a checkpoint): workers load the same
+    name: str  # as the embedder calls itself: stored with the vector
+    version: str
+    sample_rate: int
 
 
 def normalise_clips(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -165,17 +172,18 @@ def render_task(task: Task) -> dict[str, Any]:
         from cir.synth.engine import tune_allocator
 
         tune_allocator()  # renders churn through short-lived arrays: keep them mapped
-        _EMBEDDER = load_embedder(task.embedder)
-    if _EMBEDDER.version != task.embedder_version:
+        _EMBEDDER = load_embedder(task.embedder.asked)
+    if _EMBEDDER.version != task.embedder.version:
         raise CatalogueError(
-            f"worker embedder is {_EMBEDDER.version!r}, build expects {task.embedder_version!r}"
+            f"worker embedder is {_EMBEDDER.version!r}, build expects {task.embedder.version!r}"
         )
     entry = task.entry
     module = sources_mod.module(task.kind)
-    clips = normalise_clips(module.render_clips(entry.spec, entry.family, task.sample_rate))
+    rate = task.embedder.sample_rate
+    clips = normalise_clips(module.render_clips(entry.spec, entry.family, rate))
     vector = preset_embedding(_EMBEDDER, clips)
     preview = f"{entry.content_hash[:20]}-{task.settings_hash[:8]}.flac"
-    write_preview(clips[0], task.sample_rate, Path(task.previews_dir) / preview)
+    write_preview(clips[0], rate, Path(task.previews_dir) / preview)
     notes = [asdict(n) for n in reference_notes(entry.family)] if task.kind != "folder" else []
     return {"vector": vector, "preview": preview, "notes": notes}
 
@@ -203,11 +211,11 @@ def _result(task: Task, outcome: Outcome | None, error: str | None = None) -> Pr
         status="ok" if ok else "failed",
         error=None if ok else (error or (outcome.error if outcome else "unknown error")),
         notes=value.get("notes", []),
-        sample_rate=task.sample_rate,
+        sample_rate=task.embedder.sample_rate,
         preview=value.get("preview"),
         vector=value.get("vector"),
-        embedder=task.embedder_name,
-        embedder_version=task.embedder_version,
+        embedder=task.embedder.name,
+        embedder_version=task.embedder.version,
     )
 
 
@@ -215,7 +223,8 @@ class _Builder:
     def __init__(self, catalogue: Catalogue, embedder: Any, embedder_arg: str, retry_failed: bool):
         self.catalogue = catalogue
         self.embedder = embedder
-        self.embedder_arg = embedder_arg
+        self.ref = EmbedderRef(asked=embedder_arg, name=embedder.name, version=embedder.version,
+                               sample_rate=embedder.sample_rate)
         self.retry_failed = retry_failed
         self.summary = BuildSummary(embedder=embedder.name, embedder_version=embedder.version)
 
@@ -234,18 +243,9 @@ class _Builder:
             if state is not None and self._current(state, entry, settings):
                 self.summary.skipped += 1
                 continue
-            task = Task(
-                source.id,
-                source.kind,
-                entry,
-                state is None,
-                settings,
-                self.embedder.sample_rate,
-                self.embedder_arg,
-                self.embedder.name,
-                self.embedder.version,
-                str(self.catalogue.previews_dir),
-            )
+            task = Task(source_id=source.id, kind=source.kind, entry=entry, added=state is None,
+                        settings_hash=settings, embedder=self.ref,
+                        previews_dir=str(self.catalogue.previews_dir))
             plan.tasks.append(task)  # an entry with `error` is written as failed, no worker
 
     def _current(self, state: Any, entry: Entry, settings: str) -> bool:

@@ -8,7 +8,6 @@ half-way leaves whole presets or none.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -23,12 +22,8 @@ from cir import paths
 from cir.families import normalise_family
 from cir.presets_db import migrations
 from cir.presets_db.errors import CatalogueError, UnknownPresetError, UnknownSourceError
-
-SOURCE_KINDS = ("builtin", "sf2", "vst3", "folder")
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+from cir.presets_db.migrations import utc_now
+from cir.presets_db.sources import KINDS
 
 
 @dataclass(frozen=True)
@@ -172,13 +167,13 @@ class Catalogue:
 
     def add_source(self, kind: str, path: str, args: dict[str, Any] | None = None) -> SourceRecord:
         """Register a source (idempotent: the same kind, path and args return the same record)."""
-        if kind not in SOURCE_KINDS:
-            raise CatalogueError(f"unknown source kind {kind!r}: expected one of {SOURCE_KINDS}")
+        if kind not in KINDS:
+            raise CatalogueError(f"unknown source kind {kind!r}: expected one of {KINDS}")
         args_json = json.dumps(args or {}, sort_keys=True)
         with self.db.atomic():
             self.db.execute(
                 "INSERT OR IGNORE INTO sources (kind, path, args, added_at) VALUES (?, ?, ?, ?)",
-                [kind, path, args_json, _now()],
+                [kind, path, args_json, utc_now()],
             )
             row = self.db.execute(
                 "SELECT id FROM sources WHERE kind = ? AND path = ? AND args = ?",
@@ -303,7 +298,7 @@ class Catalogue:
 
     def write_results(self, results: Iterable[tuple[int, PresetResult]]) -> None:
         """Insert or replace finished presets, (source id, result) pairs, in ONE transaction."""
-        now = _now()
+        now = utc_now()
         with self.db.atomic():
             for source_id, res in results:
                 self._write_one(source_id, res, now)

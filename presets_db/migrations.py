@@ -72,7 +72,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """Now, UTC, to the second, ISO 8601: how the catalogue stamps what it records."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
@@ -108,7 +109,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
                 for statement in _statements(sql):
                     db.execute(statement)
                 db.execute(
-                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", [name, _now()]
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", [name, utc_now()]
                 )
         except Exception as exc:
             raise MigrationError(f"migration {name} failed and was rolled back: {exc}") from exc
