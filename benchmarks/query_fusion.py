@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from cir import defaults
-from cir.encoder import data
 from cir.encoder.embed import load_embedder
-from cir.encoder.evaluate import (
+from cir.families import MIX_FAMILIES
+from cir.training import data
+from cir.training.evaluate import (
     builtin_catalogue,
     embed_mels,
     embed_references,
@@ -26,7 +27,6 @@ from cir.encoder.evaluate import (
     render_mix_query,
     single_queries,
 )
-from cir.families import MIX_FAMILIES
 
 WAYS = ("heads", "shared", "max")
 

@@ -93,8 +93,8 @@ def render_loop(
     truth: dict[str, Any], seed: int, seconds: float, sample_rate: int
 ) -> np.ndarray:
     """A loop of the chosen bank presets (one per family): (frames, 2) float32."""
-    from cir.encoder.mixes import render_mix
     from cir.synth import bank
+    from cir.training.mixes import render_mix
 
     presets = {family: bank.get_preset(record.key) for family, record in truth.items()}
     mix, _stems, _info = render_mix(presets, seed, seconds, sample_rate)

@@ -31,7 +31,7 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
         cir eval --benchmark gm-single --queries 300 \
             --embedder ~/.local/share/cir/runs/cir-cnn/best.pt
     """
-    from cir.encoder.evaluate import format_table, run_benchmark
+    from cir.training.evaluate import format_table, run_benchmark
 
     result = run_benchmark(benchmark, queries, seed, embedder, progress=not as_json)
     click.echo(json.dumps(result, indent=1) if as_json else format_table(result))

@@ -9,7 +9,7 @@ import click
 
 @click.command()
 @click.option("--config", "-c", "config_path", type=click.Path(exists=True, dir_okay=False),
-              required=True, help="Training config (JSON), e.g. encoder/configs/cir-cnn.json.")
+              required=True, help="Training config (JSON), e.g. training/configs/cir-cnn.json.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder [default: ~/.local/share/cir/runs/<config name>; "
                    "CIR_RUNS moves the runs dir].")
@@ -28,10 +28,10 @@ def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str |
 
     \b
     Example:
-        cir train --config encoder/configs/cir-cnn.json --export encoder/weights
-        cir train --config encoder/configs/cir-cnn.json --resume
+        cir train --config training/configs/cir-cnn.json --export encoder/weights
+        cir train --config training/configs/cir-cnn.json --resume
     """
-    from cir.encoder.train import run
+    from cir.training.train import run
 
     summary = run(config_path, out_dir, resume, export_dir)
     if as_json:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from cir.encoder import evaluate
 from cir.encoder.features import FeatureConfig
 from cir.encoder.model import (
     CheckpointError,
@@ -19,14 +19,9 @@ from cir.encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
-from cir.encoder.train import (
-    TrainConfig,
-    TrainConfigError,
-    load_config,
-    make_batch,
-    prepare_data,
-    train,
-)
+from cir.training import evaluate
+from cir.training.config import EncoderTrainConfig, TrainConfigError, load_config
+from cir.training.train import make_batch, prepare_data, train
 
 TINY = {
     "name": "tiny",
@@ -98,11 +93,37 @@ def test_config_rejects_unknown_settings(tmp_path):
     path.write_text(json.dumps({"loss": "l2"}))
     with pytest.raises(TrainConfigError, match="loss"):
         load_config(path)
+    # Each kind has its own type: an encoder setting in a heads config is refused by name.
+    heads = {"kind": "mix-heads", "frozen_encoder": "weights/cir-cnn.pt"}
+    path.write_text(json.dumps({**heads, "margin": 0.3}))
+    with pytest.raises(TrainConfigError, match="unknown mix-heads training setting 'margin'"):
+        load_config(path)
+    path.write_text(json.dumps({"kind": "gan"}))
+    with pytest.raises(TrainConfigError, match="kind 'gan'"):
+        load_config(path)
+    assert load_config_text(tmp_path, heads).frozen_encoder == "weights/cir-cnn.pt"
+
+
+def test_shipped_configs_load(tmp_path):
+    from cir.training.config import CONFIG_TYPES
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "training" / "configs").glob("*.json"))
+    assert configs
+    for path in configs:
+        config = load_config(path)
+        assert type(config) is CONFIG_TYPES[config.kind]
+        assert load_config_text(tmp_path, config.to_dict()) == config  # round trip
+
+
+def load_config_text(folder, raw):
+    path = folder / "round-trip.json"
+    path.write_text(json.dumps(raw))
+    return load_config(path)
 
 
 @pytest.mark.slow
 def test_training_steps_resume_and_benchmark(tmp_path, cache):
-    config = TrainConfig.from_dict(TINY)
+    config = EncoderTrainConfig.from_dict(TINY)
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["steps"] == 2 and summary["best"]["step"] == 2
     log = [json.loads(line) for line in (tmp_path / "run" / "train.log").read_text().splitlines()]
@@ -123,7 +144,7 @@ def test_training_steps_resume_and_benchmark(tmp_path, cache):
     assert torch.equal(a.singles, b.singles) and torch.equal(a.mixes, b.mixes)
     assert a.presets == b.presets and sum(a.is_mix) == config.mixes
 
-    longer = TrainConfig.from_dict({**TINY, "steps": 3, "eval_every": 3})
+    longer = EncoderTrainConfig.from_dict({**TINY, "steps": 3, "eval_every": 3})
     resumed = train(longer, tmp_path / "run", resume=True, progress=False)
     assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3
     assert resumed["steps"] == 3

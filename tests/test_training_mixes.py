@@ -7,7 +7,8 @@ import pytest
 
 from cir import defaults
 from cir.encoder.features import FeatureConfig, log_mel
-from cir.encoder.mixes import (
+from cir.synth import bank
+from cir.training.mixes import (
     Line,
     MixError,
     MixNote,
@@ -17,7 +18,6 @@ from cir.encoder.mixes import (
     plan_mix,
     render_mix,
 )
-from cir.synth import bank
 
 SR = defaults.MODEL_SAMPLE_RATE
 
@@ -113,7 +113,7 @@ def test_mix_mels_levels_match_a_rendered_single_note(three_presets):
 def test_every_line_sounds_even_when_only_its_last_slot_is_drawn_audible():
     """Regression: a line whose only audible slot starts at the very end (onset jittered past
     it) came out empty and crashed training ("mix plan has no audible note")."""
-    from cir.encoder.mixes import _line
+    from cir.training.mixes import _line
 
     # One beat of 1 s in a 1.0005 s mix: the second slot starts 0.5 ms before the end.
     for seed in range(300):

@@ -28,16 +28,15 @@ def relation_masks(
     positive if the note's preset plays in the mix, negative otherwise; mix-mix: neither.
     """
     n = len(presets)
-    pos = torch.zeros(n, n, dtype=torch.bool)
-    neg = torch.zeros(n, n, dtype=torch.bool)
-    for a in range(n):
-        for b in range(n):
-            if a == b or (is_mix[a] and is_mix[b]):
-                continue
-            shared = bool(presets[a] & presets[b])
-            pos[a, b] = shared
-            neg[a, b] = not shared
-    return pos, neg
+    ids = sorted(set().union(*presets)) if presets else []
+    column = {p: k for k, p in enumerate(ids)}
+    member = torch.zeros(n, len(ids))
+    for row, owned in enumerate(presets):
+        member[row, [column[p] for p in owned]] = 1.0
+    shared = (member @ member.T) > 0  # rows with a preset in common
+    mix = torch.as_tensor(is_mix, dtype=torch.bool)
+    related = ~(mix.view(-1, 1) & mix.view(1, -1)) & ~torch.eye(n, dtype=torch.bool)
+    return shared & related, ~shared & related
 
 
 def triplet_loss(

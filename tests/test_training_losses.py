@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cir.encoder.losses import multi_positive_infonce, relation_masks, triplet_loss
+from cir.training.losses import multi_positive_infonce, relation_masks, triplet_loss
 
 
 def rows(*presets, mixes=()):
@@ -70,3 +70,22 @@ def test_infonce_multi_positive_masks_self_and_normalises_targets():
     far = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
     low = multi_positive_infonce(far, pos, neg, temperature=0.01, anchors=anchors)
     assert float(low) == pytest.approx(math.log(2), abs=1e-4)
+
+
+def test_relation_masks_match_the_pairwise_rule_on_random_batches():
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        n = int(torch.randint(2, 30, (1,), generator=rng))
+        presets = [
+            frozenset(torch.randint(0, 12, (int(torch.randint(1, 4, (1,), generator=rng)),),
+                                    generator=rng).tolist())
+            for _ in range(n)
+        ]
+        is_mix = (torch.rand(n, generator=rng) < 0.3).tolist()
+        pos, neg = relation_masks(presets, is_mix)
+        for a in range(n):
+            for b in range(n):
+                related = a != b and not (is_mix[a] and is_mix[b])
+                shared = bool(presets[a] & presets[b])
+                assert bool(pos[a, b]) == (related and shared)
+                assert bool(neg[a, b]) == (related and not shared)

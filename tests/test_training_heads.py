@@ -10,19 +10,14 @@ import pytest
 import torch
 from daemon_support import tiny_heads_checkpoint
 
-from cir.encoder import evaluate
 from cir.encoder.embed import EncoderEmbedder, HeadsEmbedder, load_embedder
-from cir.encoder.mix_heads import (
-    MixHeadsEncoder,
-    heads_loss,
-    load_heads,
-    make_heads_batch,
-    read_heads,
-    train_heads,
-)
+from cir.encoder.mix_heads import MixHeadsEncoder, load_heads, read_heads
 from cir.encoder.model import CheckpointError, EncoderConfig, TimbreEncoder, save_checkpoint
-from cir.encoder.train import TrainConfig, TrainConfigError, prepare_data
 from cir.families import MIX_FAMILIES
+from cir.training import evaluate
+from cir.training.config import HeadsTrainConfig, TrainConfigError
+from cir.training.heads import heads_loss, make_heads_batch, train_heads
+from cir.training.train import prepare_data
 
 SR = 22_050
 
@@ -90,7 +85,7 @@ def test_heads_checkpoint_refuses_other_versions(tmp_path):
     with pytest.raises(CheckpointError, match="not a CIR mix-heads"):
         load_heads(path.with_suffix(".frozen.pt"))
     with pytest.raises(TrainConfigError, match="frozen_encoder"):
-        TrainConfig.from_dict({"kind": "mix-heads"})
+        HeadsTrainConfig.from_dict({"kind": "mix-heads"})
 
 
 @pytest.mark.slow
@@ -99,7 +94,7 @@ def test_tiny_heads_training_and_mix_benchmark(tmp_path, monkeypatch):
     torch.manual_seed(0)
     frozen = tmp_path / "frozen.pt"
     save_checkpoint(frozen, TimbreEncoder(EncoderConfig(channels=(8, 8, 16), dim=16)))
-    config = TrainConfig.from_dict({
+    config = HeadsTrainConfig.from_dict({
         "name": "tiny-heads", "kind": "mix-heads", "frozen_encoder": str(frozen),
         "train_presets_per_family": 4, "notes_per_preset": 2, "mixes": 3,
         "solo_fraction": 0.5, "regression_weight": 0.5, "steps": 2, "warmup_steps": 1,

@@ -6,7 +6,7 @@ renders only the missing ones):
 
 - notes: N single notes per preset (pitch, velocity, length drawn per family; the clip starts
   at the onset), as float16 log-mel, with each note's peak and pitch (mixes are laid out
-  from these, encoder.mixes.mix_mels);
+  from these, cir.training.mixes.mix_mels);
 - references: the catalogue-style clips of presets_db.render.render_references (canonical
   note first) as float16 log-mel, plus their MFCC-80 vectors. Mixes are paired with the
   canonical note (docs/DESIGN.md, pitfall 1, decided on purpose: the clip the catalogue holds).
@@ -31,9 +31,9 @@ import numpy as np
 
 from cir import defaults, paths
 from cir.encoder.features import FeatureConfig, log_mel
-from cir.encoder.mixes import draw_velocity, item_rng
 from cir.errors import CIRError
 from cir.synth.notes import Note
+from cir.training.mixes import draw_velocity, item_rng
 
 # Bump when what a chunk holds changes (layout, note drawing): old caches are then ignored.
 CACHE_VERSION = 1

@@ -14,11 +14,9 @@ Outputs in the run folder: last.pt (resumable: model, optimiser, step), best.pt,
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +24,7 @@ import numpy as np
 import torch
 
 from cir import defaults, paths
-from cir.encoder import data
-from cir.encoder.evaluate import embed_mels, embed_references, rank_hits
 from cir.encoder.features import FeatureConfig
-from cir.encoder.losses import LOSSES, relation_masks
-from cir.encoder.mixes import item_rng, mix_mels, plan_mix, render_mix
 from cir.encoder.model import (
     EncoderConfig,
     TimbreEncoder,
@@ -38,114 +32,24 @@ from cir.encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
-from cir.errors import CIRError
-from cir.families import MIX_FAMILIES
+from cir.training import data
+from cir.training.config import (
+    BaseTrainConfig,
+    EncoderTrainConfig,
+    HeadsTrainConfig,
+    TrainConfigError,
+    load_config,
+)
+from cir.training.evaluate import embed_mels, embed_references, rank_hits
+from cir.training.loop import Job, run_loop, torch_threads
+from cir.training.losses import LOSSES, relation_masks
+from cir.training.mixes import item_rng, mix_mels, plan_mix, render_mix
+
+__all__ = ["EncoderTrainConfig", "TrainConfigError", "load_config", "prepare_data", "train"]
 
 # Streams of item_rng, so the data of different purposes never share random numbers.
 _BATCH_STREAM = 2
 _VALID_STREAM = 5
-
-
-KINDS = ("encoder", "mix-heads")
-
-
-class TrainConfigError(CIRError):
-    """A training config file that cannot be read or has unknown or invalid fields."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a run depends on (with the code): same config, same weights."""
-
-    name: str = defaults.ENCODER_WEIGHTS_NAME
-    seed: int = 0
-    families: tuple[str, ...] = MIX_FAMILIES
-    # Model
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    dim: int = 128
-    n_mels: int = defaults.ENCODER_N_MELS
-    # Data: notes rendered per training preset; None = every training preset of a family.
-    train_presets_per_family: int | None = None
-    notes_per_preset: int = 10
-    note_seconds: float = 1.5
-    # Single-note crops start at the onset; their length is drawn per step among these few
-    # values (every new input shape costs oneDNN a second of set-up on CPU).
-    crop_seconds: tuple[float, ...] = (1.0, 1.25, 1.5)
-    # Batches
-    pair_presets: int = 16
-    hard_fraction: float = 0.5
-    mixes: int = 8
-    mix_seconds: float = defaults.QUERY_WINDOW_SECONDS
-    mix_weight: float = 1.0
-    loss: str = "triplet-full"
-    margin: float = defaults.TRIPLET_MARGIN
-    temperature: float = defaults.INFONCE_TEMPERATURE
-    # Optimisation
-    steps: int = 3000
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    final_lr_fraction: float = 0.02
-    grad_clip: float = 5.0
-    # Validation on VALID presets: notes per preset, rendered mixes
-    valid_presets_per_family: int | None = None
-    valid_notes_per_preset: int = 2
-    valid_mixes: int = 120
-    eval_every: int = 250
-    checkpoint_every: int = 50
-    log_every: int = 10
-    threads: int | None = None
-    workers: int | None = None
-    # "encoder": one shared embedding (this module's loop). "mix-heads": per-family query
-    # heads on a mix trunk, distilled towards a frozen encoder (encoder.mix_heads' loop).
-    kind: str = "encoder"
-    frozen_encoder: str | None = None  # mix-heads: checkpoint of the catalogue-side encoder
-    solo_fraction: float = 0.0  # mix-heads: share of training mixes that play one family only
-    regression_weight: float = 0.0  # mix-heads: weight of the 1 - cos(head, target) term
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise TrainConfigError(
-                f"unknown training setting {unknown[0]!r}: expected some of {', '.join(names)}"
-            )
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        config = cls(**d)
-        if config.loss not in LOSSES:
-            raise TrainConfigError(f"loss {config.loss!r}: expected one of {', '.join(LOSSES)}")
-        bad = [f for f in config.families if f not in defaults.FAMILY_PITCH_RANGE]
-        if bad:
-            raise TrainConfigError(f"family {bad[0]!r} is not a CIR family")
-        if config.kind not in KINDS:
-            raise TrainConfigError(f"kind {config.kind!r}: expected one of {', '.join(KINDS)}")
-        if config.kind == "mix-heads" and not config.frozen_encoder:
-            raise TrainConfigError(
-                "kind 'mix-heads' needs frozen_encoder: the catalogue encoder's checkpoint, "
-                "e.g. encoder/weights/cir-cnn.pt"
-            )
-        if config.steps < 1 or config.pair_presets < 2:
-            raise TrainConfigError("steps must be >= 1 and pair_presets >= 2")
-        return config
-
-
-def load_config(path: str | Path) -> TrainConfig:
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise TrainConfigError(f"cannot read training config {path}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise TrainConfigError(f"training config {path} is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise TrainConfigError(f"training config {path}: expected a JSON object")
-    return TrainConfig.from_dict(raw)
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -176,7 +80,7 @@ class TrainData:
     features: FeatureConfig
 
 
-def prepare_data(config: TrainConfig, progress: bool = True) -> TrainData:
+def prepare_data(config: BaseTrainConfig, progress: bool = True) -> TrainData:
     """Render (or read from the cache dir) everything a run needs."""
     features = FeatureConfig(n_mels=config.n_mels)
     train = _limit(data.builtin_sources("train", config.families), config.train_presets_per_family)
@@ -206,7 +110,7 @@ def prepare_data(config: TrainConfig, progress: bool = True) -> TrainData:
 
 
 def _valid_mixes(
-    valid: list[data.Source], config: TrainConfig, features: FeatureConfig
+    valid: list[data.Source], config: BaseTrainConfig, features: FeatureConfig
 ) -> list[tuple[np.ndarray, dict[str, int]]]:
     """Mixes of VALID presets rendered by the engine (the benchmark's domain), as window mels."""
     from cir.encoder.embed import window_starts
@@ -268,7 +172,7 @@ def draw_mix(
     return mix_mels(plan, pick, frames, fc.hop / fc.sample_rate, fc.log_floor)
 
 
-def make_batch(step: int, config: TrainConfig, td: TrainData) -> Batch:
+def make_batch(step: int, config: EncoderTrainConfig, td: TrainData) -> Batch:
     """The batch of `step`: a pure function of (seed, step) and the cached data."""
     rng = item_rng(config.seed, step, stream=_BATCH_STREAM)
     fc = td.features
@@ -314,7 +218,7 @@ def make_batch(step: int, config: TrainConfig, td: TrainData) -> Batch:
 
 
 def batch_loss(
-    model: TimbreEncoder, batch: Batch, config: TrainConfig
+    model: TimbreEncoder, batch: Batch, config: EncoderTrainConfig
 ) -> tuple[torch.Tensor, dict]:
     """single-note loss + mix_weight x note<->mix loss (both directions: triplet-full)."""
     emb = torch.cat([model.embed_features(batch.singles), model.embed_features(batch.mixes)])
@@ -331,11 +235,7 @@ def batch_loss(
     single = loss_fn(emb[:n], pos[:n, :n], neg[:n, :n], **kwargs)
     mix = loss_fn(emb, pos & cross, neg & cross, **kwargs)
     total = single + config.mix_weight * mix
-    return total, {
-        "loss": float(total.detach()),
-        "single": float(single.detach()),
-        "mix": float(mix.detach()),
-    }
+    return total, {"single": round(float(single.detach()), 4), "mix": round(float(mix.detach()), 4)}
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -377,141 +277,42 @@ def validate(model: TimbreEncoder, td: TrainData) -> dict[str, float]:
 # --- the loop ------------------------------------------------------------------------------------
 
 
-def lr_factor(step: int, config: TrainConfig) -> float:
-    """Linear warm-up to 1, then cosine decay to final_lr_fraction."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    t = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.final_lr_fraction + (1 - config.final_lr_fraction) * 0.5 * (
-        1 + math.cos(math.pi * min(t, 1.0))
-    )
-
-
-def _log(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 def train(
-    config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True
+    config: EncoderTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True
 ) -> dict[str, Any]:
-    """Run (or resume) a training run in `out_dir`; return a summary with the best metrics."""
+    """Run (or resume) an encoder run in `out_dir`; return a summary with the best metrics."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    previous_threads = torch.get_num_threads()
-    if config.threads:
-        # One thread per run: on shared cores torch's OpenMP threads spin against each other
-        # (10x slower steps measured with 2 threads under load), and results stay reproducible.
-        torch.set_num_threads(config.threads)
-    try:
-        return _train(config, out, resume, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
-def _train(config: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[str, Any]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    last, best_path, log_path = out / "last.pt", out / "best.pt", out / "train.log"
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    with torch_threads(config.threads):
+        t0 = time.time()
+        td = prepare_data(config, progress)
+        data_seconds = time.time() - t0
+        mean, std = feature_stats(td.notes)
+        torch.manual_seed(config.seed)
+        model = TimbreEncoder(
+            EncoderConfig(td.features, tuple(config.channels), config.dim, mean, std, config.name)
+        )
 
-    t0 = time.time()
-    td = prepare_data(config, progress)
-    data_seconds = time.time() - t0
-    mean, std = feature_stats(td.notes)
-    torch.manual_seed(config.seed)
-    model = TimbreEncoder(
-        EncoderConfig(td.features, tuple(config.channels), config.dim, mean, std, config.name)
-    )
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config))
-    start, best, elapsed = 0, None, 0.0
-    if resume and last.is_file():
-        state = read_checkpoint(last)
-        model.load_state_dict(state["state_dict"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start, best, elapsed = state["step"], state.get("best"), state.get("elapsed", 0.0)
-    elif not resume and log_path.exists():
-        log_path.unlink()
-    _log(
-        log_path,
-        {
-            "event": "start",
-            "step": start,
-            "params": count_parameters(model),
-            "data_seconds": round(data_seconds, 1),
-            "train_presets": len(td.notes.sources),
-        },
-    )
+        def step_loss(step: int) -> tuple[torch.Tensor, dict[str, float]]:
+            return batch_loss(model, make_batch(step, config, td), config)
 
-    def checkpoint(step: int, metrics: dict | None = None) -> None:
-        extra = {
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "step": step,
-            "best": best,
-            "elapsed": elapsed + time.time() - t_loop,
-            "train_config": config.to_dict(),
-        }
-        save_checkpoint(last, model, extra)
+        def restore(path: Path) -> dict[str, Any]:
+            state = read_checkpoint(path)
+            model.load_state_dict(state["state_dict"])
+            return state
 
-    model.train()
-    t_loop = time.time()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("training", total=config.steps, completed=start, info="")
-        for step in range(start, config.steps):
-            batch = make_batch(step, config, td)
-            loss, parts = batch_loss(model, batch, config)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
-            sched.step()
-            done = step + 1
-            if done % config.log_every == 0:
-                rec = {
-                    "step": done,
-                    "lr": sched.get_last_lr()[0],
-                    **parts,
-                    "elapsed": round(elapsed + time.time() - t_loop, 1),
-                }
-                _log(log_path, rec)
-                bar.update(task, info=f"loss {parts['loss']:.3f} (mix {parts['mix']:.3f})")
-            if done % config.eval_every == 0 or done == config.steps:
-                metrics = validate(model, td)
-                _log(log_path, {"event": "valid", "step": done, **metrics})
-                if best is None or metrics["score"] > best["score"]:
-                    best = {"step": done, **metrics}
-                    save_checkpoint(
-                        best_path,
-                        model,
-                        {"step": done, "metrics": metrics, "train_config": config.to_dict()},
-                    )
-                bar.update(
-                    task, info=f"valid score {metrics['score']:.3f} (best {best['score']:.3f})"
-                )
-            if done % config.checkpoint_every == 0 or done == config.steps:
-                checkpoint(done)
-            bar.update(task, completed=done)
-    total = elapsed + time.time() - t_loop
-    summary = {
-        "steps": config.steps,
-        "train_seconds": round(total, 1),
-        "data_seconds": round(data_seconds, 1),
-        "best": best,
-        "out": str(out),
-        "params": count_parameters(model),
-    }
-    _log(log_path, {"event": "done", **summary})
-    return summary
+        job = Job(
+            model=model,
+            step_loss=step_loss,
+            validate=lambda: validate(model, td),
+            save=lambda path, extra: save_checkpoint(path, model, extra),
+            restore=restore,
+            start_record={"params": count_parameters(model), "data_seconds": round(data_seconds, 1),
+                          "train_presets": len(td.notes.sources)},
+        )
+        summary = run_loop(config, out, job, resume, progress)
+    return {**summary, "data_seconds": round(data_seconds, 1), "params": count_parameters(model)}
 
 
 def export_weights(checkpoint: str | Path, dest_dir: str | Path, name: str | None = None) -> Path:
@@ -553,14 +354,15 @@ def run(
     cir.paths.runs_dir), optionally export the best checkpoint (e.g. to encoder/weights)."""
     config = load_config(config_path)
     out = Path(out_dir) if out_dir else paths.runs_dir() / Path(config_path).stem
-    if config.kind == "mix-heads":
-        from cir.encoder import mix_heads
+    if isinstance(config, HeadsTrainConfig):
+        from cir.training import heads
 
-        summary = mix_heads.train_heads(config, out, resume=resume, progress=progress)
+        summary = heads.train_heads(config, out, resume=resume, progress=progress)
         if export_dir is not None:
-            exported = mix_heads.export_heads(out / "best.pt", export_dir, config.name)
+            exported = heads.export_heads(out / "best.pt", export_dir, config.name)
             summary["exported"] = str(exported)
         return summary
+    assert isinstance(config, EncoderTrainConfig)
     summary = train(config, out, resume=resume, progress=progress)
     if export_dir is not None:
         summary["exported"] = str(export_weights(out / "best.pt", export_dir, config.name))

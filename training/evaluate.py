@@ -4,7 +4,7 @@
                     distractors (BENCH_CATALOGUE_PER_FAMILY per family, about 1,500);
                     queries: other notes of held-out presets (never a reference note,
                     docs/DESIGN.md, pitfall 6), ranked against the whole catalogue.
-    builtin-mix3    queries: seeded mixes (encoder.mixes) of one held-out preset per family;
+    builtin-mix3    queries: seeded mixes (cir.training.mixes) of one held-out preset per family;
                     each family ranks only its own catalogue entries.
     gm-single/-mix3 the same on FluidR3_GM's presets (never trained on): every preset is
                     held out, the catalogue is all of them.
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from cir import defaults
-from cir.encoder import data
-from cir.encoder.mixes import draw_velocity, item_rng, render_mix
 from cir.errors import CIRError
 from cir.families import MIX_FAMILIES
 from cir.synth.notes import Note
+from cir.training import data
+from cir.training.mixes import draw_velocity, item_rng, render_mix
 
 BENCHMARKS = ("builtin-single", "builtin-mix3", "gm-single", "gm-mix3")
 _SINGLE_STREAM = 3

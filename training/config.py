@@ -1,0 +1,168 @@
+"""Training configs: one frozen dataclass per kind of training, read from JSON, strict.
+
+A config file names its kind (`"kind": "mix-heads"`; absent means "encoder"); every other key
+must be a field of that kind's type, or loading fails naming the key. Same config (with the
+same code), same weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cir import defaults
+from cir.errors import CIRError
+from cir.families import MIX_FAMILIES
+
+
+class TrainConfigError(CIRError):
+    """A training config file that cannot be read or has unknown or invalid fields."""
+
+
+@dataclass(frozen=True)
+class BaseTrainConfig:
+    """What every kind of training shares: data, optimisation, validation, bookkeeping."""
+
+    kind: ClassVar[str] = ""
+
+    name: str = defaults.ENCODER_WEIGHTS_NAME
+    seed: int = 0
+    families: tuple[str, ...] = MIX_FAMILIES
+    n_mels: int = defaults.ENCODER_N_MELS
+    # Data: notes rendered per training preset; None = every training preset of a family.
+    train_presets_per_family: int | None = None
+    notes_per_preset: int = 10
+    note_seconds: float = 1.5
+    mixes: int = 8
+    mix_seconds: float = defaults.QUERY_WINDOW_SECONDS
+    temperature: float = defaults.INFONCE_TEMPERATURE
+    # Optimisation: AdamW, linear warm-up then cosine decay to final_lr_fraction x lr
+    steps: int = 3000
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    final_lr_fraction: float = 0.02
+    grad_clip: float = 5.0
+    # Validation on VALID presets: notes per preset, rendered mixes
+    valid_presets_per_family: int | None = None
+    valid_notes_per_preset: int = 2
+    valid_mixes: int = 120
+    eval_every: int = 250
+    checkpoint_every: int = 50
+    log_every: int = 10
+    # torch threads of the trainer (None: torch's default) and render workers (None: all cores)
+    threads: int | None = None
+    workers: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v
+                                      for k, v in d.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BaseTrainConfig:
+        """Build and check a config; unknown keys and bad values raise TrainConfigError."""
+        d = dict(d)
+        kind = d.pop("kind", cls.kind)
+        if kind != cls.kind:
+            raise TrainConfigError(f"config of kind {kind!r} given to a {cls.kind!r} training")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise TrainConfigError(
+                f"unknown {cls.kind} training setting {unknown[0]!r}: expected some of "
+                f"kind, {', '.join(names)}"
+            )
+        config = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Raise TrainConfigError on values no run can use."""
+        bad = [f for f in self.families if f not in defaults.FAMILY_PITCH_RANGE]
+        if bad:
+            raise TrainConfigError(f"family {bad[0]!r} is not a CIR family")
+        if self.steps < 1:
+            raise TrainConfigError(f"steps {self.steps}: expected >= 1")
+        for field in ("eval_every", "checkpoint_every", "log_every"):
+            if getattr(self, field) < 1:
+                raise TrainConfigError(f"{field} {getattr(self, field)}: expected >= 1")
+
+
+@dataclass(frozen=True)
+class EncoderTrainConfig(BaseTrainConfig):
+    """The shared encoder: single-note pairs + mixes with their canonical notes."""
+
+    kind: ClassVar[str] = "encoder"
+
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    dim: int = 128
+    # Single-note crops start at the onset; their length is drawn per step among these few
+    # values (every new input shape costs oneDNN a second of set-up on CPU).
+    crop_seconds: tuple[float, ...] = (1.0, 1.25, 1.5)
+    pair_presets: int = 16
+    hard_fraction: float = 0.5
+    mix_weight: float = 1.0
+    loss: str = "triplet-full"
+    margin: float = defaults.TRIPLET_MARGIN
+
+    def check(self) -> None:
+        from cir.training.losses import LOSSES
+
+        super().check()
+        if self.loss not in LOSSES:
+            raise TrainConfigError(f"loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
+        if self.pair_presets < 2:
+            raise TrainConfigError(f"pair_presets {self.pair_presets}: expected >= 2")
+
+
+@dataclass(frozen=True)
+class HeadsTrainConfig(BaseTrainConfig):
+    """Per-family mix heads distilled towards a frozen catalogue encoder (cir.training.heads)."""
+
+    kind: ClassVar[str] = "mix-heads"
+
+    name: str = defaults.ENCODER_HEADS_WEIGHTS_NAME
+    # Checkpoint of the catalogue-side encoder; a relative path names a file of the encoder
+    # package (e.g. "weights/cir-cnn.pt").
+    frozen_encoder: str = ""
+    solo_fraction: float = 0.0  # share of training mixes that play one family only
+    regression_weight: float = 0.0  # weight of the 1 - cos(head, target) term
+
+    def check(self) -> None:
+        super().check()
+        if not self.frozen_encoder:
+            raise TrainConfigError(
+                "kind 'mix-heads' needs frozen_encoder: the catalogue encoder's checkpoint, "
+                "e.g. weights/cir-cnn.pt"
+            )
+
+
+CONFIG_TYPES: dict[str, type[BaseTrainConfig]] = {
+    c.kind: c for c in (EncoderTrainConfig, HeadsTrainConfig)
+}
+
+
+def config_from_dict(raw: dict[str, Any]) -> BaseTrainConfig:
+    """The config of the kind `raw` names ("encoder" when it names none)."""
+    kind = raw.get("kind", EncoderTrainConfig.kind)
+    if kind not in CONFIG_TYPES:
+        raise TrainConfigError(f"kind {kind!r}: expected one of {', '.join(CONFIG_TYPES)}")
+    return CONFIG_TYPES[kind].from_dict(raw)
+
+
+def load_config(path: str | Path) -> BaseTrainConfig:
+    """Read a JSON training config of any kind."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise TrainConfigError(f"cannot read training config {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise TrainConfigError(f"training config {path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise TrainConfigError(f"training config {path}: expected a JSON object")
+    return config_from_dict(raw)
