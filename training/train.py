@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cir import defaults, paths
+from cir import defaults
 from cir.encoder.features import FeatureConfig
 from cir.encoder.model import (
     EncoderConfig,
@@ -36,7 +36,6 @@ from cir.training import data
 from cir.training.config import (
     BaseTrainConfig,
     EncoderTrainConfig,
-    HeadsTrainConfig,
     TrainConfigError,
     load_config,
 )
@@ -341,29 +340,3 @@ def export_weights(checkpoint: str | Path, dest_dir: str | Path, name: str | Non
     }
     (dest / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
     return dest / f"{name}.pt"
-
-
-def run(
-    config_path: str | Path,
-    out_dir: str | Path | None = None,
-    resume: bool = False,
-    export_dir: str | Path | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """`cir train`: load the config, train in `out_dir` (default: <runs dir>/<config name>,
-    cir.paths.runs_dir), optionally export the best checkpoint (e.g. to encoder/weights)."""
-    config = load_config(config_path)
-    out = Path(out_dir) if out_dir else paths.runs_dir() / Path(config_path).stem
-    if isinstance(config, HeadsTrainConfig):
-        from cir.training import heads
-
-        summary = heads.train_heads(config, out, resume=resume, progress=progress)
-        if export_dir is not None:
-            exported = heads.export_heads(out / "best.pt", export_dir, config.name)
-            summary["exported"] = str(exported)
-        return summary
-    assert isinstance(config, EncoderTrainConfig)
-    summary = train(config, out, resume=resume, progress=progress)
-    if export_dir is not None:
-        summary["exported"] = str(export_weights(out / "best.pt", export_dir, config.name))
-    return summary

@@ -31,7 +31,7 @@ def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str |
         cir train --config training/configs/cir-cnn.json --export encoder/weights
         cir train --config training/configs/cir-cnn.json --resume
     """
-    from cir.training.train import run
+    from cir.training.run import run
 
     summary = run(config_path, out_dir, resume, export_dir)
     if as_json:

@@ -1,0 +1,170 @@
+"""The package's shape: one import direction between layers, no circles between modules.
+
+Read statically (ast) from the source files, so lazy imports inside functions count too: a
+function-level import is still an arrow of the design.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+# Layers from the ground up; a module may import its own layer and the ones below it.
+# cir.* modules that are not listed here (defaults, errors, families, paths, protocol) are the
+# ground floor; the CLI is the top and nothing imports it.
+LAYERS: list[tuple[str, ...]] = [
+    ("cir.defaults", "cir.errors", "cir.families", "cir.paths", "cir.audio", "cir.protocol"),
+    ("cir.synth",),
+    ("cir.encoder",),
+    ("cir.presets_db",),
+    ("cir.training", "cir.daemon", "cir.plugin_bridge"),
+    ("cir.app", "cir.benchmarks", "cir.api"),
+    ("cir.cli", "cir.__main__"),
+]
+# `import cir` exposes the public API lazily (PEP 562): the facade is the one allowed arrow up.
+FACADE = ("cir", "cir.api")
+
+
+def _package_dirs() -> dict[str, Path]:
+    """Each subpackage's source folder, as the installed package maps it."""
+    dirs = {}
+    for name in ("cir", "cir.synth", "cir.presets_db", "cir.encoder", "cir.daemon",
+                 "cir.plugin_bridge", "cir.benchmarks", "cir.training"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            dirs[name] = Path(next(iter(spec.submodule_search_locations)))
+    return dirs
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of the cir package, by dotted name."""
+    found: dict[str, Path] = {}
+    for package, folder in _package_dirs().items():
+        for path in folder.rglob("*.py"):
+            rel = path.relative_to(folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            name = ".".join([package, *parts])
+            if package == "cir" and parts and parts[0] in ("synth", "presets_db", "encoder",
+                                                           "daemon", "plugin_bridge"):
+                continue  # not on disk under cir/, but be safe
+            found[name] = path
+    return found
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = module.split(".")[: -node.level] if not module.endswith("__init__") else None
+    return ".".join([*(base or []), *([node.module] if node.module else [])])
+
+
+def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the cir modules it imports (to the longest known name)."""
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve(name, node)
+                names = [f"{base}.{a.name}" for a in node.names] + [base]
+            else:
+                continue
+            for imported in names:
+                parts = imported.split(".")
+                for i in range(len(parts), 0, -1):
+                    candidate = ".".join(parts[:i])
+                    if candidate in modules and candidate != name:
+                        targets.add(candidate)
+                        break
+        graph[name] = targets
+    return graph
+
+
+def _layer(module: str) -> int:
+    best, rank = -1, 0
+    for i, group in enumerate(LAYERS):
+        for prefix in group:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), i
+    return rank
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    return _imports(_modules())
+
+
+def test_the_graph_is_read(graph):
+    assert "cir.daemon.server" in graph and "cir.synth.engine" in graph
+    assert "cir.daemon.matcher" in graph["cir.daemon.server"]
+
+
+def test_no_upward_imports(graph):
+    upward = sorted(
+        f"{a} -> {b}"
+        for a, targets in graph.items()
+        for b in targets
+        if _layer(b) > _layer(a) and (a, b) != FACADE
+    )
+    assert upward == []
+
+
+def test_nothing_imports_the_cli(graph):
+    users = sorted(a for a, t in graph.items() for b in t
+                   if b.startswith("cir.cli") and not a.startswith(("cir.cli", "cir.__main__")))
+    assert users == []
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_circles_between_modules(graph):
+    facade_free = {a: {b for b in t if (a, b) != FACADE} for a, t in graph.items()}
+    assert _cycles(facade_free) == []
+
+
+def test_the_daemon_hot_path_imports_no_training(graph):
+    seen, todo = set(), ["cir.daemon.server"]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(graph.get(m, ()))
+    assert sorted(m for m in seen if m.startswith(("cir.training", "cir.cli"))) == []
