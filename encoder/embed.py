@@ -111,11 +111,13 @@ class EncoderEmbedder:
 
     def embed_query(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """(dim,) unit vector: the query's window embeddings averaged and re-normalised."""
-        return _mean_unit(self.embed_clips(self._query_windows(audio, sample_rate)))
+        return unit_mean(self.embed_clips(self._query_windows(audio, sample_rate)))
 
 
-def _mean_unit(vectors: np.ndarray) -> np.ndarray:
-    mean = vectors.mean(axis=0)
+def unit_mean(vectors: np.ndarray) -> np.ndarray:
+    """The L2-normalised mean of (n, dim) vectors: how a preset's reference clips, or a
+    query's windows, become one vector (catalogue, daemon and training all use this)."""
+    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
@@ -150,13 +152,13 @@ class HeadsEmbedder(EncoderEmbedder):
         x = torch.from_numpy(np.stack(windows)).to(self.device)
         # One log-mel serves both models: load_heads refuses heads with other features.
         mel = self.model.logmel(x)
-        shared = _mean_unit(self.model.embed_features(mel).float().cpu().numpy())
+        shared = unit_mean(self.model.embed_features(mel).float().cpu().numpy())
         with_head = tuple(f for f in families if f in self.head_families)
         out = {f: shared[None, :] for f in families}
         if with_head:
             per = self.heads.forward_features(mel, with_head)
             for f, v in per.items():
-                out[f] = np.stack([_mean_unit(v.float().cpu().numpy()), shared])
+                out[f] = np.stack([unit_mean(v.float().cpu().numpy()), shared])
         return out
 
 

@@ -149,9 +149,9 @@ def normalise_clips(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 def preset_embedding(embedder: Any, clips: Sequence[np.ndarray]) -> np.ndarray:
     """L2-normalised mean of the clips' embeddings: the preset's one vector."""
-    vectors = np.asarray(embedder.embed_clips(list(clips)), dtype=np.float32)
-    mean = vectors.mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    from cir.encoder.embed import unit_mean
+
+    return unit_mean(embedder.embed_clips(list(clips)))
 
 
 def write_preview(clip: np.ndarray, sample_rate: int, path: Path) -> None:

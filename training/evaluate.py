@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from cir import defaults
+from cir.encoder.embed import unit_mean
 from cir.errors import CIRError
 from cir.families import MIX_FAMILIES
 from cir.synth.notes import Note
@@ -85,9 +86,8 @@ def embed_references(
         n, k = stacked.shape[:2]
         vectors = embed(stacked.reshape(n * k, *stacked.shape[2:])).reshape(n, k, -1)
         for i, v in zip(members, vectors, strict=True):
-            out[i] = v.mean(0)
-    mat = np.stack(out).astype(np.float32)
-    return mat / np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+            out[i] = unit_mean(v)
+    return np.stack(out)
 
 
 def summarise(hits: dict[str, dict[int, np.ndarray]]) -> dict[str, Any]:

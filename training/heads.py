@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cir.encoder.embed import WEIGHTS_DIR
+from cir.encoder.embed import WEIGHTS_DIR, unit_mean
 from cir.encoder.mix_heads import MixHeadsEncoder, load_heads, read_heads, save_heads
 from cir.encoder.model import count_parameters, load_model
 from cir.training.config import HeadsTrainConfig, TrainConfigError
@@ -113,8 +113,7 @@ def validate_heads(
     for windows, _ in td.valid_mixes:
         x = torch.from_numpy(np.asarray(windows, np.float32))
         for f, v in model.forward_features(x).items():
-            m = v.mean(0).numpy()
-            per_family[f].append(m / np.linalg.norm(m))
+            per_family[f].append(unit_mean(v.numpy()))
     for f in sorted({f for _, chosen in td.valid_mixes for f in chosen}):
         members = np.flatnonzero(families == f)
         target = np.asarray([np.searchsorted(members, c[f]) for _, c in td.valid_mixes])

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from cir import defaults
+from cir.encoder.embed import unit_mean
 from cir.encoder.features import FeatureConfig
 from cir.encoder.model import (
     EncoderConfig,
@@ -254,8 +255,7 @@ def validate(model: TimbreEncoder, td: TrainData) -> dict[str, float]:
     mix_top1, mix_top5 = [], []
     qs = []
     for windows, _ in td.valid_mixes:
-        v = embed_mels(model, windows).mean(0)
-        qs.append(v / np.linalg.norm(v))
+        qs.append(unit_mean(embed_mels(model, windows)))
     queries = np.stack(qs)
     for family in sorted({f for _, chosen in td.valid_mixes for f in chosen}):
         members = np.flatnonzero(families == family)
