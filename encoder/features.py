@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from cir import defaults
+from cir.audio import to_mono
 from cir.errors import CIRError
 
 
@@ -109,16 +110,11 @@ def log_mel(audio: np.ndarray | torch.Tensor, config: FeatureConfig | None = Non
 
 
 def check_audio(audio: np.ndarray) -> np.ndarray:
-    """Return `audio` as float32 mono (channels averaged), or raise FeatureError."""
-    a = np.asarray(audio)
-    if a.ndim == 2:
-        # Accept (channels, samples) and (samples, channels): the shorter axis is channels.
-        a = a.mean(axis=0 if a.shape[0] <= a.shape[1] else 1)
-    if a.ndim != 1:
-        raise FeatureError(f"audio has shape {a.shape}: expected (samples,) or (channels, samples)")
+    """`audio` ((frames,) or (frames, channels), cir.audio) as float32 mono, channels
+    averaged; AudioShapeError for another shape, FeatureError if empty or not finite."""
+    a = to_mono(audio)
     if a.size == 0:
         raise FeatureError("audio is empty: expected at least one sample")
-    a = a.astype(np.float32, copy=False)
     if not np.all(np.isfinite(a)):
         raise FeatureError("audio contains NaN or infinite samples: expected finite floats")
     return a
