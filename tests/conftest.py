@@ -17,6 +17,31 @@ BUILD_PLUGINS = paths.plugin_build_dir()
 REQUIRE_ALL_ENV = "CIR_REQUIRE_ALL"
 
 
+# The package's own folders: nothing may be written there at run time (cir.paths decides).
+PACKAGE_DIRS = ("cir", "synth", "encoder", "presets_db", "daemon", "plugin_bridge",
+                "benchmarks", "training")
+
+
+def _package_files() -> set[Path]:
+    return {p for d in PACKAGE_DIRS for p in (REPO / d).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def pytest_sessionstart(session):
+    session.config._cir_package_files = _package_files()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_cir_package_files", None)
+    new = sorted(str(p.relative_to(REPO)) for p in _package_files() - (before or set()))
+    if before is not None and new:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"FAILED: the run wrote into the package: {', '.join(new)}",
+                                red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_addoption(parser):
     parser.addoption("--require-all", action="store_true",
                      help=f"fail tests that skip (also when ${REQUIRE_ALL_ENV}=1)")
