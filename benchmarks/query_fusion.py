@@ -5,18 +5,19 @@ The daemon cannot tell a one-shot from a loop, so every query goes through
 its best cosine with either (max fusion). This prints top-1 / top-5 for the heads alone, the
 shared vector alone and the max, on the builtin benchmark's catalogue and queries:
 
-    .venv/bin/python -m cir.benchmarks.query_fusion [--singles 240] [--mixes 120]
+    cir bench fusion [--singles 240] [--mixes 120] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
 import numpy as np
 import torch
 
 from cir import defaults
 from cir.encoder.embed import load_embedder
+from cir.errors import CIRError
 from cir.families import MIX_FAMILIES
 from cir.training import data
 from cir.training.evaluate import (
@@ -38,15 +39,17 @@ def _rank(catalogue: np.ndarray, rows: np.ndarray, target: int) -> dict[str, int
     return {w: int((s > s[target]).sum()) for w, s in scores.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--singles", type=int, default=240)
-    parser.add_argument("--mixes", type=int, default=120)
-    args = parser.parse_args()
+class NoHeadsError(CIRError):
+    """The embedder has no per-family query heads, so there is nothing to fuse."""
+
+
+def bench_fusion(singles: int = defaults.BENCH_FUSION_SINGLES,
+                 mixes: int = defaults.BENCH_FUSION_MIXES) -> dict[str, Any]:
+    """Top-1/top-5 (%) of single-note and mix queries for heads, shared vector and max."""
     torch.set_num_threads(1)
     model = load_embedder()
     if not hasattr(model, "embed_query_by_family"):
-        raise SystemExit(f"the default embedder {model.version} has no per-family heads")
+        raise NoHeadsError(f"the default embedder {model.version} has no per-family heads")
     features = model.model.config.features
     sources, held_out = builtin_catalogue(per_family=defaults.BENCH_CATALOGUE_PER_FAMILY)
     refs = data.reference_set(sources, features, progress=False)
@@ -58,7 +61,7 @@ def main() -> None:
         return catalogue[members], int(np.searchsorted(members, index))
 
     ranks: dict[str, dict[str, list[int]]] = {"single": {}, "mix": {}}
-    for q in single_queries(sources, held_out, args.singles, defaults.BENCH_SEED):
+    for q in single_queries(sources, held_out, singles, defaults.BENCH_SEED):
         family = sources[q.target].family
         clip = data.make_instrument(sources[q.target]).render(
             [q.note], q.seconds, features.sample_rate
@@ -67,20 +70,17 @@ def main() -> None:
         cat, target = within(family, q.target)
         for way, r in _rank(cat, rows, target).items():
             ranks["single"].setdefault(way, []).append(r)
-    for i, chosen in enumerate(mix_queries(sources, held_out, args.mixes, defaults.BENCH_SEED)):
+    for i, chosen in enumerate(mix_queries(sources, held_out, mixes, defaults.BENCH_SEED)):
         mix = render_mix_query(sources, chosen, defaults.BENCH_SEED, i)
         by_family = model.embed_query_by_family(mix, MIX_FAMILIES)
         for family in MIX_FAMILIES:
             cat, target = within(family, chosen[family])
             for way, r in _rank(cat, by_family[family], target).items():
                 ranks["mix"].setdefault(way, []).append(r)
-    print(f"encoder {model.version}, heads {model.query_version}")
-    for kind, by_way in ranks.items():
-        for way in WAYS:
-            r = np.asarray(by_way[way])
-            print(f"{kind:<6} {way:<6} top-1 {100 * (r < 1).mean():5.1f}  "
-                  f"top-5 {100 * (r < 5).mean():5.1f}  ({len(r)} queries)")
-
-
-if __name__ == "__main__":
-    main()
+    rows = [
+        {"queries": kind, "way": way, "n": len(by_way[way]),
+         "top1": round(100 * float((np.asarray(by_way[way]) < 1).mean()), 1),
+         "top5": round(100 * float((np.asarray(by_way[way]) < 5).mean()), 1)}
+        for kind, by_way in ranks.items() for way in WAYS
+    ]
+    return {"encoder": model.version, "heads": model.query_version, "rows": rows}

@@ -214,6 +214,9 @@ BENCH_LATENCY_SAMPLE_RATE = 48_000
 BENCH_LATENCY_CATALOGUE_SIZE = 10_000
 BENCH_LATENCY_REQUESTS = 50
 BENCH_LATENCY_CLIENTS = 8
+# Query-fusion benchmark (cir bench fusion): single-note and mix queries, builtin benchmark.
+BENCH_FUSION_SINGLES = 240
+BENCH_FUSION_MIXES = 120
 
 # --- Catalogue (presets_db) ----------------------------------------------------------------------
 # platformdirs application name: the default catalogue is <user data dir>/cir/catalogue.db.

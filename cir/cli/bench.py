@@ -158,3 +158,32 @@ def build_speed(presets: int | None, workers: int | None, embedder: str, as_json
             f"{row['source']:<8} {row['presets']:>4} presets in {row['seconds']:6.1f} s: "
             f"{row['presets_per_second']:.2f} presets/s ({row['failed']} failed)"
         )
+
+
+@bench.command("fusion")
+@click.option("--singles", type=click.IntRange(1, 10_000), default=None,
+              help="Single-note queries (default from cir.defaults).")
+@click.option("--mixes", type=click.IntRange(1, 10_000), default=None,
+              help="Mix queries (default from cir.defaults).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def fusion(singles: int | None, mixes: int | None, as_json: bool) -> None:
+    """How the daemon's per-family query vectors rank single notes and mixes: the heads
+    alone, the shared note vector alone, and their max (what the daemon uses).
+
+    \b
+    Example:
+        cir bench fusion
+        cir bench fusion --singles 60 --mixes 30 --json
+    """
+    from cir import defaults
+    from cir.benchmarks.query_fusion import bench_fusion
+
+    result = bench_fusion(singles or defaults.BENCH_FUSION_SINGLES,
+                          mixes or defaults.BENCH_FUSION_MIXES)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"encoder {result['encoder']}, heads {result['heads']}")
+    for row in result["rows"]:
+        click.echo(f"{row['queries']:<6} {row['way']:<6} top-1 {row['top1']:5.1f}  "
+                   f"top-5 {row['top5']:5.1f}  ({row['n']} queries)")
