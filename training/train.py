@@ -37,6 +37,7 @@ from cir.training.config import (
     BaseTrainConfig,
     EncoderTrainConfig,
     HeadsTrainConfig,
+    LineEncoderTrainConfig,
     TrainConfigError,
     load_config,
 )
@@ -354,6 +355,13 @@ def run(
     cir.paths.runs_dir), optionally export the best checkpoint (e.g. to encoder/weights)."""
     config = load_config(config_path)
     out = Path(out_dir) if out_dir else paths.runs_dir() / Path(config_path).stem
+    if isinstance(config, LineEncoderTrainConfig):
+        from cir.training import lines
+
+        summary = lines.train_lines(config, out, resume=resume, progress=progress)
+        if export_dir is not None:
+            summary["exported"] = str(export_weights(out / "best.pt", export_dir, config.name))
+        return summary
     if isinstance(config, HeadsTrainConfig):
         from cir.training import heads
 
