@@ -149,6 +149,16 @@ ENCODER_WEIGHTS_NAME = "cir-cnn"
 # Shipped per-family mix heads (encoder.mix_heads): the frozen ENCODER_WEIGHTS_NAME encoder
 # plus one query head per mix family; the default embedder when present (same catalogue space).
 ENCODER_HEADS_WEIGHTS_NAME = "cir-cnn-heads"
+# Training stems (cir.training.data.line_set): monophonic lines per TRAIN preset, rendered by
+# the engine with plan_mix's rhythms, pitches, gates and velocities, each this long (uniform).
+TRAIN_LINES_PER_PRESET = 8
+TRAIN_LINE_SECONDS = (3.0, 8.0)
+# Random level of a training stem or mix part, in dB around its normalised level: queries
+# arrive at any level, and level must never identify a preset.
+TRAIN_GAIN_DB = (-6.0, 6.0)
+# VALID mixes of training runs: how many, and how many families play in each (uniform).
+VALID_MIX_COUNT = 300
+VALID_MIX_PARTS = (2, 5)
 
 # --- Protocol v1 limits (docs/protocol.md; daemon and bridge) ------------------------------------
 # The longest query a client may send: a few bars at slow tempi, with room to spare.

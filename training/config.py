@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from cir import defaults
 from cir.errors import CIRError
-from cir.families import MIX_FAMILIES
+from cir.families import FAMILIES, MIX_FAMILIES
 
 
 class TrainConfigError(CIRError):
@@ -36,8 +36,6 @@ class BaseTrainConfig:
     train_presets_per_family: int | None = None
     notes_per_preset: int = 10
     note_seconds: float = 1.5
-    mixes: int = 8
-    mix_seconds: float = defaults.QUERY_WINDOW_SECONDS
     temperature: float = defaults.INFONCE_TEMPERATURE
     # Optimisation: AdamW, linear warm-up then cosine decay to final_lr_fraction x lr
     steps: int = 3000
@@ -98,6 +96,8 @@ class EncoderTrainConfig(BaseTrainConfig):
 
     kind: ClassVar[str] = "encoder"
 
+    mixes: int = 8
+    mix_seconds: float = defaults.QUERY_WINDOW_SECONDS
     channels: tuple[int, ...] = (16, 32, 64, 128)
     dim: int = 128
     # Single-note crops start at the onset; their length is drawn per step among these few
@@ -126,6 +126,8 @@ class HeadsTrainConfig(BaseTrainConfig):
     kind: ClassVar[str] = "mix-heads"
 
     name: str = defaults.ENCODER_HEADS_WEIGHTS_NAME
+    mixes: int = 8
+    mix_seconds: float = defaults.QUERY_WINDOW_SECONDS
     # Checkpoint of the catalogue-side encoder; a relative path names a file of the encoder
     # package (e.g. "weights/cir-cnn.pt").
     frozen_encoder: str = ""
@@ -141,8 +143,57 @@ class HeadsTrainConfig(BaseTrainConfig):
             )
 
 
+@dataclass(frozen=True)
+class LineEncoderTrainConfig(BaseTrainConfig):
+    """The catalogue encoder that reads lines (cir.training.lines): a preset's engine-rendered
+    lines are positives of its notes. Loss = InfoNCE line->note + note->line + note->note."""
+
+    kind: ClassVar[str] = "line-encoder"
+
+    families: tuple[str, ...] = FAMILIES
+    # Start from this encoder checkpoint (relative: a file of the encoder package, e.g.
+    # "weights/cir-cnn.pt"); "" = from scratch with `channels` and `dim`.
+    init_encoder: str = ""
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    dim: int = 128
+    # Batches: `presets` presets (hard_fraction of them from one family), each with
+    # `batch_notes` of its cached notes and one of its engine-rendered lines.
+    presets: int = 32
+    hard_fraction: float = 0.5
+    batch_notes: int = 2
+    crop_seconds: tuple[float, ...] = (1.0, 1.25, 1.5)
+    # Lines: rendered per TRAIN preset, each uniform in line_seconds long; a batch crops them
+    # to one of line_crop_seconds (a few shapes: each new one costs oneDNN set-up).
+    lines_per_preset: int = defaults.TRAIN_LINES_PER_PRESET
+    line_seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS
+    line_crop_seconds: tuple[float, ...] = (3.0, 4.0, 5.0, 6.0)
+    gain_db: tuple[float, float] = defaults.TRAIN_GAIN_DB
+    # Loss weights of the three InfoNCE directions.
+    line_to_note: float = 1.0
+    note_to_line: float = 1.0
+    note_to_note: float = 1.0
+    # Speed: bf16 autocast of the trunk (projection, normalisation and loss stay fp32),
+    # channels_last, torch.compile of the trunk, batches made in a background thread.
+    bf16: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    prefetch: int = 2
+    valid_mixes: int = defaults.VALID_MIX_COUNT
+
+    def check(self) -> None:
+        super().check()
+        if self.presets < 2 or self.batch_notes < 1:
+            raise TrainConfigError(
+                f"presets {self.presets}, batch_notes {self.batch_notes}: expected >= 2 and >= 1"
+            )
+        if self.batch_notes > self.notes_per_preset:
+            raise TrainConfigError(
+                f"batch_notes {self.batch_notes} > notes_per_preset {self.notes_per_preset}"
+            )
+
+
 CONFIG_TYPES: dict[str, type[BaseTrainConfig]] = {
-    c.kind: c for c in (EncoderTrainConfig, HeadsTrainConfig)
+    c.kind: c for c in (EncoderTrainConfig, HeadsTrainConfig, LineEncoderTrainConfig)
 }
 
 

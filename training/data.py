@@ -1,12 +1,16 @@
 """Training and benchmark data, rendered here (never downloaded) and cached as log-mel.
 
-Two caches, each a folder of chunk files under the user cache dir (cir.paths.cache_dir;
+Three caches, each a folder of chunk files under the user cache dir (cir.paths.cache_dir;
 CIR_CACHE overrides), filled on all cores, resumable (finished chunks are kept, a rerun
 renders only the missing ones):
 
 - notes: N single notes per preset (pitch, velocity, length drawn per family; the clip starts
   at the onset), as float16 log-mel, with each note's peak and pitch (mixes are laid out
   from these, cir.training.mixes.mix_mels);
+- lines (stems): K monophonic lines per preset, 3-8 s, drawn as the lines of a mix
+  (plan_mix: tempo, scale, rhythm, rests, gates, velocities) and rendered by the engine
+  (render_line), as float16 log-mel end to end with each line's peak; training mixes are
+  power sums of these (cir.training.mixes.power_sum);
 - references: the catalogue-style clips of presets_db.render.render_references (canonical
   note first) as float16 log-mel, plus their MFCC-80 vectors. Mixes are paired with the
   canonical note (docs/DESIGN.md, pitfall 1, decided on purpose: the clip the catalogue holds).
@@ -33,10 +37,14 @@ from cir import defaults, paths
 from cir.encoder.features import FeatureConfig, log_mel
 from cir.errors import CIRError
 from cir.synth.notes import Note
-from cir.training.mixes import draw_velocity, item_rng
+from cir.training.mixes import Line, draw_velocity, item_rng, level_stems, plan_mix, render_line
 
 # Bump when what a chunk holds changes (layout, note drawing): old caches are then ignored.
 CACHE_VERSION = 1
+_LINE_STREAM = 8  # item_rng stream of the training lines (notes use 1)
+# VALID mixes: who plays (stream 9) and the plans (stream 6); benchmarks plan on stream 0.
+_VALID_PICK_STREAM = 9
+_VALID_PLAN_STREAM = 6
 
 
 class DataError(CIRError):
@@ -113,6 +121,19 @@ def draw_notes(source: Source, count: int, seed: int) -> list[Note]:
     return notes
 
 
+def draw_lines(source: Source, count: int, seed: int,
+               seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS) -> list[Line]:
+    """`count` monophonic lines of a preset, each as one part of a plan_mix plan (own tempo,
+    scale, rhythm) of a length uniform in `seconds`; `Line.notes[-1].end` is its length.
+    Seeded by (seed, preset key), like draw_notes."""
+    rng = item_rng(seed, _key_seed(source.key), stream=_LINE_STREAM)
+    lines = []
+    for _ in range(count):
+        length = round(float(rng.uniform(*seconds)), 2)
+        lines.append(plan_mix((source.family,), rng, length).lines[0])
+    return lines
+
+
 # --- chunk workers (run in spawned processes) ----------------------------------------------------
 
 
@@ -159,7 +180,32 @@ def _render_refs_chunk(job: dict[str, Any]) -> dict[str, np.ndarray]:
     return {"mels": np.stack(mels), "mfcc": np.stack(vectors)}
 
 
-_WORKERS = {"notes": _render_notes_chunk, "refs": _render_refs_chunk}
+def _render_lines_chunk(job: dict[str, Any]) -> dict[str, np.ndarray]:
+    features = FeatureConfig(**job["features"])
+    sr = features.sample_rate
+    mels, lengths, peaks, owners = [], [], [], []
+    for source_index, source in job["sources"]:
+        instrument = make_instrument(source)
+        for line in draw_lines(source, job["count"], job["seed"], tuple(job["seconds"])):
+            audio = render_line(line, instrument, line.notes[-1].end, sr)
+            mel = log_mel(audio, features).numpy().astype(np.float16)
+            mels.append(mel)
+            lengths.append(mel.shape[1])
+            peaks.append(float(np.max(np.abs(audio))))
+            owners.append(source_index)
+    return {
+        "mels": np.concatenate(mels, axis=1),
+        "lengths": np.asarray(lengths, np.int32),
+        "peaks": np.asarray(peaks, np.float32),
+        "owners": np.asarray(owners, np.int32),
+    }
+
+
+_WORKERS = {
+    "notes": _render_notes_chunk,
+    "refs": _render_refs_chunk,
+    "lines": _render_lines_chunk,
+}
 
 
 def _run_job(job: dict[str, Any]) -> tuple[str, dict[str, np.ndarray]]:
@@ -184,7 +230,7 @@ def _engine_version(sources: Sequence[Source]) -> Any:
     return None
 
 
-def _build(
+def _render_missing(
     kind: str,
     sources: Sequence[Source],
     params: dict[str, Any],
@@ -192,8 +238,8 @@ def _build(
     workers: int | None,
     progress: bool,
     label: str,
-) -> dict[str, np.ndarray]:
-    """Render every missing chunk (in a process pool), then load all chunks in order."""
+) -> tuple[list[str], list[list[tuple[int, Source]]], Path]:
+    """Render every missing chunk (in a process pool): (chunk paths, their sources, folder)."""
     folder = _cache_dir(kind, sources, params)
     folder.mkdir(parents=True, exist_ok=True)
     # Same-family chunks: reference clips of one family share a length, so they stack.
@@ -209,7 +255,23 @@ def _build(
     todo = [j for j in jobs if not Path(j["path"]).is_file()]
     if todo:
         _render_jobs(todo, workers, progress, f"{label}: {len(todo)} chunks -> {folder}")
-    chunks = [dict(np.load(j["path"])) for j in jobs]
+    return [j["path"] for j in jobs], groups, folder
+
+
+def _build(
+    kind: str,
+    sources: Sequence[Source],
+    params: dict[str, Any],
+    chunk_size: int,
+    workers: int | None,
+    progress: bool,
+    label: str,
+) -> dict[str, Any]:
+    """Render every missing chunk, then load all chunks in order."""
+    chunk_paths, groups, folder = _render_missing(
+        kind, sources, params, chunk_size, workers, progress, label
+    )
+    chunks = [dict(np.load(p)) for p in chunk_paths]
     order = [i for group in groups for i, _ in group]
     return {"chunks": chunks, "order": np.asarray(order), "groups": groups, "folder": folder}
 
@@ -315,3 +377,139 @@ def reference_set(
             mels[i] = chunk["mels"][k]
             mfcc[i] = chunk["mfcc"][k]
     return ReferenceSet(list(sources), mels, mfcc)
+
+
+@dataclass
+class LineSet:
+    """Cached training lines end to end: line i is `mels[:, offsets[i]:offsets[i + 1]]`
+    (float16 log-mel), with its peak amplitude and its owner (source index)."""
+
+    sources: list[Source]
+    mels: np.ndarray
+    offsets: np.ndarray
+    peaks: np.ndarray
+    owners: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.peaks)
+
+    def line(self, i: int) -> np.ndarray:
+        return self.mels[:, self.offsets[i] : self.offsets[i + 1]]
+
+    def by_source(self) -> list[np.ndarray]:
+        """For each source, the indices of its lines."""
+        order = np.argsort(self.owners, kind="stable")
+        counts = np.bincount(self.owners, minlength=len(self.sources))
+        return np.split(order.astype(np.int64), np.cumsum(counts)[:-1])
+
+
+def line_set(
+    sources: Sequence[Source],
+    count: int,
+    seed: int,
+    features: FeatureConfig,
+    seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS,
+    workers: int | None = None,
+    progress: bool = True,
+    chunk_size: int = 16,
+) -> LineSet:
+    """`count` engine-rendered lines per source (draw_lines), rendered or read from the cache.
+    Chunks are copied into one preallocated array: the set can take gigabytes."""
+    params = {"count": count, "seed": seed, "seconds": list(seconds),
+              "features": features.to_dict(), "render_version": defaults.RENDER_VERSION}
+    chunk_paths, _, _ = _render_missing(
+        "lines", sources, params, chunk_size, workers, progress, "rendering lines"
+    )
+    lengths, peaks, owners = [], [], []
+    for path in chunk_paths:
+        with np.load(path) as chunk:
+            lengths.append(chunk["lengths"])
+            peaks.append(chunk["peaks"])
+            owners.append(chunk["owners"])
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
+    mels = np.empty((features.n_mels, int(offsets[-1])), np.float16)
+    at = 0
+    for path in chunk_paths:
+        with np.load(path) as chunk:
+            block = chunk["mels"]
+            mels[:, at : at + block.shape[1]] = block
+            at += block.shape[1]
+    return LineSet(list(sources), mels, offsets, np.concatenate(peaks), np.concatenate(owners))
+
+
+@dataclass
+class ValidMixes:
+    """Engine-rendered VALID mixes and their stems, all MIX_SECONDS long, as float16 log-mel.
+
+    mixes (Q, M, T); stems (S, M, T), each stem alone peak-normalised to RENDER_PEAK (an
+    isolated line as a user would send it); per stem: the mix it plays in, its source index
+    and family."""
+
+    mixes: np.ndarray
+    stems: np.ndarray
+    stem_mix: np.ndarray
+    stem_source: np.ndarray
+    stem_family: np.ndarray
+
+    def chosen(self, q: int) -> dict[str, int]:
+        """{family: source index} of mix q."""
+        rows = np.flatnonzero(self.stem_mix == q)
+        return {str(self.stem_family[r]): int(self.stem_source[r]) for r in rows}
+
+
+def valid_mixes(
+    sources: Sequence[Source],
+    count: int,
+    seed: int,
+    features: FeatureConfig,
+    parts: tuple[int, int] = defaults.VALID_MIX_PARTS,
+    progress: bool = True,
+) -> ValidMixes:
+    """`count` mixes of 2-5 (`parts`) families of `sources`, one source per family, on a plan
+    stream of their own (never a benchmark plan); rendered once, then read from the cache."""
+    params = {"count": count, "seed": seed, "parts": list(parts), "features": features.to_dict(),
+              "render_version": defaults.RENDER_VERSION, "seconds": defaults.MIX_SECONDS}
+    path = _cache_dir("valid-mixes", sources, params).with_suffix(".npz")
+    if not path.is_file():
+        _render_valid_mixes(path, list(sources), count, seed, features, parts, progress)
+    with np.load(path) as f:
+        return ValidMixes(*(f[k] for k in ("mixes", "stems", "stem_mix", "stem_source",
+                                           "stem_family")))
+
+
+def _render_valid_mixes(path: Path, sources: list[Source], count: int, seed: int,
+                        features: FeatureConfig, parts: tuple[int, int], progress: bool) -> None:
+    from rich.progress import Progress
+
+    sr = features.sample_rate
+    families = [f for f in defaults.MIX_NOTE_BEATS if any(s.family == f for s in sources)]
+    pools = {f: [i for i, s in enumerate(sources) if s.family == f] for f in families}
+    lo, hi = min(parts[0], len(families)), min(parts[1], len(families))
+    out: dict[str, list] = {k: [] for k in ("mixes", "stems", "stem_mix", "stem_source",
+                                            "stem_family")}
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task(f"rendering {count} VALID mixes", total=count)
+        for q in range(count):
+            rng = item_rng(seed, q, stream=_VALID_PICK_STREAM)
+            n = int(rng.integers(lo, hi + 1))
+            playing = sorted(rng.choice(len(families), size=n, replace=False))
+            chosen = {families[k]: pools[families[k]][int(rng.integers(len(pools[families[k]])))]
+                      for k in playing}
+            plan = plan_mix(tuple(chosen), item_rng(seed, q, _VALID_PLAN_STREAM),
+                            defaults.MIX_SECONDS)
+            stems = {line.family: render_line(line, make_instrument(sources[chosen[line.family]]),
+                                              defaults.MIX_SECONDS, sr)
+                     for line in plan.lines}
+            mix, _ = level_stems(stems)
+            out["mixes"].append(log_mel(mix, features).numpy().astype(np.float16))
+            for family, stem in stems.items():
+                peak = float(np.max(np.abs(stem)))
+                alone = stem * (defaults.RENDER_PEAK / peak) if peak > 0 else stem
+                out["stems"].append(log_mel(alone, features).numpy().astype(np.float16))
+                out["stem_mix"].append(q)
+                out["stem_source"].append(chosen[family])
+                out["stem_family"].append(family)
+            bar.advance(task)
+    arrays = {k: np.asarray(v) for k, v in out.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_chunk(str(path), arrays)

@@ -2,7 +2,8 @@
 
     for step in [start, steps):  loss = job.step_loss(step); AdamW step (gradient clipped)
       every log_every          one JSON line in train.log (step, lr, loss parts, elapsed)
-      every eval_every         job.validate() -> one "valid" line; best.pt kept by its score
+      every eval_every         job.validate() -> one "valid" line (with the mean training loss
+                               since the previous one); best.pt kept by its "score"
       every checkpoint_every   last.pt: weights, optimiser, scheduler, step, best, elapsed
 
 A batch is a pure function of (seed, step), so `resume` continues a stopped run on the data
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +46,42 @@ class Job:
     label: str = "training"
     start_record: dict[str, Any] = field(default_factory=dict)
     parameters: list[nn.Parameter] | None = None  # default: every parameter of `model`
+
+
+class Prefetcher:
+    """Makes the batches of steps start, start + 1, ... in a background thread, `depth` ahead
+    (numpy work beside torch's: the second core). Batches stay pure functions of the step."""
+
+    def __init__(self, make: Callable[[int], Any], stop: int, depth: int = 2):
+        self.make, self.stop, self.depth = make, stop, depth
+        self.next_step: int | None = None
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self.thread: threading.Thread | None = None
+
+    def get(self, step: int) -> Any:
+        if self.depth <= 0:
+            return self.make(step)
+        if self.thread is None:
+            self.next_step = step
+            self.thread = threading.Thread(target=self._run, args=(step,), daemon=True)
+            self.thread.start()
+        if step != self.next_step:
+            raise RuntimeError(f"batches come in step order: asked {step}, next {self.next_step}")
+        got_step, batch = self.queue.get()
+        if isinstance(batch, BaseException):
+            raise batch
+        self.next_step = got_step + 1
+        return batch
+
+    def _run(self, start: int) -> None:
+        for step in range(start, self.stop):
+            try:
+                item = (step, self.make(step))
+            except BaseException as exc:  # surfaced in the trainer's thread by get()
+                item = (step, exc)
+            self.queue.put(item)
+            if isinstance(item[1], BaseException):
+                return
 
 
 def lr_factor(step: int, config: BaseTrainConfig) -> float:
@@ -99,6 +138,7 @@ def run_loop(
 
     job.model.train()
     t_loop = time.time()
+    recent: list[float] = []  # training losses since the last evaluation
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -115,9 +155,10 @@ def run_loop(
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
             sched.step()
+            recent.append(float(loss.detach()))
             done = step + 1
             if done % config.log_every == 0:
-                loss_value = round(float(loss.detach()), 4)
+                loss_value = round(recent[-1], 4)
                 log_line(log_path, {"step": done, "lr": sched.get_last_lr()[0],
                                     "loss": loss_value, **parts,
                                     "elapsed": round(elapsed + time.time() - t_loop, 1)})
@@ -125,7 +166,10 @@ def run_loop(
             if done % config.eval_every == 0 or done == config.steps:
                 metrics = job.validate()
                 job.model.train()
-                log_line(log_path, {"event": "valid", "step": done, **metrics})
+                log_line(log_path, {"event": "valid", "step": done,
+                                    "train_loss": round(sum(recent) / len(recent), 4), **metrics,
+                                    "elapsed": round(elapsed + time.time() - t_loop, 1)})
+                recent = []
                 if best is None or metrics["score"] > best["score"]:
                     best = {"step": done, **metrics}
                     job.save(best_path, {"step": done, "metrics": metrics,

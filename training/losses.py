@@ -91,4 +91,19 @@ def multi_positive_infonce(
     return -(target * log_prob).sum(dim=1).mean()
 
 
+def cross_infonce(
+    anchors: torch.Tensor,
+    candidates: torch.Tensor,
+    pos: torch.Tensor,
+    temperature: float = defaults.INFONCE_TEMPERATURE,
+) -> torch.Tensor:
+    """Multi-positive InfoNCE of unit `anchors` (A, d) against another set of unit
+    `candidates` (C, d) (so no self-pairs to mask): per anchor, cross-entropy between the
+    softmax over all candidates and the uniform distribution over its positives (pos (A, C),
+    every row with at least one)."""
+    log_prob = torch.log_softmax(anchors @ candidates.T / temperature, dim=1)
+    p = pos.float()
+    return -((p / p.sum(dim=1, keepdim=True)) * log_prob).sum(dim=1).mean()
+
+
 LOSSES = {"triplet-full": triplet_loss, "infonce": multi_positive_infonce}

@@ -9,6 +9,10 @@ docs/DESIGN.md, pitfall 7). The plan is then realised in one of two ways:
   peak-normalised. Benchmarks and the demo use this.
 - `mix_mels`: the same plan laid out from pre-rendered single-note log-mels by adding their
   mel power (phase interference averages out within a mel band), for fast training batches.
+
+`power_sum` is the one place log-mels are added: each part's floor is subtracted before its
+gain applies (a silent frame stays silent at any gain; a lifted floor would tell the model
+each part's gain, a cue real mixes do not have), the sum is floored once, as `log_mel` does.
 """
 
 from __future__ import annotations
@@ -216,15 +220,18 @@ def render_mix(
     seconds: float = defaults.MIX_SECONDS,
     sample_rate: int = defaults.MODEL_SAMPLE_RATE,
     index: int = 0,
+    stream: int = 0,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """Render mix `index` of seed `seed`: (mix, stems by family, info).
 
     `presets_by_family` maps each family to a built-in Preset or any Instrument (an object
-    with `render(notes, seconds, sample_rate)`). Same arguments, same samples.
+    with `render(notes, seconds, sample_rate)`). Same arguments, same samples. The plan is
+    drawn from item_rng(seed, index, stream): the benchmarks use stream 0, training's VALID
+    sets other streams, so they never share a plan.
     """
     if not presets_by_family:
         raise MixError("no presets given: expected one preset per family, e.g. {'bass': preset}")
-    plan = plan_mix(tuple(presets_by_family), item_rng(seed, index), seconds)
+    plan = plan_mix(tuple(presets_by_family), item_rng(seed, index, stream), seconds)
     stems = {
         line.family: render_line(
             line, _instrument(presets_by_family[line.family]), seconds, sample_rate
@@ -238,6 +245,30 @@ def render_mix(
 # --- realising a plan from cached note log-mels (training) ---------------------------------------
 
 
+def power_sum(
+    parts: list[tuple[np.ndarray, float]], floor: float, frames: int | None = None
+) -> np.ndarray:
+    """log(max(sum_i gain_i^2 * (exp(mel_i) - floor), floor)): the log-mel of a mix of parts
+    given as (log-mel (M, T_i) clamped at log(floor), amplitude gain). Each part is placed at
+    frame 0; the result has `frames` frames (default: the longest part), silence elsewhere."""
+    if not parts:
+        raise MixError("no parts to mix: expected at least one (log-mel, gain)")
+    frames = frames or max(mel.shape[1] for mel, _ in parts)
+    power = np.zeros((parts[0][0].shape[0], frames), np.float32)
+    for mel, gain in parts:
+        n = min(frames, mel.shape[1])
+        above = np.exp(mel[:, :n].astype(np.float32)) - np.float32(floor)
+        power[:, :n] += np.float32(gain) ** 2 * np.maximum(above, 0.0)
+    return np.log(np.maximum(power, np.float32(floor)))
+
+
+def mix_peak(peaks: list[float]) -> float:
+    """The peak of a sum of tracks with these peaks, estimated: the loudest plus half the
+    others (the true peak needs the waveforms; the tracks rarely peak together)."""
+    loudest = max(peaks)
+    return loudest + 0.5 * (sum(peaks) - loudest)
+
+
 def mix_mels(
     plan: MixPlan,
     pick_note: Callable[[str, MixNote], tuple[np.ndarray, float]],
@@ -248,8 +279,8 @@ def mix_mels(
     """(M, frames) log-mel of `plan` from cached notes.
 
     `pick_note(family, note)` returns (log-mel (M, T) of a single note starting at its onset,
-    that note's peak amplitude). Levels follow `level_stems` in the power domain; the mix peak
-    is estimated as the loudest track plus half the others (the true peak needs the waveform).
+    that note's peak amplitude). Levels follow `level_stems` in the power domain (floor
+    subtracted, as in `power_sum`); the mix peak is estimated by `mix_peak`.
     """
     tracks, peaks = [], []
     for line in plan.lines:
@@ -264,7 +295,8 @@ def mix_mels(
             n = min(stop - start, mel.shape[1])
             if n <= 0:
                 continue
-            canvas[:, start : start + n] += np.exp(mel[:, :n].astype(np.float32))
+            above = np.exp(mel[:, :n].astype(np.float32)) - np.float32(floor)
+            canvas[:, start : start + n] += np.maximum(above, 0.0)
             peak = max(peak, note_peak)
         if canvas is None or peak <= 0:
             continue
@@ -273,7 +305,5 @@ def mix_mels(
         peaks.append(gain * peak)
     if not tracks:
         raise MixError("mix plan has no audible note: expected at least one note per mix")
-    loudest = max(peaks)
-    mix_peak = loudest + 0.5 * (sum(peaks) - loudest)
-    power = np.sum(tracks, axis=0) * (defaults.RENDER_PEAK / mix_peak) ** 2
+    power = np.sum(tracks, axis=0) * (defaults.RENDER_PEAK / mix_peak(peaks)) ** 2
     return np.log(np.maximum(power, floor))

@@ -1,4 +1,5 @@
-"""`cir train`: read a config and run the training it names (note encoder or mix heads).
+"""`cir train`: read a config and run the training it names (note encoder, line encoder or
+mix heads).
 
 Kept apart from both loops so that neither imports the other.
 """
@@ -9,8 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from cir import paths
-from cir.training import heads
-from cir.training.config import EncoderTrainConfig, HeadsTrainConfig, load_config
+from cir.training import heads, lines
+from cir.training.config import (
+    EncoderTrainConfig,
+    HeadsTrainConfig,
+    LineEncoderTrainConfig,
+    load_config,
+)
 from cir.training.train import export_weights, train
 
 
@@ -25,6 +31,11 @@ def run(
     cir.paths.runs_dir), optionally export the best checkpoint (e.g. to encoder/weights)."""
     config = load_config(config_path)
     out = Path(out_dir) if out_dir else paths.runs_dir() / Path(config_path).stem
+    if isinstance(config, LineEncoderTrainConfig):
+        summary = lines.train_lines(config, out, resume=resume, progress=progress)
+        if export_dir is not None:
+            summary["exported"] = str(export_weights(out / "best.pt", export_dir, config.name))
+        return summary
     if isinstance(config, HeadsTrainConfig):
         summary = heads.train_heads(config, out, resume=resume, progress=progress)
         if export_dir is not None:

@@ -9,7 +9,7 @@ import click
 
 @click.command()
 @click.option("--config", "-c", "config_path", type=click.Path(exists=True, dir_okay=False),
-              required=True, help="Training config (JSON), e.g. training/configs/cir-cnn.json.")
+              required=True, help="Training config (JSON), e.g. training/configs/cir-line.json.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder [default: ~/.local/share/cir/runs/<config name>; "
                    "CIR_RUNS moves the runs dir].")
@@ -20,7 +20,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str | None,
           as_json: bool) -> None:
-    """Train the encoder on rendered notes and mixes of the factory bank's TRAIN presets.
+    """Train the encoder (or its mix heads) on rendered notes, lines and mixes of the factory
+    bank's TRAIN presets; the config's "kind" says which training.
 
     Data is rendered once into the user cache dir
     (CIR_CACHE overrides; all cores); checkpoints, train.log and the best
@@ -28,8 +29,9 @@ def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str |
 
     \b
     Example:
+        cir train --config training/configs/cir-line.json
+        cir train --config training/configs/cir-line.json --resume
         cir train --config training/configs/cir-cnn.json --export encoder/weights
-        cir train --config training/configs/cir-cnn.json --resume
     """
     from cir.training.run import run
 
