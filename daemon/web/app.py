@@ -164,7 +164,8 @@ def build_app(state: PageState) -> Starlette:
 
         path = export_preset(record["locator"].get("id", record["key"]),
                              paths.data_dir() / "exports")
-        command = f"cir synth render {path} --note 60 -o {path.with_suffix('.wav')}"
+        note = defaults.CANONICAL_PITCH.get(record["family"], 60)
+        command = f"cir synth render {path} --note {note} -o {path.with_suffix('.wav')}"
         return JSONResponse({"path": str(path), "commands": [command]})
 
     def reveal(request: Request) -> Response:

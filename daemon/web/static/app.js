@@ -221,7 +221,7 @@ function hitRow(hit, loopAudio, presence) {
         el("button", { class: "small", onclick: () => showOnMap(hit.family, hit.preset_id) },
            "map"))),
     el("div", {},
-      el("div", { class: "score", title: "cosine similarity" }, "score",
+      el("div", { class: "score similarity", title: "cosine similarity" }, "score",
         el("div", { class: "bar" }, barFill(hit.score)), (hit.score ?? 0).toFixed(3)),
       presence !== undefined && presence !== null ? el("div", { class: "score",
         title: "how present this family is in the loop" }, "presence",
