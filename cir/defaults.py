@@ -90,6 +90,9 @@ MFCC_N_COEFFS = 40
 # overlapping by half; the window embeddings are averaged and re-normalised.
 QUERY_WINDOW_SECONDS = 4.0
 QUERY_HOP_SECONDS = 2.0
+# Shorter queries (a single hit, a click) are padded with silence to this length: the encoder's
+# pooling needs a few frames, and a catalogue clip of a one-shot is mostly tail silence too.
+QUERY_MIN_SECONDS = 0.5
 # Windows quieter than this RMS (about -60 dBFS) carry no timbre and are skipped, unless all are.
 QUERY_SILENCE_RMS = 1e-3
 # Clips embedded per forward pass (memory stays under ~200 MB on CPU at 4 s clips).

@@ -13,7 +13,7 @@ from typing import Any
 
 from cir import defaults, protocol
 from cir.daemon import paths
-from cir.daemon.errors import DaemonNotRunningError, DaemonStartError
+from cir.daemon.errors import DaemonError, DaemonNotRunningError, DaemonStartError
 from cir.daemon.lock import is_locked, read_pid
 from cir.daemon.logs import setup_logging
 
@@ -98,7 +98,7 @@ def start(
         return Started(read_pid(lock), target, False, log_path)
     cmd = [sys.executable, "-m", "cir", "daemon", "run"]
     if catalogue:
-        cmd += ["--catalogue", str(catalogue)]
+        cmd += ["--db", str(catalogue)]
     if embedder:
         cmd += ["--embedder", embedder]
     if lock_path:
@@ -146,6 +146,35 @@ def status(endpoint: str | None = None) -> dict[str, Any]:
         raise DaemonNotRunningError(
             f"daemon not running at {target}; start it with `cir daemon start`"
         ) from None
+
+
+def reload(endpoint: str | None = None) -> int:
+    """Make the running daemon reopen its catalogue now (protocol `rebuild`); its new size."""
+    from cir.protocol.client import DaemonUnavailableError, ipc_socket_exists
+
+    target = endpoint or protocol.client_endpoint()
+    try:
+        if not ipc_socket_exists(target):
+            raise DaemonUnavailableError(target)
+        with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS * 3) as client:
+            return int(client.rebuild()["catalogue_size"])
+    except DaemonUnavailableError:
+        raise DaemonNotRunningError(
+            f"daemon not running at {target}: nothing to reload (`cir daemon start` loads "
+            "the catalogue as it is)"
+        ) from None
+
+
+def page_url(endpoint: str | None = None) -> str:
+    """The running daemon's results page address, or a DaemonError saying why there is none."""
+    info = status(endpoint)
+    if info.get("web_url"):
+        return info["web_url"]
+    why = info.get("web_problem") or "this daemon predates the results page"
+    raise DaemonError(
+        f"the daemon runs without a results page ({why}); restart it with `cir daemon stop` "
+        "then `cir daemon start`"
+    )
 
 
 def stop(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from cir.cli.output import echo_json, json_option, json_stdout
 
 
 @click.group()
@@ -23,7 +23,7 @@ def bench() -> None:
               help="Timed renders per preset (default from cir.defaults).")
 @click.option("--tune-allocator", is_flag=True,
               help="Keep freed memory for reuse first (synth.engine.tune_allocator).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> None:
     """Built-in synth render speed on one core: renders/s and x real time per family.
 
@@ -40,9 +40,10 @@ def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> Non
     from cir import defaults
     from cir.benchmarks.synth import bench_synth
 
-    result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS, tune=tune_allocator)
+    with json_stdout(as_json):
+        result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS, tune=tune_allocator)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     from rich.console import Console
     from rich.table import Table
@@ -71,7 +72,7 @@ def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> Non
               help="Concurrent clients for the second run (default from cir.defaults).")
 @click.option("--catalogue-size", type=click.IntRange(1, 10_000_000), default=None,
               help="Synthetic catalogue entries (default 10,000).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def latency(n_requests: int | None, clients: int | None, catalogue_size: int | None,
             as_json: bool) -> None:
     """Daemon latency: client sends an 8 s stereo 48 kHz loop, waits for the reply.
@@ -87,13 +88,14 @@ def latency(n_requests: int | None, clients: int | None, catalogue_size: int | N
     from cir import defaults
     from cir.benchmarks.latency import bench_latency
 
-    result = bench_latency(
-        requests=n_requests or defaults.BENCH_LATENCY_REQUESTS,
-        clients=clients or defaults.BENCH_LATENCY_CLIENTS,
-        catalogue_size=catalogue_size or defaults.BENCH_LATENCY_CATALOGUE_SIZE,
-    )
+    with json_stdout(as_json):
+        result = bench_latency(
+            requests=n_requests or defaults.BENCH_LATENCY_REQUESTS,
+            clients=clients or defaults.BENCH_LATENCY_CLIENTS,
+            catalogue_size=catalogue_size or defaults.BENCH_LATENCY_CATALOGUE_SIZE,
+        )
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     for key, value in result.items():
         click.echo(f"{key:>22}: {value}")
@@ -102,7 +104,7 @@ def latency(n_requests: int | None, clients: int | None, catalogue_size: int | N
 @bench.command("search")
 @click.option("--size", "sizes", type=click.IntRange(10), multiple=True,
               help="Catalogue size (repeatable; default 10^4, 10^5, 10^6).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
     """Catalogue search: exact vs HNSW time per query, memory, recall@5 (256-d, 3 families).
 
@@ -115,9 +117,10 @@ def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
     """
     from cir.benchmarks.catalogue import bench_search
 
-    result = bench_search(sizes) if sizes else bench_search()
+    with json_stdout(as_json):
+        result = bench_search(sizes) if sizes else bench_search()
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     for row in result["rows"]:
         click.echo(
@@ -134,7 +137,7 @@ def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
 @click.option("--workers", type=click.IntRange(1), default=None, help="Render processes.")
 @click.option("--embedder", default="default", show_default=True,
               help="Embedder: default (the shipped encoder) or mfcc80.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def build_speed(presets: int | None, workers: int | None, embedder: str, as_json: bool) -> None:
     """Catalogue build throughput per source (builtin, folder, sf2, vst3): presets/s.
 
@@ -149,9 +152,10 @@ def build_speed(presets: int | None, workers: int | None, embedder: str, as_json
     from cir import defaults
     from cir.benchmarks.catalogue import bench_build
 
-    result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers, embedder)
+    with json_stdout(as_json):
+        result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers, embedder)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     for row in result["rows"]:
         click.echo(
