@@ -235,7 +235,8 @@ def build_command(db, as_json, **build) -> None:
 
 
 @catalogue.command("reload")
-def reload_command() -> None:
+@json_option("Print the daemon's new catalogue size as JSON.")
+def reload_command(as_json) -> None:
     """Make the running daemon reopen the catalogue now (after a build or a copy).
 
     The daemon also notices changes by itself before its next match; this makes it sure.
@@ -248,7 +249,10 @@ def reload_command() -> None:
     from cir.daemon.service import reload
 
     size = reload()
-    click.echo(f"the daemon reloaded its catalogue: {size} searchable entries")
+    if as_json:
+        echo_json({"catalogue_size": size})
+    else:
+        click.echo(f"the daemon reloaded its catalogue: {size} searchable entries")
 
 
 @catalogue.command("list")
