@@ -300,7 +300,7 @@ def test_ctrl_c_during_a_build_is_one_line_and_the_build_resumes(tmp_path):
     while written() < 32 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     lines = [line for line in err.splitlines() if line.strip() and "rendering" not in line]
     assert lines == ["Interrupted; nothing half-written is kept (builds resume where they "
