@@ -236,6 +236,9 @@ WEB_SSE_PING_S = 15.0
 WEB_SSE_POLL_S = 0.5
 # A dropped file is matched through the daemon's own socket; this long for its reply, ms.
 WEB_MATCH_TIMEOUT_MS = 30_000
+# `cir bench page`: timed repeats of the hook and the views, requests timed to the page.
+BENCH_PAGE_REPEATS = 20
+BENCH_PAGE_REQUESTS = 30
 
 # --- Bridge client (Lazy Pirate) -----------------------------------------------------------------
 # Per-try reply timeout, ms: long enough for a cold first match on CPU.

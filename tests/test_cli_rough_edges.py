@@ -314,3 +314,9 @@ def test_ctrl_c_during_a_build_is_one_line_and_the_build_resumes(tmp_path):
     summary = json.loads(again.stdout)
     assert summary["skipped"] >= kept - 16  # at most one unfinished batch is redone
     assert summary["added"] + summary["skipped"] + summary["updated"] == 2000
+
+
+def test_synth_list_rows_fit_80_columns():
+    result = CliRunner().invoke(cli, ["synth", "list"])
+    rows = result.stdout.splitlines()
+    assert len(rows) > 6000 and max(len(row) for row in rows) <= 80

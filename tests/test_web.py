@@ -360,3 +360,18 @@ def test_web_port_setting(monkeypatch):
     monkeypatch.setenv(defaults.WEB_PORT_ENV, "http")
     with pytest.raises(WebPageError, match="CIR_WEB_PORT='http'"):
         web_port()
+
+
+@pytest.mark.slow
+def test_bench_page_times_every_answer_to_the_page():
+    from click.testing import CliRunner
+
+    from cir.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "page", "--requests", "3", "--family-size", "8",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["live_received"] == data["live_requests"] == 3
+    assert 0 < data["live_p50_ms"] <= data["live_p95_ms"]
+    assert data["map_points"] == 8 and data["hook_8s_ms"] > 0 and data["keep_8s_ms"] > 0

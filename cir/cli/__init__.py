@@ -9,6 +9,7 @@ never to the terminal.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 import warnings
@@ -73,6 +74,10 @@ class CIRGroup(click.Group):
             sys.exit(130)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # `cir synth list | head`: the reader is done; so are we
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:
             _log.error("unexpected failure in `%s`:\n%s", " ".join(sys.argv[1:]),
                        traceback.format_exc())

@@ -162,3 +162,35 @@ def build_speed(presets: int | None, workers: int | None, embedder: str, as_json
             f"{row['source']:<8} {row['presets']:>4} presets in {row['seconds']:6.1f} s: "
             f"{row['presets_per_second']:.2f} presets/s ({row['failed']} failed)"
         )
+
+
+@bench.command("page")
+@click.option("--requests", "n_requests", type=click.IntRange(1, 10_000), default=None,
+              help="Answers timed to the page (default from cir.defaults).")
+@click.option("--family-size", type=click.IntRange(4, 100_000), default=None,
+              help="Entries of the family the map is drawn for (default 500).")
+@json_option("Print the results as JSON.")
+def page_speed(n_requests: int | None, family_size: int | None, as_json: bool) -> None:
+    """Results page: the daemon's cost per answer, answer-to-page delay, map time.
+
+    A real daemon in a thread with its page on a free port; an SSE reader times each answer
+    from the client's reply to its event. The map is t-SNE over one synthetic family.
+
+    \b
+    Example:
+        cir bench page
+        cir bench page --requests 100 --json
+    """
+    from cir import defaults
+    from cir.benchmarks.page import bench_page
+
+    with json_stdout(as_json):
+        result = bench_page(
+            requests=n_requests or defaults.BENCH_PAGE_REQUESTS,
+            family_size=family_size or defaults.BENCH_CATALOGUE_PER_FAMILY,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    for key, value in result.items():
+        click.echo(f"{key:>16}: {value}")

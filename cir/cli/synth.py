@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
 import click
 
 from cir import defaults
-from cir.cli.output import echo_json, json_option
+from cir.cli.output import echo_json, fit, json_option
 
 
 @click.group()
@@ -41,11 +43,11 @@ def list_presets(family: str | None, split: str | None, as_json: bool) -> None:
         echo_json(rows)
         return
     # Plain aligned text: a rich table of 6,000 rows takes seconds to lay out.
-    click.echo(f"{'id':<16}{'name':<20}{'family':<12}{'split':<7}tags")
+    room = shutil.get_terminal_size((80, 24)).columns - 57
+    click.echo(f"{'id':<16}{'name':<22}{'family':<12}{'split':<7}tags")
     for r in rows:
-        click.echo(
-            f"{r['id']:<16}{r['name']:<20}{r['family']:<12}{r['split']:<7}{', '.join(r['tags'])}"
-        )
+        tags = fit(", ".join(t for t in r["tags"] if not t.startswith("parent:")), room)
+        click.echo(f"{r['id']:<16}{r['name']:<22}{r['family']:<12}{r['split']:<7}{tags}")
     click.echo(f"{len(rows)} presets", err=True)
 
 

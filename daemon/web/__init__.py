@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import sys
 import threading
@@ -90,6 +91,8 @@ class WebPage:
         self._uvicorn = None
         self._thread: threading.Thread | None = None
         self._state = None
+        self._incoming: queue.SimpleQueue = queue.SimpleQueue()
+        self._keeper: threading.Thread | None = None
 
     # --- Extension ---------------------------------------------------------------------------
 
@@ -139,13 +142,30 @@ class WebPage:
         log.info("results page at %s", self.url)
 
     def answered(self, header: dict[str, Any], audio: np.ndarray, reply: dict[str, Any]) -> None:
-        self.history.add(header, audio, reply)
+        """Copy the audio (the frame it views is reused) and let the keeper thread shrink it:
+        the loop only pays for a copy (about 1 ms for 8 s of 48 kHz stereo)."""
+        if self._keeper is None:
+            self._keeper = threading.Thread(target=self._keep, name="cir-web-history",
+                                            daemon=True)
+            self._keeper.start()
+        self._incoming.put((dict(header), np.array(audio, dtype=np.float32), reply))
+
+    def _keep(self) -> None:
+        while (item := self._incoming.get()) is not None:
+            try:
+                self.history.add(*item)
+            except Exception:
+                log.exception("the results page could not keep an answer")
 
     def status(self) -> dict[str, Any]:
         return {"web_url": self.url, "web_problem": self.problem,
                 "answers_kept": len(self.history)}
 
     def stop(self) -> None:
+        if self._keeper is not None:
+            self._incoming.put(None)
+            self._keeper.join(10)
+            self._keeper = None
         if self._state is not None:
             self._state.stopping.set()
         if self._uvicorn is not None:

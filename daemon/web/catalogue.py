@@ -128,8 +128,7 @@ class CatalogueView:
         record = self._record(preset_id)
         if record.preview is None:
             raise NotFoundError(f"preset {preset_id} has no preview")
-        with self._lock:
-            folder = self._catalogue.previews_dir.resolve()
+        folder = self.path.with_name(self.path.name + ".previews").resolve()  # the db's own
         path = Path(record.preview).resolve()
         if not path.is_relative_to(folder) or not path.is_file():
             raise NotFoundError(f"preset {preset_id} has no preview file")
