@@ -257,9 +257,10 @@ def test_no_platformdirs_warning_without_xdg_runtime_dir(tmp_path):
            if k not in ("XDG_RUNTIME_DIR", defaults.RUNTIME_DIR_ENV, defaults.ENDPOINT_ENV)}
     run = subprocess.run([sys.executable, "-m", "cir", "daemon", "status"], env={
         **env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 1
-    assert_one_line_error(run.stderr, "daemon not running")
-    assert "Warning" not in run.stderr
+    # (A daemon of this user may answer at the fallback runtime dir; either way, no warning.)
+    if run.returncode:
+        assert_one_line_error(run.stderr, "daemon not running")
+    assert "Warning" not in run.stderr and "XDG_RUNTIME_DIR" not in run.stderr
 
 
 def test_fluidsynth_noise_stays_off_the_terminal(tmp_path):
