@@ -169,6 +169,8 @@ def test_status_prints_the_page_address_and_every_answer_is_kept(daemon):
     hit = next(iter(first["results"].values()))[0]
     assert hit["preview_url"] == f"/api/presets/{hit['preset_id']}/preview"
     assert "preview" not in hit  # paths on disk never reach the page
+    again = http.get_json("/api/answers")["answers"][1]  # asked twice: the same answer
+    assert again == first
     assert hit["how"]["commands"][0].startswith(f"cir synth render {hit['key']}")
     status, headers, body = http.request("GET", first["audio_url"])
     assert status == 200 and headers["content-type"] == "audio/wav"

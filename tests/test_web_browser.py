@@ -285,6 +285,13 @@ def test_presence_is_shown_when_the_answer_has_it(browser, daemon, tmp_path):
         .querySelectorAll('section.family')].map(s => [s.dataset.family,
         s.querySelector('.presence').textContent]));""")
     assert shown == {f: f"presence {round(p * 100)}%" for f, p in presence.items()}
+    # Shown twice (live, then on a reload), an answer keeps its previews.
+    count = sum(len(hits) for hits in reply["results"].values())
+    browser.refresh()
+    until(browser, "document.querySelectorAll('article.answer').length === 2", "the reload")
+    for nth in (1, 2):
+        assert js(browser, f"return document.querySelector('article.answer:nth-child({nth})')"
+                           ".querySelectorAll('audio.preview').length") == count
     shot(browser, tmp_path, "08-presence")
 
 

@@ -64,16 +64,20 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     and how to get each suggestion into a DAW."""
     data = answer.to_json()
     data["audio_url"] = f"/api/answers/{answer.id}/audio.wav"
-    for hits in data["results"].values():
-        for hit in hits:
-            pid = hit.get("preset_id")
-            hit["preview_url"] = f"/api/presets/{pid}/preview" if hit.get("preview") else None
-            hit.pop("preview", None)  # a path on disk: the page only ever uses the id
-            hit["how"] = how_to_use(
-                hit.get("source", ""), hit.get("locator") or {}, hit.get("key", ""),
-                hit.get("family", ""),
-            )
+    data["results"] = {family: [_hit_json(hit) for hit in hits]
+                       for family, hits in data["results"].items()}
     return data
+
+
+def _hit_json(hit: dict[str, Any]) -> dict[str, Any]:
+    """A suggestion for the page: a new dict (the kept reply is never changed), its preview
+    by id only (the path on disk stays here), and how to get it into a DAW."""
+    shown = {key: value for key, value in hit.items() if key != "preview"}
+    pid = hit.get("preset_id")
+    shown["preview_url"] = f"/api/presets/{pid}/preview" if hit.get("preview") else None
+    shown["how"] = how_to_use(hit.get("source", ""), hit.get("locator") or {},
+                              hit.get("key", ""), hit.get("family", ""))
+    return shown
 
 
 def build_app(state: PageState) -> Starlette:
