@@ -90,6 +90,9 @@ MFCC_N_COEFFS = 40
 # overlapping by half; the window embeddings are averaged and re-normalised.
 QUERY_WINDOW_SECONDS = 4.0
 QUERY_HOP_SECONDS = 2.0
+# Shorter queries (a single hit, a click) are padded with silence to this length: the encoder's
+# pooling needs a few frames, and a catalogue clip of a one-shot is mostly tail silence too.
+QUERY_MIN_SECONDS = 0.5
 # Windows quieter than this RMS (about -60 dBFS) carry no timbre and are skipped, unless all are.
 QUERY_SILENCE_RMS = 1e-3
 # Clips embedded per forward pass (memory stays under ~200 MB on CPU at 4 s clips).
@@ -197,6 +200,55 @@ DAEMON_LINGER_MS = 200
 # audio threads, other jobs) torch's thread hand-offs stall: p50 on 2 shared cores went from
 # 185 ms with 2 threads to 27 ms with 1 (`cir bench latency`, docs/BENCHMARKS.md).
 DAEMON_TORCH_THREADS = 1
+
+# --- Results page (daemon/web: served by the daemon beside its ZeroMQ loop) ---------------------
+# Loopback only, always: the page plays your audio and reveals files; no other host may reach it.
+WEB_HOST = "127.0.0.1"
+# Beside the daemon's TCP port; `cir daemon status` prints the address, `cir open` opens it.
+WEB_PORT = 47101
+# A port number here moves the page (0: any free port); "off" serves no page.
+WEB_PORT_ENV = "CIR_WEB_PORT"
+# Connections queued while the page's server starts (a browser opens a handful at once).
+WEB_LISTEN_BACKLOG = 64
+# Answers kept for the page, newest first (the plugin's, `cir match`'s, `cir record`'s)...
+WEB_HISTORY_ANSWERS = 50
+# ...and at most this much query audio in all (int16, <= 48 kHz, <= 2 channels: a 60 s stereo
+# query is 11 MB), so a long session never grows the daemon without bound.
+WEB_HISTORY_MAX_BYTES = 160 * 1024 * 1024
+WEB_AUDIO_MAX_RATE = 48_000
+WEB_AUDIO_MAX_CHANNELS = 2
+# A file dropped on the page: the longest query (PROTOCOL_MAX_SECONDS) of a compressed or
+# 16-bit stereo file at 96 kHz fits well within this.
+WEB_UPLOAD_MAX_BYTES = 64 * 1024 * 1024
+# Spectrograms drawn on the page: mel bands, FFT size, columns (time is resampled to this many),
+# and the dB range below the loudest bin that is shown.
+WEB_SPECTROGRAM_MELS = 96
+WEB_SPECTROGRAM_N_FFT = 2048
+WEB_SPECTROGRAM_COLUMNS = 480
+WEB_SPECTROGRAM_DB_RANGE = 80.0
+# Waveform: min/max pairs drawn across the player's width.
+WEB_WAVEFORM_POINTS = 600
+# Spectrograms/waveforms of previews kept in memory (small arrays; previews never change).
+WEB_MEDIA_CACHE = 512
+# "Find similar" and catalogue search page sizes.
+WEB_SIMILAR_K = 12
+WEB_CATALOGUE_PAGE = 200
+# The 2-D map: t-SNE (scikit-learn) over one family's vectors; perplexity as in the t-SNE paper's
+# default, lowered for small families (it must stay below the number of points).
+WEB_MAP_PERPLEXITY = 30.0
+WEB_MAP_SEED = 0
+# The query is placed on the map at the score-weighted mean of its top hits (t-SNE has no
+# out-of-sample transform); weights are exp(score / this temperature), so the closest dominate.
+WEB_MAP_QUERY_TEMPERATURE = 0.05
+# Server-Sent Events: a comment line this often keeps proxies and browsers from dropping the
+# stream; the stream re-checks for shutdown this often.
+WEB_SSE_PING_S = 15.0
+WEB_SSE_POLL_S = 0.5
+# A dropped file is matched through the daemon's own socket; this long for its reply, ms.
+WEB_MATCH_TIMEOUT_MS = 30_000
+# `cir bench page`: timed repeats of the hook and the views, requests timed to the page.
+BENCH_PAGE_REPEATS = 20
+BENCH_PAGE_REQUESTS = 30
 
 # --- Bridge client (Lazy Pirate) -----------------------------------------------------------------
 # Per-try reply timeout, ms: long enough for a cold first match on CPU.

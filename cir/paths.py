@@ -18,6 +18,7 @@ Nothing is ever written inside the installed package. Every location comes from 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from cir import defaults
@@ -66,7 +67,12 @@ def log_dir() -> Path:
 
 def runtime_dir() -> Path:
     """The user-private runtime directory (ipc socket, lock): $CIR_RUNTIME_DIR overrides."""
-    return _env_path(defaults.RUNTIME_DIR_ENV) or Path(_dirs().user_runtime_dir)
+    override = _env_path(defaults.RUNTIME_DIR_ENV)
+    if override:
+        return override
+    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR (a container, cron): its fallback is
+        warnings.simplefilter("ignore")  # fine, and the warning only alarms the user
+        return Path(_dirs().user_runtime_dir)
 
 
 def plugin_build_dir() -> Path:

@@ -146,8 +146,8 @@ class Matcher:
             raise ProtocolError(
                 "no_catalogue",
                 f"the catalogue {self.catalogue_path} has no entries for encoder "
-                f"{self.embedder.version}; build it with `cir catalogue build` (or run "
-                "`cir demo`), then send `rebuild`",
+                f"{self.embedder.version}: fill it with `cir catalogue add-builtin` (or "
+                "add-sf2 / add-vst3 / add-folder), then run `cir catalogue reload`",
             )
         t0 = time.perf_counter()
         vectors = self.embed(audio, tuple(families or FAMILIES))

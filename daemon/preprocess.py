@@ -100,6 +100,13 @@ def prepare(frames: np.ndarray, sample_rate: int, target_rate: int) -> Prepared:
             "before capture for better matches"
         )
     mono = resample(downmix(frames), sample_rate, target_rate)
+    shortest = round(defaults.QUERY_MIN_SECONDS * target_rate)
+    if mono.size < shortest:  # a hit or a click: pad with silence so the encoder can take it
+        warnings.append(
+            f"the audio is only {1000 * frames.shape[0] / sample_rate:.0f} ms long; a loop of "
+            "a few bars matches best"
+        )
+        mono = np.pad(mono, (0, shortest - mono.size))
     # Catalogue references are peak-normalised to RENDER_PEAK: bring the query to the same level
     # so loudness (a fader, a velocity) does not move it in embedding space.
     peak = max(float(mono.max()), -float(mono.min()))

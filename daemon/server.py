@@ -10,6 +10,7 @@ request gets exactly one reply, errors included, and the loop keeps serving.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import zmq
@@ -37,6 +38,20 @@ log = logging.getLogger(LOGGER_NAME)
 
 # Called with each valid decoded match request: (header dict, (frames, channels) float32).
 Observer = Callable[[dict[str, Any], np.ndarray], None]
+
+
+class Extension(Protocol):
+    """Runs beside the loop (the results page, cir.daemon.web): started once the daemon
+    serves, told of every answered match after its reply left, stopped at teardown."""
+
+    def start(self, server: Server) -> None: ...
+
+    def answered(self, header: dict[str, Any], audio: np.ndarray, reply: dict[str, Any]) -> None:
+        """`audio` is a view on the received frame: copy what you keep before returning."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def stop(self) -> None: ...
 
 
 def _ms(start: float) -> float:
@@ -72,6 +87,7 @@ class Server:
         use_lock: bool = True,
         warm_up: bool = True,
         max_message_bytes: int = defaults.PROTOCOL_MAX_MESSAGE_BYTES,
+        extensions: Sequence[Extension] = (),
     ):
         self.endpoints = list(endpoints or protocol.daemon_endpoints())
         self.catalogue_path = Path(catalogue_path or cir_paths.catalogue_path())
@@ -83,6 +99,7 @@ class Server:
         self.use_lock = use_lock
         self.warm_up = warm_up
         self.max_message_bytes = max_message_bytes
+        self.extensions = list(extensions)
         self.requests_served = 0
         self.ready = threading.Event()
         self.matcher: Matcher | None = None
@@ -131,6 +148,8 @@ class Server:
         """Serve until stopped, idle, or max_requests; returns the number of requests served."""
         try:
             self._bootstrap()
+            for extension in self.extensions:
+                extension.start(self)
             self.ready.set()
             log.info("serving on %s (pid %d)", ", ".join(self.endpoints), os.getpid())
             self._loop()
@@ -199,6 +218,8 @@ class Server:
             last = time.monotonic()
 
     def _teardown(self) -> None:
+        for extension in self.extensions:
+            extension.stop()
         if self._sock is not None:
             self._sock.close()
         if self._ctx is not None:
@@ -218,13 +239,28 @@ class Server:
     def _handle(self, frames: list[zmq.Frame]) -> None:
         raw = [f.buffer for f in frames]
         envelope, body = protocol.split_envelope([bytes(b) if len(b) < 256 else b for b in raw])
-        reply = self.respond(body)
+        request, reply = self._respond(body)
         self._sock.send_multipart([bytes(f) for f in envelope] + reply)
+        if request is not None and request.cmd == "match" and self.extensions:
+            self._tell_extensions(request, reply)
+
+    def _tell_extensions(self, request: Request, reply: list[bytes]) -> None:
+        # After the reply left: the page never delays an answer, and never breaks the loop.
+        answer = json.loads(bytes(reply[0]))
+        for extension in self.extensions:
+            try:
+                extension.answered(request.header, request.audio, answer)
+            except Exception:
+                log.exception("extension %s failed on request %s", extension, request.id)
 
     def respond(self, body: Sequence[bytes | memoryview]) -> list[bytes]:
         """The reply body to a request body: always one reply, never an exception."""
+        return self._respond(body)[1]
+
+    def _respond(self, body: Sequence[bytes | memoryview]) -> tuple[Request | None, list[bytes]]:
         t0 = time.perf_counter()
         request_id = protocol.peek_id(body)
+        request = None
         try:
             request = protocol.decode_request(body)
             request_id = request.id
@@ -243,7 +279,7 @@ class Server:
                 ),
             )
         self.requests_served += 1
-        return reply
+        return request, reply
 
     def _dispatch(self, request: Request, t0: float) -> list[bytes]:
         if request.cmd == "ping":
@@ -304,4 +340,5 @@ class Server:
             "uptime_s": round(time.time() - self.started_at, 3),
             "requests_served": self.requests_served,
             "log_path": str(paths.log_path()),
+            **{k: v for extension in self.extensions for k, v in extension.status().items()},
         }

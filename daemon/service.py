@@ -13,7 +13,7 @@ from typing import Any
 
 from cir import defaults, protocol
 from cir.daemon import paths
-from cir.daemon.errors import DaemonNotRunningError, DaemonStartError
+from cir.daemon.errors import DaemonError, DaemonNotRunningError, DaemonStartError
 from cir.daemon.lock import is_locked, read_pid
 from cir.daemon.logs import setup_logging
 
@@ -37,11 +37,18 @@ def run_foreground(
     max_requests: int | None = None,
     log_file: str | Path | None = None,
     verbose: bool = False,
+    web_port: int | None = -1,
 ) -> int:
-    """Run the daemon in this process until stopped (what `cir daemon run` does)."""
+    """Run the daemon in this process until stopped (what `cir daemon run` does).
+
+    `web_port`: the results page's port (None: no page; -1: $CIR_WEB_PORT or the default).
+    """
     from cir.daemon.server import Server
+    from cir.daemon.web import WebPage
+    from cir.daemon.web import web_port as configured_port
 
     setup_logging(Path(log_file) if log_file else paths.log_path(), stderr=verbose)
+    port = configured_port() if web_port == -1 else web_port
     server = Server(
         endpoints=endpoints,
         catalogue_path=catalogue,
@@ -49,6 +56,7 @@ def run_foreground(
         lock_path=lock_path,
         idle_timeout=idle_timeout,
         max_requests=max_requests,
+        extensions=[WebPage(port)],
     )
     return server.run()
 
@@ -73,11 +81,13 @@ def start(
     lock_path: str | Path | None = None,
     idle_timeout: float | None = None,
     timeout: float = defaults.DAEMON_START_TIMEOUT_S,
+    web_port: int | None = -1,
 ) -> Started:
     """Start a background daemon unless one answers already; wait until it answers a ping.
 
     `endpoint` and `lock_path` give a private daemon (the demo's) that cannot clash with the
-    user's own.
+    user's own. `web_port`: the results page's port (None: no page; -1: $CIR_WEB_PORT or
+    the default).
     """
     from cir.protocol.client import is_running
 
@@ -88,7 +98,7 @@ def start(
         return Started(read_pid(lock), target, False, log_path)
     cmd = [sys.executable, "-m", "cir", "daemon", "run"]
     if catalogue:
-        cmd += ["--catalogue", str(catalogue)]
+        cmd += ["--db", str(catalogue)]
     if embedder:
         cmd += ["--embedder", embedder]
     if lock_path:
@@ -98,6 +108,8 @@ def start(
     env = dict(os.environ)
     if endpoint:
         env[defaults.ENDPOINT_ENV] = endpoint
+    if web_port != -1:
+        env[defaults.WEB_PORT_ENV] = "off" if web_port is None else str(web_port)
     paths.log_dir(create=True)
     with open(paths.log_dir() / "daemon.stderr", "ab") as err:
         proc = subprocess.Popen(
@@ -134,6 +146,35 @@ def status(endpoint: str | None = None) -> dict[str, Any]:
         raise DaemonNotRunningError(
             f"daemon not running at {target}; start it with `cir daemon start`"
         ) from None
+
+
+def reload(endpoint: str | None = None) -> int:
+    """Make the running daemon reopen its catalogue now (protocol `rebuild`); its new size."""
+    from cir.protocol.client import DaemonUnavailableError, ipc_socket_exists
+
+    target = endpoint or protocol.client_endpoint()
+    try:
+        if not ipc_socket_exists(target):
+            raise DaemonUnavailableError(target)
+        with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS * 3) as client:
+            return int(client.rebuild()["catalogue_size"])
+    except DaemonUnavailableError:
+        raise DaemonNotRunningError(
+            f"daemon not running at {target}: nothing to reload (`cir daemon start` loads "
+            "the catalogue as it is)"
+        ) from None
+
+
+def page_url(endpoint: str | None = None) -> str:
+    """The running daemon's results page address, or a DaemonError saying why there is none."""
+    info = status(endpoint)
+    if info.get("web_url"):
+        return info["web_url"]
+    why = info.get("web_problem") or "this daemon predates the results page"
+    raise DaemonError(
+        f"the daemon runs without a results page ({why}); restart it with `cir daemon stop` "
+        "then `cir daemon start`"
+    )
 
 
 def stop(

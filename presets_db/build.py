@@ -32,7 +32,7 @@ from rich.progress import (
 from cir import defaults
 from cir.presets_db import sources as sources_mod
 from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
-from cir.presets_db.errors import CatalogueError, RenderError
+from cir.presets_db.errors import CatalogueError, NoSourcesError, RenderError
 from cir.presets_db.pool import Outcome, run_tasks
 from cir.presets_db.render import reference_notes
 from cir.presets_db.sources import Entry
@@ -57,6 +57,8 @@ class BuildSummary:
     skipped: int = 0
     removed: int = 0
     unmapped: int = 0
+    # Entries left out because no family could be told: (source id, key, name) each.
+    left_out: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     rendered: int = 0
@@ -233,6 +235,10 @@ class _Builder:
         states = self.catalogue.states(source.id, self.embedder.name)
         mapped = [e for e in entries if e.family is not None]
         self.summary.unmapped += len(entries) - len(mapped)
+        self.summary.left_out += [
+            {"source": source.id, "key": e.key, "name": e.name}
+            for e in entries if e.family is None
+        ]
         keys = {e.key for e in mapped}
         gone = [st.id for key, st in states.items() if key not in keys]
         self.catalogue.delete_presets(gone)
@@ -331,9 +337,15 @@ def build(
     summary as a failure with key "*" and its presets are kept as they are (build).
     """
     start = time.monotonic()
+    chosen = list(sources) if sources is not None else catalogue.sources()
+    if not chosen:
+        raise NoSourcesError(
+            f"the catalogue {catalogue.path} has no sources yet: add one with `cir catalogue "
+            "add-builtin` (the built-in synth), `add-sf2 FILE`, `add-vst3 PLUGIN` or "
+            "`add-folder DIR`"
+        )
     emb = load_embedder(embedder)
     builder = _Builder(catalogue, emb, embedder or defaults.CATALOGUE_EMBEDDER, retry_failed)
-    chosen = list(sources) if sources is not None else catalogue.sources()
     plan = _Plan()
     for source in chosen:
         try:

@@ -9,6 +9,7 @@ half-way leaves whole presets or none.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -245,11 +246,41 @@ class Catalogue:
             params.append(status)
         return self._preset_rows(" AND ".join(where), params)
 
-    def _preset_rows(self, where: str, params: Sequence[Any]) -> list[PresetRecord]:
+    def find(
+        self,
+        text: str | None = None,
+        family: str | None = None,
+        source: int | str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[int, list[PresetRecord]]:
+        """(how many match, one page of them): ok presets whose name, key or tags contain
+        every word of `text` (any case), of one family and one source (id or path)."""
+        where, params = ["p.status = 'ok'"], []
+        for word in (text or "").split():
+            where.append("(p.name LIKE ? ESCAPE '\\' OR p.key LIKE ? ESCAPE '\\' "
+                         "OR p.tags LIKE ? ESCAPE '\\')")
+            pattern = "%" + re.sub(r"([%_\\])", r"\\\1", word) + "%"
+            params += [pattern] * 3
+        if family:
+            where.append("p.family = ?")
+            params.append(normalise_family(family))
+        if source is not None and source != "":
+            where.append("p.source_id = ?")
+            params.append(self.source(source).id)
+        clause = " AND ".join(where)
+        total = self.db.execute(f"SELECT COUNT(*) FROM presets p WHERE {clause}", params)
+        count = int(total.fetchone()[0])
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        return count, self._preset_rows(clause, params, page)
+
+    def _preset_rows(
+        self, where: str, params: Sequence[Any], page: str = ""
+    ) -> list[PresetRecord]:
         sources = {s.id: s for s in self.sources()}
         sql = (
             "SELECT p.*, r.preview AS preview, r.notes AS notes FROM presets p "
-            f"LEFT JOIN renders r ON r.preset_id = p.id WHERE {where} ORDER BY p.id"
+            f"LEFT JOIN renders r ON r.preset_id = p.id WHERE {where} ORDER BY p.id{page}"
         )
         rows = list(self.db.query(sql, params))
         embedders: dict[int, dict[str, str]] = {}

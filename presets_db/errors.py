@@ -31,3 +31,7 @@ class RenderError(CatalogueError):
 
 class EmbedderMismatchError(CatalogueError):
     """The catalogue holds embeddings of another embedder version than the one asked for."""
+
+
+class NoSourcesError(CatalogueError):
+    """`build` was asked to re-scan a catalogue that has no registered source."""

@@ -9,9 +9,12 @@ every OS.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing as mp
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -56,11 +59,28 @@ def _worker_main(conn: Connection, func: Callable[[Any], Any]) -> None:
             return
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while a worker is spawned. The ignored disposition survives exec, and
+    Python then installs no KeyboardInterrupt handler in the child: a Ctrl+C in the terminal
+    (sent to every process of the group) reaches only the parent, which stops the workers,
+    instead of printing a traceback per worker."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _Worker:
     def __init__(self, ctx: Any, func: Callable[[Any], Any]):
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, func), daemon=True)
-        self.process.start()
+        with _sigint_ignored():  # the child inherits "ignore": Ctrl+C is the parent's to handle
+            self.process.start()
         child.close()
         self.task: Any = None
         self.started = 0.0

@@ -58,9 +58,17 @@ def _by_id() -> dict[str, Preset]:
     return {p.id: p for p in factory_bank()}
 
 
+def canonical_id(preset_id: str) -> str:
+    """'bass-42', 'Bass-042' -> 'bass-0042' (ids count within a family, four digits)."""
+    family, sep, number = preset_id.strip().rpartition("-")
+    if not sep or not number.isdigit():
+        return preset_id
+    return f"{family.lower()}-{int(number):04d}"
+
+
 def get_preset(preset_id: str) -> Preset:
     """The factory preset with this id, or UnknownPresetError with the closest ids."""
-    preset = _by_id().get(preset_id)
+    preset = _by_id().get(preset_id) or _by_id().get(canonical_id(preset_id))
     if preset is None:
         close = difflib.get_close_matches(preset_id, list(_by_id()), n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}? " if close else ""

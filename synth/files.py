@@ -115,3 +115,20 @@ def export_bank(
     }
     (directory / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     return len(chosen)
+
+
+def export_preset(preset_id: str, directory: str | Path) -> Path:
+    """Write one factory preset as a pretty-printed JSON file in `directory`; its path.
+
+    The file loads in `cir synth render FILE ...` and is the starting point for editing.
+    """
+    preset = get_preset(preset_id)
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{preset.id}.json"
+        text = json.dumps(preset.to_dict(), indent=2, sort_keys=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise SynthFileError(f"cannot write the preset to {directory}: {exc.strerror}") from exc
+    return path

@@ -70,8 +70,10 @@ def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
+                # `from pkg import sub` depends on pkg.sub; `from mod import name`, on mod.
                 base = _resolve(name, node)
-                names = [f"{base}.{a.name}" for a in node.names] + [base]
+                names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                         for a in node.names]
             else:
                 continue
             for imported in names:

@@ -97,7 +97,7 @@ def test_catalogue_reload_after_rebuild_without_restart():
     with short_dir() as d, serve(d) as (_, endpoint), Client(endpoint) as client:
         with pytest.raises(RequestRefusedError) as info:
             client.match(loop(), 48000)
-        assert info.value.code == "no_catalogue" and "cir catalogue build" in str(info.value)
+        assert info.value.code == "no_catalogue" and "cir catalogue add-builtin" in str(info.value)
         synthetic_catalogue(d / "catalogue.db", 9, mfcc())  # a build writes the file
         assert client.rebuild()["catalogue_size"] == 9
         assert sum(len(v) for v in client.match(loop(), 48000)["results"].values()) == 9

@@ -42,7 +42,7 @@ def test_demo_command_end_to_end(catalogue, embedder, tmp_path):
             "0", "--test-limit", str(TEST_LIMIT), "--out", str(tmp_path)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout)  # one object, pretty: progress went to stderr
     assert set(report["truth"]) == set(MIX_FAMILIES) == set(report["families"])
     for family, hits in report["families"].items():
         assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
@@ -58,7 +58,7 @@ def test_demo_command_end_to_end(catalogue, embedder, tmp_path):
         # The trained encoder must find every preset of the loop in its top 5.
         assert all(report["ranks"][f] is not None for f in MIX_FAMILIES), report["ranks"]
     # Same seed, same presets: the user did not choose them, but the run is reproducible.
-    again = json.loads(CliRunner().invoke(cli, args).stdout.strip().splitlines()[-1])
+    again = json.loads(CliRunner().invoke(cli, args).stdout)
     assert again["truth"] == report["truth"]
 
 
@@ -122,4 +122,8 @@ def test_match_command_through_the_daemon_and_local(catalogue, embedder, tmp_pat
     table = CliRunner().invoke(
         cli, ["match", str(path), "--local", "--catalogue", str(catalogue)]
     )
-    assert table.exit_code == 0 and "bass" in table.output and "score" in table.output
+    assert table.exit_code == 0 and "bass" in table.output
+    rows = table.stdout.splitlines()
+    assert all(len(row) <= 80 for row in rows), rows  # piped: 80 columns, no wrapped rows
+    first_bass = rows[rows.index("bass") + 1].split()
+    assert first_bass[0] == "1" and first_bass[-1] == lines[0]["families"]["bass"][0]["key"]

@@ -111,8 +111,11 @@ def test_lookups_validate_family_split_and_id():
         presets("strings")
     with pytest.raises(UnknownSplitError, match="train, valid, test"):
         presets(split="holdout")
+    assert get_preset("bass-042").id == get_preset("Bass-42").id == "bass-0042"
     with pytest.raises(UnknownPresetError, match=r"bass-0042.*cir synth list"):
-        get_preset("bass-042")
+        get_preset("bas-0042")
+    with pytest.raises(UnknownPresetError, match=r"no factory preset 'bass-9999'"):
+        get_preset("bass-9999")
 
 
 def test_about_a_fifth_are_siblings_close_to_a_parent_of_their_kind():

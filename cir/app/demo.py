@@ -155,7 +155,7 @@ def run_demo(
         say("daemon: starting (loading the encoder and the catalogue) ...")
         started = service.start(
             catalogue_path, endpoint=endpoint, lock_path=workdir / "demo.lock",
-            idle_timeout=defaults.DEMO_DAEMON_IDLE_S,
+            idle_timeout=defaults.DEMO_DAEMON_IDLE_S, web_port=None,  # private: no page
         )
         try:
             say(f"daemon: pid {started.pid} at {endpoint}; sending the loop")

@@ -6,7 +6,9 @@ Server's `respond`, so `cir match --local` and the daemon answer identically.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,19 @@ class AudioFileError(CIRError):
     """An audio file is missing, unreadable, or too long for a query."""
 
 
+class LocalMatchError(CIRError):
+    """The in-process matcher (`--local`) could not answer a query."""
+
+
+@dataclass(frozen=True)
+class FileAnswer:
+    """One file's outcome: the match reply, or the one-line reason it has none."""
+
+    path: str
+    reply: dict[str, Any] | None = None
+    error: str | None = None
+
+
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """(frames, channels) float32 audio and its sample rate (wav, flac, mp3, ogg, aiff)."""
     from pedalboard.io import AudioFile
@@ -29,20 +44,23 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
         raise AudioFileError(f"audio file {path} does not exist; pass a wav/flac/mp3/ogg/aiff file")
     try:
         with AudioFile(str(path)) as f:
-            rate = int(f.samplerate)
+            rate, frames = int(f.samplerate), int(f.frames)
             limit = int(defaults.PROTOCOL_MAX_SECONDS * rate)
-            if f.frames > limit:
+            if frames > limit:
                 raise AudioFileError(
-                    f"{path} is {f.frames / rate:.1f} s long; queries are at most "
+                    f"{path} is {frames / rate:.1f} s long; queries are at most "
                     f"{defaults.PROTOCOL_MAX_SECONDS:g} s: trim it to the loop"
                 )
-            audio = f.read(f.frames)
+            # read(0) means "the whole file" to pedalboard: an empty file is said so below
+            audio = f.read(frames) if frames else np.zeros((f.num_channels, 0), np.float32)
     except AudioFileError:
         raise
-    except Exception as exc:
+    except Exception:
         raise AudioFileError(
-            f"cannot read {path} ({exc}); use wav, flac, mp3, ogg or aiff"
+            f"cannot read {path}: not a wav, flac, mp3, ogg or aiff file pedalboard can decode"
         ) from None
+    if audio.shape[-1] == 0:
+        raise AudioFileError(f"{path} holds no audio (0 samples): export the loop again")
     return np.ascontiguousarray(audio.T, dtype=np.float32), rate
 
 
@@ -50,8 +68,12 @@ class LocalMatcher:
     """An in-process daemon without sockets: loads the model and catalogue once."""
 
     def __init__(self, catalogue: str | Path | None = None, embedder: Any = None):
+        from cir import paths
+        from cir.daemon.logs import LOGGER_NAME, setup_logging
         from cir.daemon.server import Server
 
+        if not logging.getLogger(LOGGER_NAME).handlers:  # its log goes to a file, as a daemon's
+            setup_logging(paths.log_dir() / "local.log")
         self.server = Server(endpoints=[], catalogue_path=catalogue, embedder=embedder,
                              use_lock=False, warm_up=False).load()
 
@@ -60,14 +82,29 @@ class LocalMatcher:
             self.server.respond(protocol.encode_match(audio, sample_rate, **options))
         )
         if not reply["ok"]:
-            from cir.protocol.client import RequestRefusedError
-
-            raise RequestRefusedError(reply["error"]["code"], reply["error"]["message"])
+            raise LocalMatchError(reply["error"]["message"])
         return reply
 
     def close(self) -> None:
         if self.server.matcher is not None:
             self.server.matcher.close()
+
+
+class _DaemonMatcher:
+    """The running daemon, asked like `cir match` asks it (the page shows where from)."""
+
+    def __init__(self, endpoint: str | None, source: str):
+        from cir.protocol.client import Client
+
+        self.client = Client(endpoint)
+        self.source = source
+
+    def match(self, audio: np.ndarray, sample_rate: int, **options: Any) -> dict[str, Any]:
+        body = protocol.encode_match(audio, sample_rate, source=self.source, **options)
+        return self.client.call(body)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def match_files(
@@ -77,24 +114,36 @@ def match_files(
     local: bool = False,
     catalogue: str | Path | None = None,
     endpoint: str | None = None,
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(path, match reply) per file, through the daemon or in-process."""
-    if local:
-        matcher: Any = LocalMatcher(catalogue)
-    else:
-        from cir.protocol.client import Client
+    source: str = "cir match",
+) -> Iterator[FileAnswer]:
+    """One FileAnswer per file, through the daemon or in-process. A file that cannot be read
+    or matched gets its error and the others go on; a daemon that does not answer (or a
+    catalogue that cannot be opened) stops everything with its CIRError."""
+    from cir.protocol.client import RequestRefusedError
 
-        matcher = Client(endpoint)
+    matcher: Any = LocalMatcher(catalogue) if local else _DaemonMatcher(endpoint, source)
     try:
         for path in files:
-            audio, rate = load_audio(path)
-            yield str(path), matcher.match(audio, rate, k=k, families=families)
+            try:
+                audio, rate = load_audio(path)
+                reply = matcher.match(audio, rate, k=k, families=families)
+            except (AudioFileError, LocalMatchError) as exc:
+                yield FileAnswer(str(path), error=str(exc))
+                continue
+            except RequestRefusedError as exc:
+                if exc.code == "no_catalogue":
+                    raise
+                yield FileAnswer(str(path), error=str(exc))
+                continue
+            yield FileAnswer(str(path), reply=reply)
     finally:
         matcher.close()
 
 
-def as_json_line(path: str, reply: dict[str, Any]) -> dict[str, Any]:
-    """The `cir match --json` object for one file."""
+def as_json_line(path: str, reply: dict[str, Any] | None, error: str | None = None):
+    """The `cir match --json` object for one file (its error instead when it has one)."""
+    if reply is None:
+        return {"query": path, "error": error}
     return {
         "query": path,
         "families": reply.get("results", {}),

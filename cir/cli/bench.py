@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from cir.cli.output import echo_json, json_option, json_stdout
 
 
 @click.group()
@@ -23,7 +23,7 @@ def bench() -> None:
               help="Timed renders per preset (default from cir.defaults).")
 @click.option("--tune-allocator", is_flag=True,
               help="Keep freed memory for reuse first (synth.engine.tune_allocator).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> None:
     """Built-in synth render speed on one core: renders/s and x real time per family.
 
@@ -40,9 +40,10 @@ def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> Non
     from cir import defaults
     from cir.benchmarks.synth import bench_synth
 
-    result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS, tune=tune_allocator)
+    with json_stdout(as_json):
+        result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS, tune=tune_allocator)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     from rich.console import Console
     from rich.table import Table
@@ -71,7 +72,7 @@ def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> Non
               help="Concurrent clients for the second run (default from cir.defaults).")
 @click.option("--catalogue-size", type=click.IntRange(1, 10_000_000), default=None,
               help="Synthetic catalogue entries (default 10,000).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def latency(n_requests: int | None, clients: int | None, catalogue_size: int | None,
             as_json: bool) -> None:
     """Daemon latency: client sends an 8 s stereo 48 kHz loop, waits for the reply.
@@ -87,13 +88,14 @@ def latency(n_requests: int | None, clients: int | None, catalogue_size: int | N
     from cir import defaults
     from cir.benchmarks.latency import bench_latency
 
-    result = bench_latency(
-        requests=n_requests or defaults.BENCH_LATENCY_REQUESTS,
-        clients=clients or defaults.BENCH_LATENCY_CLIENTS,
-        catalogue_size=catalogue_size or defaults.BENCH_LATENCY_CATALOGUE_SIZE,
-    )
+    with json_stdout(as_json):
+        result = bench_latency(
+            requests=n_requests or defaults.BENCH_LATENCY_REQUESTS,
+            clients=clients or defaults.BENCH_LATENCY_CLIENTS,
+            catalogue_size=catalogue_size or defaults.BENCH_LATENCY_CATALOGUE_SIZE,
+        )
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     for key, value in result.items():
         click.echo(f"{key:>22}: {value}")
@@ -102,7 +104,7 @@ def latency(n_requests: int | None, clients: int | None, catalogue_size: int | N
 @bench.command("search")
 @click.option("--size", "sizes", type=click.IntRange(10), multiple=True,
               help="Catalogue size (repeatable; default 10^4, 10^5, 10^6).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
     """Catalogue search: exact vs HNSW time per query, memory, recall@5 (256-d, 3 families).
 
@@ -115,9 +117,10 @@ def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
     """
     from cir.benchmarks.catalogue import bench_search
 
-    result = bench_search(sizes) if sizes else bench_search()
+    with json_stdout(as_json):
+        result = bench_search(sizes) if sizes else bench_search()
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     for row in result["rows"]:
         click.echo(
@@ -134,7 +137,7 @@ def search_speed(sizes: tuple[int, ...], as_json: bool) -> None:
 @click.option("--workers", type=click.IntRange(1), default=None, help="Render processes.")
 @click.option("--embedder", default="default", show_default=True,
               help="Embedder: default (the shipped encoder) or mfcc80.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def build_speed(presets: int | None, workers: int | None, embedder: str, as_json: bool) -> None:
     """Catalogue build throughput per source (builtin, folder, sf2, vst3): presets/s.
 
@@ -149,9 +152,10 @@ def build_speed(presets: int | None, workers: int | None, embedder: str, as_json
     from cir import defaults
     from cir.benchmarks.catalogue import bench_build
 
-    result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers, embedder)
+    with json_stdout(as_json):
+        result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers, embedder)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     for row in result["rows"]:
         click.echo(
@@ -165,7 +169,7 @@ def build_speed(presets: int | None, workers: int | None, embedder: str, as_json
               help="Single-note queries (default from cir.defaults).")
 @click.option("--mixes", type=click.IntRange(1, 10_000), default=None,
               help="Mix queries (default from cir.defaults).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 def fusion(singles: int | None, mixes: int | None, as_json: bool) -> None:
     """How the daemon's per-family query vectors rank single notes and mixes: the heads
     alone, the shared note vector alone, and their max (what the daemon uses).
@@ -178,12 +182,45 @@ def fusion(singles: int | None, mixes: int | None, as_json: bool) -> None:
     from cir import defaults
     from cir.benchmarks.query_fusion import bench_fusion
 
-    result = bench_fusion(singles or defaults.BENCH_FUSION_SINGLES,
-                          mixes or defaults.BENCH_FUSION_MIXES)
+    with json_stdout(as_json):
+        result = bench_fusion(singles or defaults.BENCH_FUSION_SINGLES,
+                              mixes or defaults.BENCH_FUSION_MIXES)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     click.echo(f"encoder {result['encoder']}, heads {result['heads']}")
     for row in result["rows"]:
         click.echo(f"{row['queries']:<6} {row['way']:<6} top-1 {row['top1']:5.1f}  "
                    f"top-5 {row['top5']:5.1f}  ({row['n']} queries)")
+
+
+@bench.command("page")
+@click.option("--requests", "n_requests", type=click.IntRange(1, 10_000), default=None,
+              help="Answers timed to the page (default from cir.defaults).")
+@click.option("--family-size", type=click.IntRange(4, 100_000), default=None,
+              help="Entries of the family the map is drawn for (default 500).")
+@json_option("Print the results as JSON.")
+def page_speed(n_requests: int | None, family_size: int | None, as_json: bool) -> None:
+    """Results page: the daemon's cost per answer, answer-to-page delay, map time.
+
+    A real daemon in a thread with its page on a free port; an SSE reader times each answer
+    from the client's reply to its event. The map is t-SNE over one synthetic family.
+
+    \b
+    Example:
+        cir bench page
+        cir bench page --requests 100 --json
+    """
+    from cir import defaults
+    from cir.benchmarks.page import bench_page
+
+    with json_stdout(as_json):
+        result = bench_page(
+            requests=n_requests or defaults.BENCH_PAGE_REQUESTS,
+            family_size=family_size or defaults.BENCH_CATALOGUE_PER_FAMILY,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    for key, value in result.items():
+        click.echo(f"{key:>16}: {value}")

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-import json
+import shutil
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from cir import defaults
+from cir.cli.output import db_option, echo_json, fit, json_option, json_stdout
 
 EMBEDDERS = click.Choice(["default", "mfcc80"])
 
 
-def _db_option(f: Callable) -> Callable:
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Catalogue database file (default: $CIR_HOME/catalogue.db or the user data dir).",
-    )(f)
+def _width() -> int:
+    """The terminal's width (80 when it cannot be told, e.g. piped)."""
+    return shutil.get_terminal_size((80, 24)).columns
 
 
-def _json_option(f: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+def fit_path(path: str, width: int) -> str:
+    """A path cut from the left so that its file name survives: …/sf2/TimGM6mb.sf2."""
+    if len(path) <= width:
+        return path
+    name = Path(path).name
+    if len(name) + 2 > width:
+        return fit(name, width)
+    return "…" + path[len(path) - (width - 1):]
+
+
+def _wrap(text: str, indent: str = "    ") -> str:
+    return textwrap.fill(text, _width(), initial_indent=indent, subsequent_indent=indent)
 
 
 def _build_options(f: Callable) -> Callable:
@@ -53,6 +61,10 @@ def _build_options(f: Callable) -> Callable:
         click.option(
             "--retry-failed", is_flag=True, help="Render again presets that failed before."
         ),
+        click.option(
+            "--left-out", "show_left_out", is_flag=True,
+            help="List the entries left out because no family could be told.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -65,25 +77,26 @@ def _open(db: str | None):
     return Catalogue.open(db)
 
 
-def _emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-    else:
-        human(data)
-
-
-def _print_summary(data: dict[str, Any]) -> None:
+def _print_summary(data: dict[str, Any], show_left_out: bool) -> None:
     click.echo(
         f"added {data['added']}, updated {data['updated']}, skipped {data['skipped']}, "
-        f"failed {data['failed']}, removed {data['removed']}, left out (no family) "
-        f"{data['unmapped']} in {data['seconds']:.1f} s "
-        f"({data['presets_per_second']:.2f} presets/s, embedder {data['embedder_version']})"
+        f"failed {data['failed']}, removed {data['removed']}"
     )
+    click.echo(f"in {data['seconds']:.1f} s ({data['presets_per_second']:.2f} presets/s), "
+               f"embedder {data['embedder_version']}")
+    if data["unmapped"]:
+        more = "" if show_left_out else " (--left-out lists them)"
+        click.echo(f"left out {data['unmapped']} with no family{more}")
+        if show_left_out:
+            for entry in data["left_out"]:
+                click.echo(f"  {fit(entry['name'], _width() - 4)}")
     for failure in data["failures"]:
-        click.echo(f"  failed: source {failure['source']} {failure['key']}: {failure['error']}")
+        click.echo(f"failed {fit(failure['key'], _width() - 7)}")
+        click.echo(_wrap(failure["error"]))
 
 
 def _run_build(db: str | None, as_json: bool, call: Callable, **kwargs: Any) -> None:
+    show_left_out = kwargs.pop("show_left_out")
     options = {
         "embedder": kwargs.pop("embedder"),
         "workers": kwargs.pop("workers"),
@@ -91,9 +104,13 @@ def _run_build(db: str | None, as_json: bool, call: Callable, **kwargs: Any) -> 
         "retry_failed": kwargs.pop("retry_failed"),
         "progress": not as_json,
     }
-    with _open(db) as catalogue:
+    with json_stdout(as_json), _open(db) as catalogue:
         summary = call(catalogue, **kwargs, **options)
-    _emit(summary.to_dict(), as_json, _print_summary)
+    data = summary.to_dict()
+    if as_json:
+        echo_json(data)
+    else:
+        _print_summary(data, show_left_out)
 
 
 @click.group()
@@ -104,7 +121,8 @@ def catalogue() -> None:
     Example:
         cir catalogue add-builtin --split test
         cir catalogue add-sf2 /usr/share/sounds/sf2/TimGM6mb.sf2
-        cir catalogue stats --json
+        cir catalogue reload
+        cir catalogue stats
     """
 
 
@@ -114,8 +132,8 @@ def catalogue() -> None:
     "--limit", type=click.IntRange(1), default=None, help="At most N presets, all families."
 )
 @_build_options
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print the build summary as JSON.")
 def add_builtin(db, as_json, split, limit, **build) -> None:
     """Add the built-in synth's factory bank and render it.
 
@@ -139,8 +157,8 @@ def add_builtin(db, as_json, split, limit, **build) -> None:
     help="Only this program number (0-127, repeatable; default: every preset).",
 )
 @_build_options
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print the build summary as JSON.")
 def add_sf2(db, as_json, file, programs, **build) -> None:
     """Add every (bank, program) preset of a SoundFont (SF2/SF3) and render them.
 
@@ -149,7 +167,7 @@ def add_sf2(db, as_json, file, programs, **build) -> None:
     \b
     Example:
         cir catalogue add-sf2 /usr/share/sounds/sf2/TimGM6mb.sf2
-        cir catalogue add-sf2 my.sf2 --program 33 --program 81
+        cir catalogue add-sf2 my.sf2 --program 33 --program 81 --left-out
     """
     from cir.presets_db.build import add_sf2 as call
 
@@ -161,8 +179,8 @@ def add_sf2(db, as_json, file, programs, **build) -> None:
 @click.option("--presets", type=click.Path(), default=None, help="Folder of .vstpreset files.")
 @click.option("--family", default=None, help="Family when folder names do not tell one.")
 @_build_options
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print the build summary as JSON.")
 def add_vst3(db, as_json, plugin, presets, family, **build) -> None:
     """Add a VST3 instrument: each .vstpreset under --presets, or its default state.
 
@@ -182,8 +200,8 @@ def add_vst3(db, as_json, plugin, presets, family, **build) -> None:
 @click.argument("folder", type=click.Path())
 @click.option("--family", default=None, help="Family of files outside a family subfolder.")
 @_build_options
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print the build summary as JSON.")
 def add_folder(db, as_json, folder, family, **build) -> None:
     """Add every audio file (wav, flac, mp3, ogg, aiff) under a folder.
 
@@ -201,8 +219,8 @@ def add_folder(db, as_json, folder, family, **build) -> None:
 
 @catalogue.command("build")
 @_build_options
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print the build summary as JSON.")
 def build_command(db, as_json, **build) -> None:
     """Re-scan every registered source; render and embed only what changed.
 
@@ -216,14 +234,35 @@ def build_command(db, as_json, **build) -> None:
     _run_build(db, as_json, call, **build)
 
 
+@catalogue.command("reload")
+@json_option("Print the daemon's new catalogue size as JSON.")
+def reload_command(as_json) -> None:
+    """Make the running daemon reopen the catalogue now (after a build or a copy).
+
+    The daemon also notices changes by itself before its next match; this makes it sure.
+
+    \b
+    Example:
+        cir catalogue add-builtin --split test
+        cir catalogue reload
+    """
+    from cir.daemon.service import reload
+
+    size = reload()
+    if as_json:
+        echo_json({"catalogue_size": size})
+    else:
+        click.echo(f"the daemon reloaded its catalogue: {size} searchable entries")
+
+
 @catalogue.command("list")
 @click.option("--family", default=None, help="Only this family.")
 @click.option("--source", default=None, help="Only this source (id or path).")
 @click.option("--failed", is_flag=True, help="Only presets that failed to render.")
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print the entries as a JSON list.")
 def list_command(db, as_json, family, source, failed) -> None:
-    """List catalogue entries.
+    """List catalogue entries: id, family, source, name (and why a failed one failed).
 
     \b
     Example:
@@ -233,70 +272,114 @@ def list_command(db, as_json, family, source, failed) -> None:
     with _open(db) as catalogue:
         records = catalogue.presets(family, source, "failed" if failed else None)
     rows = [r.to_dict() for r in records]
+    if as_json:
+        echo_json(rows)
+        return
+    width = _width()
+    for r in rows:
+        source_tag = f"{r['source']['kind']}:{r['source']['id']}"
+        head = f"{r['id']:>6}  {r['family']:<10}  {source_tag:<10}  "
+        mark = "  FAILED" if r["status"] != "ok" else ""
+        click.echo(head + fit(r["name"], width - len(head) - len(mark)) + mark)
+        if r["status"] != "ok":
+            click.echo(_wrap(r["error"] or "no reason recorded", " " * 8))
+    click.echo(f"{len(rows)} entries", err=True)
 
-    def human(rows: list[dict[str, Any]]) -> None:
-        for r in rows:
-            status = "" if r["status"] == "ok" else f"  FAILED: {r['error']}"
-            source = f"{r['source']['kind']}:{r['source']['id']}"
-            click.echo(f"{r['id']:>6}  {r['family']:<10}  {source:<10}  {r['name']}{status}")
 
-    _emit(rows, as_json, human)
+def describe_locator(kind: str, locator: dict[str, Any]) -> str:
+    """Where a preset lives, in words."""
+    if kind == "builtin":
+        split = f" (split {locator['split']})" if locator.get("split") else ""
+        return f"factory preset {locator.get('id')}{split}"
+    if kind == "sf2":
+        where = f"bank {locator.get('bank')}, program {locator.get('program')}"
+        if locator.get("key") is not None:
+            where += f", key {locator['key']}"
+        return where
+    if kind == "vst3":
+        preset = locator.get("preset")
+        return f"preset file {preset}" if preset else "the plugin's default state"
+    return f"file {locator.get('file')}"
 
 
 @catalogue.command("show")
 @click.argument("preset_id", type=int)
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print the entry as JSON.")
 def show(db, as_json, preset_id) -> None:
-    """Show one entry: name, family, source, locator, preview file, renders.
+    """Show one entry: name, family, source, where it lives, preview file, vectors.
 
     \b
     Example:
+        cir catalogue show 42
         cir catalogue show 42 --json
     """
     with _open(db) as catalogue:
         record = catalogue.preset(preset_id).to_dict()
-
-    def human(r: dict[str, Any]) -> None:
-        for key in ("id", "name", "family", "status", "error", "tags", "locator", "preview"):
-            click.echo(f"{key:>8}: {r[key]}")
-        click.echo(f"{'source':>8}: {r['source']['kind']} {r['source']['path']}")
-        click.echo(f"{'vectors':>8}: {r['embedders']}")
-
-    _emit(record, as_json, human)
+    if as_json:
+        echo_json(record)
+        return
+    r, width = record, _width() - 10
+    lines = [
+        ("id", str(r["id"])),
+        ("name", r["name"]),
+        ("family", r["family"]),
+        ("status", r["status"]),
+    ]
+    if r["error"]:
+        lines.append(("error", r["error"]))
+    if r["tags"]:
+        lines.append(("tags", ", ".join(r["tags"])))
+    lines += [
+        ("source", f"{r['source']['id']}: {r['source']['kind']} "
+                   f"{fit_path(r['source']['path'], width - 12)}"),
+        ("where", describe_locator(r["source"]["kind"], r["locator"])),
+        ("preview", fit_path(r["preview"], width) if r["preview"] else "none"),
+    ]
+    for name, version in r["embedders"].items():
+        lines.append(("vectors", f"{name} ({version})"))
+    for key, value in lines:
+        click.echo(textwrap.fill(f"{key:<9} {value}", _width(), subsequent_indent=" " * 10))
 
 
 @catalogue.command("stats")
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print the counts as JSON.")
 def stats(db, as_json) -> None:
-    """Counts: entries, by_family, by_source, failures, embedder versions.
+    """Counts: entries per family and per source, failures, embedder versions.
 
     \b
     Example:
+        cir catalogue stats
         cir catalogue stats --json
     """
     with _open(db) as catalogue:
-        data = catalogue.stats()
-
-    def human(d: dict[str, Any]) -> None:
-        click.echo(f"{d['path']}: {d['entries']} entries, {d['failed']} failed")
-        for family, n in d["by_family"].items():
-            click.echo(f"  {family:<10} {n}")
-        for sid, s in d["by_source"].items():
-            click.echo(
-                f"  source {sid}: {s['kind']} {s['path']} {s['args'] or ''} "
-                f"({s['entries']} entries, {s['failed']} failed)"
-            )
-        click.echo(f"  vectors: {d['embedders']}")
-
-    _emit(data, as_json, human)
+        d = catalogue.stats()
+    if as_json:
+        echo_json(d)
+        return
+    width = _width()
+    click.echo(f"{fit_path(d['path'], width - 30)}: {d['entries']} entries, "
+               f"{d['failed']} failed")
+    if not d["by_source"]:
+        click.echo("no sources yet: add one with `cir catalogue add-builtin`, add-sf2, "
+                   "add-vst3 or add-folder")
+    for family, n in d["by_family"].items():
+        click.echo(f"  {family:<11} {n:>6}")
+    for sid, s in d["by_source"].items():
+        failed = f", {s['failed']} failed" if s["failed"] else ""
+        head = f"  source {sid:>2}  {s['kind']:<7} {s['entries']:>6} entries{failed}  "
+        args = " ".join(f"{k}={v}" for k, v in (s["args"] or {}).items() if v is not None)
+        tail = f"{s['path']}{' (' + args + ')' if args else ''}"
+        click.echo(head + fit_path(tail, width - len(head)))
+    for version, n in d["embedders"].items():
+        click.echo(f"  vectors     {n:>6}  {version}")
 
 
 @catalogue.command("remove")
 @click.argument("source")
-@_db_option
-@_json_option
+@db_option()
+@json_option("Print what was removed as JSON.")
 def remove(db, as_json, source) -> None:
     """Remove a source (id or path) with its entries, vectors and previews.
 
@@ -307,8 +390,7 @@ def remove(db, as_json, source) -> None:
     """
     with _open(db) as catalogue:
         removed = catalogue.remove_source(source)
-    _emit(
-        {"source": source, "removed": removed},
-        as_json,
-        lambda d: click.echo(f"removed source {d['source']} ({d['removed']} entries)"),
-    )
+    if as_json:
+        echo_json({"source": source, "removed": removed})
+    else:
+        click.echo(f"removed source {source} ({removed} entries)")

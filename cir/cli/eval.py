@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from cir import defaults
+from cir.cli.output import echo_json, json_option, json_stdout
 
 
 @click.command("eval")
 @click.option("--benchmark", "-b", required=True,
               type=click.Choice(["builtin-single", "builtin-mix3", "gm-single", "gm-mix3"]),
               help="Which benchmark (docs/BENCHMARKS.md defines them).")
-@click.option("--queries", "-n", type=click.IntRange(1), default=None,
+@click.option("--queries", type=click.IntRange(1), default=None,
               help=f"Number of queries [default: {defaults.BENCH_SINGLE_QUERIES} single notes, "
                    f"{defaults.BENCH_MIX_QUERIES} mixes].")
 @click.option("--seed", type=int, default=defaults.BENCH_SEED, show_default=True,
               help="Seed of the queries: same seed, same numbers.")
 @click.option("--embedder", "-e", default=None,
               help="'default' (shipped weights, else MFCC), 'mfcc80', or a checkpoint .pt.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("Print the result as JSON (progress goes to stderr).")
 def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
           as_json: bool) -> None:
     """Top-1 / top-5 per family and mean, for the encoder and the MFCC-80 baseline.
@@ -33,5 +32,9 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
     """
     from cir.training.evaluate import format_table, run_benchmark
 
-    result = run_benchmark(benchmark, queries, seed, embedder, progress=not as_json)
-    click.echo(json.dumps(result, indent=1) if as_json else format_table(result))
+    with json_stdout(as_json):
+        result = run_benchmark(benchmark, queries, seed, embedder, progress=not as_json)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(format_table(result))

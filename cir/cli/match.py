@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
-import json
+import shutil
+import sys
 from collections.abc import Collection
+from pathlib import PurePath
 from typing import Any
 
 import click
 
 from cir import defaults
+from cir.cli.output import db_option, echo_json, echo_json_line, fit, json_option
 
 
-def _locator(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
+def where(hit: dict[str, Any]) -> str:
+    """Where a suggestion lives, short: a factory id, 'TimGM6mb.sf2 0:33', a preset file."""
+    loc, kind = hit.get("locator") or {}, hit.get("source", "")
+    if kind == "builtin":
+        return str(loc.get("id", hit.get("key", "")))
+    if kind == "sf2":
+        text = f"{PurePath(str(loc.get('file', ''))).name} {loc.get('bank')}:{loc.get('program')}"
+        return text + (f" key {loc['key']}" if loc.get("key") is not None else "")
+    if kind == "vst3":
+        return PurePath(str(loc.get("preset") or loc.get("plugin") or "")).name
+    return str(hit.get("key") or PurePath(str(loc.get("file", ""))).name)
+
+
+def result_lines(
+    results: dict[str, list[dict[str, Any]]],
+    width: int,
+    truth: Collection[int] = (),
+    presence: dict[str, Any] | None = None,
+) -> list[str]:
+    """The suggestions as text rows that never wrap at `width` columns: rank, score, preset
+    name (cut first), and where it lives (kept whole: the file name is what you look for)."""
+    lines: list[str] = []
+    if not results:
+        return ["no suggestions: the catalogue has no entries for these families"]
+    for family, hits in results.items():
+        share = (presence or {}).get(family)
+        if isinstance(share, dict):
+            share = share.get("score")
+        lines.append(family + (f"  (presence {share:.0%})" if isinstance(share, float) else ""))
+        places = [where(hit) for hit in hits]
+        room = width - len(f"{'✔ ' if truth else ''}100  -0.000  ") - 2
+        place_w = min(max((len(p) for p in places), default=0), max(room - 12, room // 2))
+        name_w = min(max((len(h["name"]) for h in hits), default=0), room - place_w)
+        for hit, place in zip(hits, places, strict=True):
+            mark = ("✔ " if hit["preset_id"] in truth else "  ") if truth else ""
+            head = f"{mark}{hit['rank']:>3}  {hit['score']:6.3f}  "
+            name = fit(hit["name"], name_w)
+            lines.append(f"{head}{name:<{name_w}}  {fit(place, place_w)}".rstrip())
+    return lines
 
 
 def print_results(
@@ -22,32 +60,16 @@ def print_results(
     title: str = "",
     truth: Collection[int] = (),
     warnings: Collection[str] = (),
+    presence: dict[str, Any] | None = None,
 ) -> None:
-    """One rich table per family; entries whose preset_id is in `truth` are marked."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
+    """The suggestions per family, fitted to the terminal's width (80 when piped)."""
+    width = shutil.get_terminal_size((80, 24)).columns
+    if title:
+        click.echo(fit(title, width))
     for warning in warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
-    if not results:
-        console.print("no suggestions: the catalogue has no entries for these families")
-    for family, hits in results.items():
-        table = Table(title=f"{title}{family}", title_justify="left")
-        table.add_column("#", justify="right")
-        if truth:
-            table.add_column("true")
-        table.add_column("preset")
-        table.add_column("source")
-        table.add_column("locator")
-        table.add_column("score", justify="right")
-        for hit in hits:
-            mark = ["[bold green]✔[/]" if hit["preset_id"] in truth else ""] if truth else []
-            table.add_row(
-                str(hit["rank"]), *mark, hit["name"], hit.get("source", ""),
-                _locator(hit.get("locator", "")), f"{hit['score']:.3f}",
-            )
-        console.print(table)
+        click.echo(f"warning: {warning}", err=True)
+    for line in result_lines(results, width, truth, presence):
+        click.echo(line)
 
 
 def _play_top(results: dict[str, list[dict[str, Any]]], device: str | None) -> None:
@@ -57,7 +79,7 @@ def _play_top(results: dict[str, list[dict[str, Any]]], device: str | None) -> N
     for family, hits in results.items():
         preview = hits[0].get("preview") if hits else None
         if preview:
-            click.echo(f"playing {family}: {hits[0]['name']}")
+            click.echo(f"playing {family}: {hits[0]['name']}", err=True)
             audio, rate = load_audio(preview)
             play(audio, rate, device)
 
@@ -66,9 +88,10 @@ def _show(path: str, reply: dict[str, Any], as_json: bool) -> None:
     from cir.app.match import as_json_line
 
     if as_json:
-        click.echo(json.dumps(as_json_line(path, reply)))
+        echo_json_line(as_json_line(path, reply))
     else:
-        print_results(reply.get("results", {}), f"{path} — ", warnings=reply.get("warnings", ()))
+        print_results(reply.get("results", {}), path, warnings=reply.get("warnings", ()),
+                      presence=reply.get("presence"))
 
 
 _k_option = click.option(
@@ -84,26 +107,44 @@ _family_option = click.option(
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_k_option
 @_family_option
-@click.option("--json", "as_json", is_flag=True, help="JSON Lines: one object per file.")
+@json_option("JSON Lines: one object per file.")
 @click.option("--local", is_flag=True, help="Match in this process, without the daemon.")
-@click.option("--catalogue", type=click.Path(dir_okay=False), help="Catalogue for --local.")
+@db_option("Catalogue for --local (the daemon serves its own: `cir daemon start --db`).")
 @click.option("--play", is_flag=True, help="Audition each family's top suggestion.")
 @click.option("--device", help="Output device for --play (index or name).")
-def match(files, k, families, as_json, local, catalogue, play, device):
+def match(files, k, families, as_json, local, db, play, device):
     """Suggest presets per family for audio files (a bounced loop).
+
+    Every answer also appears on the daemon's results page (`cir open`). A file that cannot
+    be read is reported and the others are still matched.
 
     \b
     Example:
         cir match loop.wav
         cir match loop.wav other.flac --k 3 --json
-        cir match loop.wav --local --catalogue my.db
+        cir match loop.wav --local --db my.db
     """
-    from cir.app.match import match_files
+    from cir.app.match import as_json_line, match_files
 
-    for path, reply in match_files(files, k, families or None, local, catalogue):
-        _show(path, reply, as_json)
+    if db and not local:
+        raise click.UsageError(
+            "--db applies to --local only: the daemon serves its own catalogue (start it "
+            "with `cir daemon start --db PATH`), or add --local"
+        )
+    failed = 0
+    for answer in match_files(files, k, families or None, local, db):
+        if answer.error is not None:
+            failed += 1
+            if as_json:
+                echo_json_line(as_json_line(answer.path, None, answer.error))
+            else:
+                click.echo(f"Error: {answer.error}", err=True)
+            continue
+        _show(answer.path, answer.reply, as_json)
         if play:
-            _play_top(reply.get("results", {}), device)
+            _play_top(answer.reply.get("results", {}), device)
+    if failed:
+        sys.exit(1)
 
 
 @click.command()
@@ -113,16 +154,19 @@ def match(files, k, families, as_json, local, catalogue, play, device):
 @click.option("--device", help="Input device (index or name substring; see `cir devices`).")
 @_k_option
 @_family_option
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON line.")
+@json_option("JSON Lines: one object for the capture.")
 @click.option("--save", type=click.Path(dir_okay=False), help="Also write the capture to a wav.")
 def record(seconds, bars, bpm, device, k, families, as_json, save):
     """Capture from an audio input (or loopback device) and ask the daemon.
+
+    The answer also appears on the daemon's results page (`cir open`).
 
     \b
     Example:
         cir record --seconds 8
         cir record --bars 4 --bpm 120 --device "Loopback"
     """
+    from cir import protocol
     from cir.plugin_bridge.capture import bars_to_seconds
     from cir.plugin_bridge.capture import record as capture
     from cir.protocol.client import Client
@@ -138,8 +182,10 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
         with AudioFile(save, "w", defaults.CAPTURE_SAMPLE_RATE, audio.shape[1]) as f:
             f.write(audio.T)
     with Client() as client:
-        reply = client.match(audio, defaults.CAPTURE_SAMPLE_RATE, k=k,
-                             families=families or None, tempo=bpm)
+        reply = client.call(protocol.encode_match(
+            audio, defaults.CAPTURE_SAMPLE_RATE, k=k, families=families or None, tempo=bpm,
+            source="cir record",
+        ))
     _show(save or "<recording>", reply, as_json)
 
 
@@ -148,20 +194,23 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
               help="How much recent audio to keep and send.")
 @click.option("--device", help="Input device (index or name substring; see `cir devices`).")
 @_k_option
-def listen(seconds, device, k):
+@json_option("JSON Lines: one object per match.")
+def listen(seconds, device, k, as_json):
     """Keep listening; press Enter to match the last seconds, q then Enter to quit.
 
     \b
     Example:
         cir listen --seconds 8 --device "Loopback"
     """
+    from cir import protocol
     from cir.plugin_bridge.capture import Recorder
     from cir.protocol.client import Client
 
     with Recorder(seconds, device) as rec, Client() as client:
         while True:
             line = click.prompt(
-                f"Enter: match the last {seconds:g} s, q: quit", default="", show_default=False
+                f"Enter: match the last {seconds:g} s, q: quit", default="", show_default=False,
+                err=True,
             )
             if line.strip().lower() == "q":
                 return
@@ -169,30 +218,33 @@ def listen(seconds, device, k):
             if len(audio) == 0:
                 click.echo("nothing captured yet", err=True)
                 continue
-            reply = client.match(audio, rec.sample_rate, k=k)
-            _show("<listen>", reply, False)
+            reply = client.call(protocol.encode_match(audio, rec.sample_rate, k=k,
+                                                      source="cir listen"))
+            _show("<listen>", reply, as_json)
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print devices as JSON.")
+@json_option("Print the devices as a JSON list.")
 def devices(as_json):
     """List audio devices (for --device of record and listen).
 
     \b
     Example:
         cir devices
+        cir devices --json
     """
     from cir.plugin_bridge.capture import list_devices
 
     found = list_devices()
     if as_json:
-        click.echo(json.dumps(found))
+        echo_json(found)
         return
     if not found:
         click.echo("no audio devices found (is PortAudio's backend running? e.g. JACK, ALSA)")
+    width = shutil.get_terminal_size((80, 24)).columns
     for d in found:
         marks = ("<" if d["default_input"] else " ") + (">" if d["default_output"] else " ")
-        click.echo(
-            f"{marks} {d['index']:3d} {d['name']} ({d['hostapi']}; "
-            f"{d['inputs']} in, {d['outputs']} out, {d['default_samplerate']:.0f} Hz)"
-        )
+        tail = f" ({d['hostapi']}; {d['inputs']} in, {d['outputs']} out, " \
+               f"{d['default_samplerate']:.0f} Hz)"
+        head = f"{marks} {d['index']:3d} "
+        click.echo(head + fit(d["name"], width - len(head) - len(tail)) + tail)

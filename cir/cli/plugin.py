@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from cir import defaults
+from cir.cli.output import echo_json, json_option
 
 
 @click.group()
@@ -33,7 +32,7 @@ def plugin() -> None:
     multiple=True,
     help="Install only this format (repeatable; default: all).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print what was installed as JSON.")
+@json_option("Print what was installed as JSON.")
 def install(dest: str | None, formats: tuple[str, ...], as_json: bool) -> None:
     """Copy the built bundles to ~/.vst3, ~/.clap and ~/.lv2 (macOS/Windows: their folders).
 
@@ -46,7 +45,7 @@ def install(dest: str | None, formats: tuple[str, ...], as_json: bool) -> None:
 
     installed = install_plugins(dest=dest, formats=formats or defaults.PLUGIN_FORMATS)
     if as_json:
-        click.echo(json.dumps({"installed": [b.to_json() for b in installed]}, indent=2))
+        echo_json({"installed": [b.to_json() for b in installed]})
         return
     for bundle in installed:
         click.echo(f"{bundle.format:5} {bundle.destination}")

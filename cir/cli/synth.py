@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 
 import click
 
 from cir import defaults
+from cir.cli.output import echo_json, fit, json_option
 
 
 @click.group()
@@ -26,9 +27,7 @@ def synth() -> None:
     "--family", "-f", default=None, help="Only this family (percussion, bass, lead, pad, keys)."
 )
 @click.option("--split", "-s", default=None, help="Only this split (train, valid, test).")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of a table."
-)
+@json_option("Print the presets as a JSON list of objects.")
 def list_presets(family: str | None, split: str | None, as_json: bool) -> None:
     """List factory presets: id, name, family, split and tags.
 
@@ -41,14 +40,14 @@ def list_presets(family: str | None, split: str | None, as_json: bool) -> None:
 
     rows = listing(family, split)
     if as_json:
-        click.echo(json.dumps(rows, indent=1))
+        echo_json(rows)
         return
     # Plain aligned text: a rich table of 6,000 rows takes seconds to lay out.
-    click.echo(f"{'id':<16}{'name':<20}{'family':<12}{'split':<7}tags")
+    room = shutil.get_terminal_size((80, 24)).columns - 57
+    click.echo(f"{'id':<16}{'name':<22}{'family':<12}{'split':<7}tags")
     for r in rows:
-        click.echo(
-            f"{r['id']:<16}{r['name']:<20}{r['family']:<12}{r['split']:<7}{', '.join(r['tags'])}"
-        )
+        tags = fit(", ".join(t for t in r["tags"] if not t.startswith("parent:")), room)
+        click.echo(f"{r['id']:<16}{r['name']:<22}{r['family']:<12}{r['split']:<7}{tags}")
     click.echo(f"{len(rows)} presets", err=True)
 
 
@@ -65,7 +64,6 @@ def list_presets(family: str | None, split: str | None, as_json: bool) -> None:
 )
 @click.option(
     "--velocity",
-    "-v",
     type=click.IntRange(1, 127),
     default=defaults.CANONICAL_VELOCITY,
     show_default=True,
@@ -100,14 +98,15 @@ def render_command(
     sample_rate: int,
     output: str,
 ) -> None:
-    """Render a preset (factory id or preset .json file) to a mono wav file.
+    """Render a preset (factory id such as bass-0042 or bass-42, or a preset .json file) to a
+    mono wav file.
 
     The file holds the notes plus their release and the effects' tail.
 
     \b
     Example:
         cir synth render bass-0042 --note 40 -o bass.wav
-        cir synth render lead-3001 -n 72 -n 76 -n 79 --sequence -o arp.wav
+        cir synth render lead-0301 -n 72 -n 76 -n 79 --sequence -o arp.wav
         cir synth render my_preset.json --note 60 --seconds 2 -o pad.wav
     """
     from cir.synth.files import render_to_wav
@@ -136,11 +135,12 @@ def export_command(directory: str, family: str | None, split: str | None) -> Non
         cir synth export ./bank
         cir synth export ./basses --family bass --split test
     """
+    from rich.console import Console
     from rich.progress import Progress
 
     from cir.synth.files import export_bank
 
-    with Progress(transient=True) as bar:
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("exporting presets", total=None)
         count = export_bank(
             directory,

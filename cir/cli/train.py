@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from cir.cli.output import echo_json, json_option, json_stdout
 
 
 @click.command()
 @click.option("--config", "-c", "config_path", type=click.Path(exists=True, dir_okay=False),
               required=True, help="Training config (JSON), e.g. training/configs/cir-line.json.")
-@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder [default: ~/.local/share/cir/runs/<config name>; "
                    "CIR_RUNS moves the runs dir].")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's last.pt.")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="When done, copy best.pt (no optimiser state) + its JSON here, "
                    "e.g. encoder/weights.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("Print the summary as JSON (progress goes to stderr).")
 def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str | None,
           as_json: bool) -> None:
     """Train the encoder (or its mix heads) on rendered notes, lines and mixes of the factory
@@ -35,9 +35,10 @@ def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str |
     """
     from cir.training.run import run
 
-    summary = run(config_path, out_dir, resume, export_dir)
+    with json_stdout(as_json):
+        summary = run(config_path, out_dir, resume, export_dir)
     if as_json:
-        click.echo(json.dumps(summary, indent=1))
+        echo_json(summary)
     else:
         best = summary["best"] or {}
         click.echo(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s "

@@ -8,8 +8,14 @@ file itself). `spec` is plain picklable data, so a spawned worker can rebuild th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -82,3 +88,22 @@ def readable_path(path: str | Path, what: str, *, directory: bool | None = None)
             f"{what} {p} is not readable ({exc.strerror}): check permissions"
         ) from exc
     return p.resolve()
+
+
+@contextlib.contextmanager
+def native_stderr_to_log(what: str) -> Iterator[None]:
+    """Send what C libraries write to file descriptor 2 (FluidSynth's "error:" lines, glib's
+    CRITICAL assertions) to the log instead of the user's terminal, for the `with` block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                logging.getLogger("cir.presets_db").info("%s said:\n%s", what, text)

@@ -52,7 +52,7 @@ def scan(path: str, args: dict[str, Any]) -> Iterator[Entry]:
             digest, error = "", f"cannot read {file} ({exc.strerror})"
         yield Entry(
             key=relative.as_posix(),
-            name=file.stem,
+            name=file.name,  # with its extension: loop.wav and loop.flac are two entries
             family=family,
             locator={"file": str(file)},
             content_hash=sha256("folder", digest, str(family)),
@@ -72,14 +72,26 @@ def read_clip(path: str | Path, sample_rate: int) -> np.ndarray:
     from pedalboard.io import AudioFile
 
     try:
+        with AudioFile(str(path)) as raw:
+            samples, rate = raw.frames, raw.samplerate
         with AudioFile(str(path)).resampled_to(sample_rate) as f:
             frames = min(f.frames, round(defaults.FOLDER_MAX_SECONDS * sample_rate))
-            audio = f.read(frames)
-    except Exception as exc:  # pedalboard raises plain RuntimeError/ValueError on bad files
-        raise SourceError(f"{path}: cannot decode audio ({exc}); re-export the file") from exc
+            # read(0) means "everything" to pedalboard: never ask for it
+            audio = f.read(frames) if frames > 0 else np.zeros((1, 0), np.float32)
+    except Exception:  # pedalboard raises plain RuntimeError/ValueError on bad files
+        raise SourceError(
+            f"{path}: not a readable audio file; re-export it as wav, flac, ogg or aiff"
+        ) from None
     if audio.shape[-1] == 0:
-        raise SourceError(f"{path}: the file holds no audio frames")
-    return np.asarray(audio, dtype=np.float32).mean(axis=0)
+        raise SourceError(
+            f"{path}: too short to hold a sound ({samples} sample{'s' * (samples != 1)} at "
+            f"{rate:g} Hz); export the whole one-shot"
+        )
+    mono = np.asarray(audio, dtype=np.float32).mean(axis=0)
+    # Very short one-shots (a click) are padded with silence to the shortest clip the
+    # encoder takes, like a short query.
+    shortest = round(defaults.QUERY_MIN_SECONDS * sample_rate)
+    return np.pad(mono, (0, max(0, shortest - mono.size)))
 
 
 def render_clips(spec: str, family: str, sample_rate: int) -> list[np.ndarray]:

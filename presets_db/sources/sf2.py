@@ -35,7 +35,13 @@ from cir.errors import import_optional
 from cir.families import family_from_name
 from cir.presets_db.errors import SourceError
 from cir.presets_db.render import render_references
-from cir.presets_db.sources import Entry, file_sha256, readable_path, sha256
+from cir.presets_db.sources import (
+    Entry,
+    file_sha256,
+    native_stderr_to_log,
+    readable_path,
+    sha256,
+)
 from cir.synth.notes import Note
 
 DRUM_BANK = 128
@@ -131,9 +137,16 @@ def list_presets(path: Path) -> list[tuple[int, int, str]]:
     """(bank, program, name) of every preset in the SoundFont, or SourceError if unreadable."""
     fluidsynth = import_optional("fluidsynth", "soundfonts", system="libfluidsynth3")
 
+    with path.open("rb") as f:
+        head = f.read(12)
+    # Both SF2 and SF3 are RIFF "sfbk" files: anything else is refused before FluidSynth,
+    # whose loaders print several lines of C-level noise on a wrong file.
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise SourceError(f"{path} is not a SoundFont: pass an .sf2 or .sf3 file")
     synth = fluidsynth.Synth()
     try:
-        sfid = synth.sfload(str(path))
+        with native_stderr_to_log(f"FluidSynth loading {path}"):
+            sfid = synth.sfload(str(path))
         if sfid < 0:
             raise SourceError(
                 f"{path} is not a SoundFont FluidSynth can load: pass an .sf2 or .sf3 file"
@@ -193,7 +206,8 @@ def _synth(path: str, sample_rate: int) -> tuple[Any, int]:
     if key not in _SYNTHS:
         quiet = {"synth.reverb.active": 0, "synth.chorus.active": 0}
         synth = fluidsynth.Synth(gain=defaults.SF2_GAIN, samplerate=sample_rate, **quiet)
-        sfid = synth.sfload(path)
+        with native_stderr_to_log(f"FluidSynth loading {path}"):
+            sfid = synth.sfload(path)
         if sfid < 0:
             raise SourceError(f"{path} is not a SoundFont FluidSynth can load")
         _SYNTHS[key] = (synth, sfid)
