@@ -31,10 +31,12 @@ def downmix(frames: np.ndarray) -> np.ndarray:
     if frames.shape[1] == 1:
         return frames[:, 0].astype(np.float32)
     # Column adds are ~50x faster than mean(axis=1) over interleaved frames (SIMD, no reduce).
-    mono = frames[:, 0].astype(np.float32)
+    # Each channel is scaled before it is added: samples near the float32 maximum would
+    # otherwise sum to infinity.
+    scale = np.float32(1.0 / frames.shape[1])
+    mono = frames[:, 0] * scale
     for channel in range(1, frames.shape[1]):
-        mono += frames[:, channel]
-    mono *= np.float32(1.0 / frames.shape[1])
+        mono += frames[:, channel] * scale
     return mono
 
 
@@ -99,10 +101,28 @@ def prepare(frames: np.ndarray, sample_rate: int, target_rate: int) -> Prepared:
             f"peak at {level:.1f} dBFS: the audio is probably clipping; lower the level "
             "before capture for better matches"
         )
-    mono = resample(downmix(frames), sample_rate, target_rate)
-    # Catalogue references are peak-normalised to RENDER_PEAK: bring the query to the same level
-    # so loudness (a fader, a velocity) does not move it in embedding space.
-    peak = max(float(mono.max()), -float(mono.min()))
+    # Unit peak before resampling, so no float32 overflow can come from huge (finite) samples
+    # or the resampler's overshoot; then, since catalogue references are peak-normalised to
+    # RENDER_PEAK, the query is brought to the same level so loudness (a fader, a velocity)
+    # does not move it in embedding space.
+    mono = _normalise(downmix(frames), 1.0)
+    mono = _normalise(resample(mono, sample_rate, target_rate), defaults.RENDER_PEAK)
+    return Prepared(
+        audio=pad_to_minimum(mono, target_rate), sample_rate=target_rate, peak_dbfs=level,
+        warnings=warnings,
+    )
+
+
+def _normalise(mono: np.ndarray, target: float) -> np.ndarray:
+    peak = max(float(mono.max()), -float(mono.min())) if mono.size else 0.0
     if peak > 0:
-        mono *= np.float32(defaults.RENDER_PEAK / peak)
-    return Prepared(audio=mono, sample_rate=target_rate, peak_dbfs=level, warnings=warnings)
+        mono = mono * np.float32(target / peak)
+    return mono
+
+
+def pad_to_minimum(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    """`mono` followed by silence up to DAEMON_MIN_QUERY_SECONDS (unchanged if long enough)."""
+    minimum = math.ceil(defaults.DAEMON_MIN_QUERY_SECONDS * sample_rate)
+    if len(mono) >= minimum:
+        return mono
+    return np.concatenate([mono, np.zeros(minimum - len(mono), np.float32)])

@@ -331,6 +331,7 @@ def build(
     summary as a failure with key "*" and its presets are kept as they are (build).
     """
     start = time.monotonic()
+    catalogue.sweep_stale_previews()  # what a killed build's preview writers left behind
     emb = load_embedder(embedder)
     builder = _Builder(catalogue, emb, embedder or defaults.CATALOGUE_EMBEDDER, retry_failed)
     chosen = list(sources) if sources is not None else catalogue.sources()

@@ -18,6 +18,7 @@ import zmq
 
 from cir.benchmarks.latency import synthetic_catalogue
 from cir.daemon.server import Server
+from cir.protocol.keys import UserKeys, load_keys
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,12 +65,22 @@ def serve(directory: Path, **options) -> Iterator[tuple[Server, str]]:
 
 
 class Raw:
-    """A raw DEALER socket for malformed traffic: send any frames, receive with a timeout."""
+    """A raw DEALER socket for malformed traffic: send any frames, receive with a timeout.
 
-    def __init__(self, endpoint: str):
+    It speaks CURVE with the user's keys (`key_file`, default the user's key file), or with
+    `keys` given, or with no security at all (`curve=False`): what another user could do.
+    """
+
+    def __init__(self, endpoint: str, key_file: Path | None = None, *, curve: bool = True,
+                 keys: UserKeys | None = None):
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve:
+            keys = keys or load_keys(key_file)
+            self.sock.curve_serverkey = keys.server_public
+            self.sock.curve_publickey = keys.client_public
+            self.sock.curve_secretkey = keys.client_secret
         self.sock.connect(endpoint)
 
     def send(self, frames: list[bytes]) -> None:
@@ -93,6 +104,7 @@ def spawn_daemon(directory: Path, observer: str = "None", extra: str = "") -> su
         import sys, time
         from pathlib import Path
         from cir.daemon.server import Server
+from cir.protocol.keys import UserKeys, load_keys
         from cir.daemon.logs import setup_logging
         from cir.encoder.baseline import MFCCEmbedder
         setup_logging(Path({str(directory / 'daemon.log')!r}))
