@@ -72,15 +72,20 @@ def _listening(path: Path) -> bool:
     return True
 
 
-def _prepare_ipc(endpoint: str) -> Path | None:
-    """Make an ipc endpoint's directory private and clear a stale socket file; its path."""
-    if not endpoint.startswith("ipc://"):
+def _ipc_path(endpoint: str) -> Path | None:
+    return Path(endpoint[len("ipc://") :]) if endpoint.startswith("ipc://") else None
+
+
+def _prepare_ipc(endpoint: str, probe: bool = True) -> Path | None:
+    """Make an ipc endpoint's directory private and clear a stale socket file; its path.
+    `probe`: refuse when a live process listens there (off for our own rebind)."""
+    path = _ipc_path(endpoint)
+    if path is None:
         return None
-    path = Path(endpoint[len("ipc://") :])
     if path.parent == cir_paths.runtime_dir() or not path.parent.exists():
         paths.private_dir(path.parent)  # the user's runtime dir, or one we create: 0700
     if path.exists() or path.is_symlink():
-        if _listening(path):
+        if probe and _listening(path):
             raise DaemonError(
                 f"another process listens at {endpoint}; stop it (`cir daemon stop`) or set "
                 f"{defaults.ENDPOINT_ENV} to another endpoint"
@@ -224,7 +229,7 @@ class Server:
         sock.setsockopt(zmq.LINGER, defaults.DAEMON_LINGER_MS)
         try:
             for endpoint in self.endpoints:
-                ipc = _prepare_ipc(endpoint)
+                ipc = _prepare_ipc(endpoint, probe=rebind_s == 0)
                 self._bind(sock, endpoint, rebind_s)
                 if ipc is not None and ipc not in self._ipc_files:
                     self._ipc_files.append(ipc)
@@ -343,6 +348,11 @@ class Server:
         self._sock.close(linger=0)
         self._epoch += 1
         self._sock = None
+        # libzmq's I/O thread closes the old listeners a moment later and removes their ipc
+        # files: wait for that, or it could remove the new socket's file.
+        deadline = time.monotonic() + _REBIND_S
+        while any(p.exists() for p in self._ipc_files) and time.monotonic() < deadline:
+            time.sleep(0.01)
         self._sock = self._open_socket(rebind_s=_REBIND_S)
         self.guard.tripped(rss)
         log.warning("memory guard: %d queued requests dropped without reply", len(dropped))

@@ -83,8 +83,8 @@ class Raw:
             self.sock.curve_secretkey = keys.client_secret
         self.sock.connect(endpoint)
 
-    def send(self, frames: list[bytes]) -> None:
-        self.sock.send_multipart(frames)
+    def send(self, frames: list[bytes], copy: bool = True) -> None:
+        self.sock.send_multipart(frames, copy=copy)
 
     def recv(self, timeout_ms: int = 5000) -> list[bytes] | None:
         if self.sock.poll(timeout_ms):
@@ -95,16 +95,18 @@ class Raw:
         self.sock.close(0)
 
 
-def spawn_daemon(directory: Path, observer: str = "None", extra: str = "") -> subprocess.Popen:
+def spawn_daemon(
+    directory: Path, observer: str = "None", extra: str = "", server_args: str = ""
+) -> subprocess.Popen:
     """A daemon subprocess (main thread: real signal handlers) on `directory`/d.sock.
 
-    `observer` is Python source for the observer callable (sees each valid match request).
+    `observer` is Python source for the observer callable (sees each valid match request);
+    `server_args` more keyword arguments of Server, as source ("memory_headroom=10**8").
     """
     code = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
         from cir.daemon.server import Server
-from cir.protocol.keys import UserKeys, load_keys
         from cir.daemon.logs import setup_logging
         from cir.encoder.baseline import MFCCEmbedder
         setup_logging(Path({str(directory / 'daemon.log')!r}))
@@ -112,7 +114,7 @@ from cir.protocol.keys import UserKeys, load_keys
         server = Server(endpoints=[{f'ipc://{directory / "d.sock"}'!r}],
                         catalogue_path={str(directory / 'catalogue.db')!r},
                         embedder=MFCCEmbedder(), lock_path={str(directory / 'daemon.lock')!r},
-                        observer={observer}, warm_up=False)
+                        observer={observer}, warm_up=False, {server_args})
         sys.exit(0 if server.run() >= 0 else 1)
     """)
     env = dict(os.environ, PYTHONPATH=str(REPO))

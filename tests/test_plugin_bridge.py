@@ -312,3 +312,119 @@ def test_plugin_with_another_client_key_is_refused(monkeypatch, daemon, tmp_path
     assert feed.until(lambda: status(plugin)["state"] == "error", timeout=30)
     assert status(plugin)["error"] == "key_refused" and status(plugin)["requests"] == 0
     assert received == []
+
+
+@needs_bridge
+@pytest.mark.slow
+def test_daemon_error_reply_shows_error(monkeypatch, daemon):
+    endpoint, received = daemon
+    plugin = load_bridge(monkeypatch, endpoint)
+    feed = Stream(plugin, np.zeros((2, SR), np.float32))  # silence: the daemon refuses it
+    feed.blocks(10)
+    press_capture(feed, bars=1)
+    assert feed.until(lambda: status(plugin)["state"] in ("answered", "error"))
+    assert status(plugin)["state"] == "error" and status(plugin)["error"] == "refused"
+    assert len(received) == 1  # it did reach the daemon, which refused it (silent_audio)
+
+
+@needs_bridge
+@pytest.mark.slow
+def test_many_instances_load_and_unload_cleanly(tmp_path):
+    # In a child process: a crash or a hang at unload must fail this test, not the test run.
+    script = textwrap.dedent(f"""
+        import os, numpy as np, pedalboard
+        os.environ["CIR_ENDPOINT"] = "tcp://127.0.0.1:{free_port()}"
+        os.environ["CIR_BRIDGE_TIMEOUT_MS"] = "5000"
+        block = np.full((2, {BLOCK}), 0.1, np.float32)
+        for round in range(2):
+            plugins = [pedalboard.load_plugin({str(BRIDGE)!r}) for _ in range(10)]
+            for i, p in enumerate(plugins):
+                for _ in range(4):
+                    p.process(block, {SR}, buffer_size={BLOCK}, reset=False)
+                if i % 2:  # half of them with a request in flight to a dead daemon
+                    p.bars = 1
+                    p.capture = True
+                    for _ in range(200):
+                        p.process(block, {SR}, buffer_size={BLOCK}, reset=False)
+            del plugins
+        print("unloaded")
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "unloaded" in run.stdout
+
+
+def test_status_blob_without_entry_is_a_clear_error():
+    with pytest.raises(BridgeStatusError, match="CIR Bridge"):
+        bridge_status(b"VST3 not ours")
+
+
+# --- cir plugin install ---------------------------------------------------------------------------
+
+
+def fake_bundles(folder):
+    (folder / "CIRBridge.vst3" / "Contents" / "x86_64-linux").mkdir(parents=True)
+    (folder / "CIRBridge.vst3" / "Contents" / "x86_64-linux" / "CIRBridge.so").write_bytes(b"so")
+    (folder / "CIRBridge.clap").write_bytes(b"clap")
+    (folder / "CIRBridge.lv2").mkdir()
+    (folder / "CIRBridge.lv2" / "manifest.ttl").write_text("@prefix lv2: <x> .")
+    return folder
+
+
+def test_install_copies_bundles_to_the_standard_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sys, "platform", "linux")
+    src = fake_bundles(tmp_path / "built")
+    installed = install_plugins(source_dir=src)
+    home = tmp_path / "home"
+    assert {b.destination for b in installed} == {
+        home / ".vst3" / "CIRBridge.vst3", home / ".clap" / "CIRBridge.clap",
+        home / ".lv2" / "CIRBridge.lv2",
+    }
+    so = home / ".vst3" / "CIRBridge.vst3" / "Contents" / "x86_64-linux" / "CIRBridge.so"
+    assert so.read_bytes() == b"so"
+    # Installing again replaces the old copy.
+    (src / "CIRBridge.clap").write_bytes(b"clap v2")
+    install_plugins(source_dir=src)
+    assert (home / ".clap" / "CIRBridge.clap").read_bytes() == b"clap v2"
+
+
+def test_install_cli_json_with_dest(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIR_PLUGIN_BUILD_DIR", str(fake_bundles(tmp_path / "built")))
+    result = CliRunner().invoke(
+        cli, ["plugin", "install", "--dest", str(tmp_path / "out"), "--format", "vst3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    installed = json.loads(result.output)["installed"]
+    assert [b["format"] for b in installed] == ["vst3"]
+    assert (tmp_path / "out" / "CIRBridge.vst3" / "Contents").is_dir()
+
+
+def test_install_without_built_bundles_says_run_make_plugins(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIR_PLUGIN_BUILD_DIR", str(tmp_path / "empty"))
+    with pytest.raises(PluginInstallError, match="make plugins"):
+        install_plugins(dest=tmp_path / "out")
+    result = CliRunner().invoke(cli, ["plugin", "install", "--dest", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "run `make plugins`" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_user_plugin_dirs_per_platform(tmp_path, monkeypatch):
+    home = tmp_path
+    assert user_plugin_dirs("linux", home)["lv2"] == home / ".lv2"
+    mac = user_plugin_dirs("darwin", home)
+    assert mac["vst3"] == home / "Library" / "Audio" / "Plug-Ins" / "VST3"
+    assert mac["clap"] == home / "Library" / "Audio" / "Plug-Ins" / "CLAP"
+    monkeypatch.setenv("LOCALAPPDATA", str(home / "Local"))
+    monkeypatch.setenv("APPDATA", str(home / "Roaming"))
+    win = user_plugin_dirs("win32", home)
+    assert win["vst3"] == home / "Local" / "Programs" / "Common" / "VST3"
+    assert win["lv2"] == home / "Roaming" / "LV2"
+
+
+def test_plugin_install_help_has_an_example():
+    result = CliRunner().invoke(cli, ["plugin", "install", "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output
+    assert os.sep  # the help renders on every platform
