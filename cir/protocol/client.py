@@ -39,6 +39,7 @@ _HANDSHAKE_FAILED = (
 )
 _MONITORED = (
     zmq.EVENT_CONNECTED
+    | zmq.EVENT_CLOSED
     | zmq.EVENT_CONNECT_RETRIED
     | zmq.EVENT_DISCONNECTED
     | zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -98,6 +99,8 @@ class _Connection:
         """Wait until the daemon proved its key; raise a named error otherwise."""
         start = time.monotonic()
         connected = False
+        failures = 0
+        last = 0
         while True:
             limit = handshake_ms if connected else connect_ms
             left = start + limit / 1000.0 - time.monotonic()
@@ -112,11 +115,14 @@ class _Connection:
             if not self.monitor.poll(max(1, int(left * 1000))):
                 continue
             event = parse_monitor_message(self.monitor.recv_multipart())["event"]
+            last, previous = event, last
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 return
             if event == zmq.EVENT_CONNECTED:
                 connected, start = True, time.monotonic()
-            elif event == zmq.EVENT_CONNECT_RETRIED and not connected:
+            elif event == zmq.EVENT_CONNECT_RETRIED and previous == zmq.EVENT_CLOSED:
+                # The connection attempt itself failed (refused, no socket file): nobody
+                # listens. (A retry after a dropped connection follows DISCONNECTED instead.)
                 raise not_running(endpoint)
             elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 raise KeyRefusedError(
@@ -125,6 +131,12 @@ class _Connection:
                     "`cir daemon start` under the same CIR_HOME"
                 )
             elif event in _HANDSHAKE_FAILED:
+                # A daemon dying mid-handshake looks the same once; libzmq reconnects at once,
+                # and only a peer that fails twice (or nothing listening) is a verdict.
+                failures += 1
+                connected, start = False, time.monotonic()
+                if failures < 2:
+                    continue
                 raise NotYourDaemonError(
                     f"the process at {endpoint} is not your CIR daemon (it failed the key "
                     "handshake); nothing was sent to it. Stop that program, or set CIR_ENDPOINT "

@@ -293,7 +293,7 @@ private:
         char addr[96];
         std::snprintf(addr, sizeof(addr), "inproc://cir-bridge-monitor-%llx-%llu", fInstance,
                       static_cast<unsigned long long>(fCounter));
-        const int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED
+        const int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_CONNECT_RETRIED
                            | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
@@ -349,6 +349,8 @@ private:
     {
         auto start = std::chrono::steady_clock::now();
         bool connected = false;
+        int failures = 0;
+        int last = 0;
         while (!stopping()) {
             const int limitMs = connected ? kHandshakeTimeoutMs : kConnectTimeoutMs;
             const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -361,7 +363,12 @@ private:
                     fEndpoint.c_str());
                 return connected ? BridgeError::NoHandshake : BridgeError::NoDaemon;
             }
-            switch (nextEvent(kPollMs)) {
+            const int event = nextEvent(kPollMs);
+            if (event == 0)
+                continue;
+            const int previous = last;
+            last = event;
+            switch (event) {
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
                 return BridgeError::None;
             case ZMQ_EVENT_CONNECTED:
@@ -369,7 +376,9 @@ private:
                 start = std::chrono::steady_clock::now();
                 break;
             case ZMQ_EVENT_CONNECT_RETRIED:
-                if (!connected) {
+                // After a failed attempt (CLOSED) nobody listens; after a dropped connection
+                // (DISCONNECTED) it is only libzmq scheduling its reconnect.
+                if (previous == ZMQ_EVENT_CLOSED) {
                     std::fprintf(stderr, "CIR Bridge: daemon not running at %s; start it with "
                                          "`cir daemon start`\n", fEndpoint.c_str());
                     return BridgeError::NoDaemon;
@@ -381,6 +390,12 @@ private:
                 return BridgeError::KeyRefused;
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                // A daemon dying mid-handshake fails once too; libzmq reconnects at once, so
+                // only a second failure (not a refused connection) makes the verdict.
+                connected = false;
+                start = std::chrono::steady_clock::now();
+                if (++failures < 2)
+                    break;
                 std::fprintf(stderr, "CIR Bridge: the process at %s is not your CIR daemon (it "
                                      "failed the key handshake); nothing was sent\n",
                              fEndpoint.c_str());
