@@ -813,6 +813,8 @@ def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dic
                "tcp": f"tcp://127.0.0.1:{port}", "tcp_addr": ["127.0.0.1", port],
                "server_public": keys.server_public.decode()}
         with running(daemon):
+            with Client(daemon.endpoint) as client:
+                before = client.status()["requests_served"]
             attack = subprocess.run([*prefix, python, "-c", _ATTACKER, json.dumps(cfg)],
                                     capture_output=True, text=True, cwd="/", timeout=120)
             tried = json.loads(attack.stdout) if attack.returncode == 0 else {
@@ -846,7 +848,8 @@ def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dic
                 os.environ[k] = v
     return {
         "attempts": tried, "daemon_still_running": still_running,
-        "requests_served_to_anyone": status["requests_served"],
+        # requests the daemon served between the user's two status requests (the first one)
+        "attacker_requests_served": status["requests_served"] - before - 1,
         "refused_curve_clients": status["refused_clients"],
         "impostor": {"client_said": told, "bytes_received": imp["bytes"],
                      "audio_received": block in got, "ipc_bind": imp["ipc_bind"]},
@@ -856,14 +859,19 @@ def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dic
 # --- the report ----------------------------------------------------------------------------------
 
 
-def run_suite(plan: Plan, work: Path, embedder: str | None = None) -> dict[str, Any]:
+SECTIONS = ("fuzz", "load", "build_kills", "daemon_kills", "race", "memory", "other_user")
+
+
+def run_suite(
+    plan: Plan, work: Path, embedder: str | None = None, sections: tuple[str, ...] = SECTIONS
+) -> dict[str, Any]:
     """Every section; figures as a dict. The user's own key and daemons are never touched:
     keys, catalogues, sockets and locks all live in `work`."""
     saved = os.environ.get(defaults.CIR_HOME_ENV)
     os.environ[defaults.CIR_HOME_ENV] = str(work / "home")
     try:
         ensure_keys()
-        return _run_sections(plan, work, embedder)
+        return _run_sections(plan, work, embedder, sections)
     finally:
         if saved is None:
             os.environ.pop(defaults.CIR_HOME_ENV, None)
@@ -871,7 +879,9 @@ def run_suite(plan: Plan, work: Path, embedder: str | None = None) -> dict[str, 
             os.environ[defaults.CIR_HOME_ENV] = saved
 
 
-def _run_sections(plan: Plan, work: Path, embedder: str | None) -> dict[str, Any]:
+def _run_sections(
+    plan: Plan, work: Path, embedder: str | None, sections: tuple[str, ...]
+) -> dict[str, Any]:
     t0 = time.monotonic()
     results: dict[str, Any] = {"plan": plan.__dict__}
     for name, fn in (
@@ -883,6 +893,8 @@ def _run_sections(plan: Plan, work: Path, embedder: str | None) -> dict[str, Any
         ("memory", lambda: memory(work, plan)),
         ("other_user", lambda: other_user(work)),
     ):
+        if name not in sections:
+            continue
         started = time.monotonic()
         results[name] = fn()
         results.setdefault("seconds", {})[name] = round(time.monotonic() - started, 1)
@@ -893,7 +905,10 @@ def _run_sections(plan: Plan, work: Path, embedder: str | None) -> dict[str, Any
 
 def problems(r: dict[str, Any]) -> list[str]:
     """What the figures say is wrong (empty when everything held)."""
-    out = []
+    out: list[str] = []
+    r = {"fuzz": {"crashes": 0, "hangs": 0, "wrong_replies": 0, "examples": []}, "load": [],
+         "build_kills": None, "daemon_kills": None, "race": {"failed": 0, "lost": 0},
+         "memory": {"scenarios": []}, "other_user": {"skipped": "not run"}, **r}
     f = r["fuzz"]
     if f["crashes"] or f["hangs"] or f["wrong_replies"]:
         out.append(f"fuzz: {f['crashes']} crashes, {f['hangs']} hangs, "
@@ -903,12 +918,11 @@ def problems(r: dict[str, Any]) -> list[str]:
             out.append(f"load {row['clients']}x{row['requests_each']}: {row['lost']} lost, "
                        f"{row['failed']} failed")
     b = r["build_kills"]
-    if b["corrupt_catalogues"] or b["entries_lost"] or b["partial_entries"] or b["orphan_rows"]:
+    if b and (b["corrupt_catalogues"] or b["entries_lost"] or b["partial_entries"]
+              or b["orphan_rows"] or not b["final_build_completed"] or b["temp_previews_left"]):
         out.append(f"build kills: {b}")
-    if not b["final_build_completed"] or b["temp_previews_left"]:
-        out.append(f"build kills: final build {b}")
     d = r["daemon_kills"]
-    if d["client_told_not_running"] != d["kills"] or d["corrupt_catalogues"]:
+    if d and (d["client_told_not_running"] != d["kills"] or d["corrupt_catalogues"]):
         out.append(f"daemon kills: {d}")
     if r["race"]["failed"] or r["race"]["lost"]:
         out.append(f"race: {r['race']}")

@@ -131,11 +131,12 @@ class _Connection:
                     "`cir daemon start` under the same CIR_HOME"
                 )
             elif event in _HANDSHAKE_FAILED:
-                # A daemon dying mid-handshake looks the same once; libzmq reconnects at once,
-                # and only a peer that fails twice (or nothing listening) is a verdict.
+                # A protocol failure (another mechanism, bad cryptography) is a verdict. A peer
+                # that just closed the connection may be a daemon dying at that moment: libzmq
+                # reconnects at once, and a second close (or nothing listening) decides.
                 failures += 1
                 connected, start = False, time.monotonic()
-                if failures < 2:
+                if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and failures < 2:
                     continue
                 raise NotYourDaemonError(
                     f"the process at {endpoint} is not your CIR daemon (it failed the key "

@@ -390,11 +390,12 @@ private:
                 return BridgeError::KeyRefused;
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-                // A daemon dying mid-handshake fails once too; libzmq reconnects at once, so
-                // only a second failure (not a refused connection) makes the verdict.
+                // A protocol failure (another mechanism, bad cryptography) is a verdict. A peer
+                // that just closed may be a daemon dying at that moment: libzmq reconnects at
+                // once, and a second close (or nothing listening) decides.
                 connected = false;
                 start = std::chrono::steady_clock::now();
-                if (++failures < 2)
+                if (++failures < 2 && event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
                     break;
                 std::fprintf(stderr, "CIR Bridge: the process at %s is not your CIR daemon (it "
                                      "failed the key handshake); nothing was sent\n",
