@@ -68,8 +68,8 @@ class Plan:
     memory_unauth_connections: int
 
 
-FULL = Plan(10_000, ((8, 100), (32, 20)), 20, 20, 400, 300, 16, 80, 1024, 16)
-QUICK = Plan(1_000, ((4, 10), (8, 5)), 3, 3, 48, 40, 6, 40, 200, 4)
+FULL = Plan(10_000, ((8, 100), (32, 20)), 20, 20, 600, 300, 16, 80, 1024, 16)
+QUICK = Plan(1_000, ((4, 10), (8, 5)), 3, 3, 60, 40, 6, 40, 200, 4)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -434,6 +434,17 @@ def _catalogue_health(db: Path) -> dict[str, int]:
             "orphans": orphans}
 
 
+def _ok_entries(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM presets WHERE status = 'ok'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
 def build_kills(work: Path, kills: int, presets: int, seed: int = 7) -> dict[str, Any]:
     """SIGKILL a catalogue build (and its workers) `kills` times at random moments, check the
     catalogue after each, then let one build finish: what survived, what it cost."""
@@ -447,15 +458,23 @@ def build_kills(work: Path, kills: int, presets: int, seed: int = 7) -> dict[str
     corrupt = lost = partial = orphans = 0
     entries_before = 0
     landed = 0  # kills that came after this build had committed something
+    tmp_seen = 0  # preview temp files a kill left behind (the next build removes them)
     for _ in range(kills):
         proc = subprocess.Popen([sys.executable, "-c", _BUILD, str(db)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        time.sleep(rng.uniform(2.0, 6.0))
+        # Kill while it writes: once its first batch is in (start-up takes seconds), at a
+        # random moment of the next 1.5 s, batches and previews in flight.
+        deadline = time.monotonic() + 30
+        while (time.monotonic() < deadline and proc.poll() is None
+               and _ok_entries(db) <= entries_before):
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the build and its render workers
         proc.wait()
         health = _catalogue_health(db)
+        tmp_seen = max(tmp_seen, len(list((work / "build.db.previews").glob(".*.tmp.*"))))
         corrupt += health["corrupt"]
         partial += health["partial"]
         orphans += health["orphans"]
@@ -478,7 +497,8 @@ def build_kills(work: Path, kills: int, presets: int, seed: int = 7) -> dict[str
         "entries_before_final_build": entries_before, "entries_final": final["entries"],
         "failed_presets": failed, "expected": expected,
         "final_build_completed": "complete" in done.stdout,
-        "final_build_s": round(recover, 1), "temp_previews_left": tmp_left,
+        "final_build_s": round(recover, 1), "temp_previews_after_a_kill_max": tmp_seen,
+        "temp_previews_left": tmp_left,
     }
 
 
@@ -644,9 +664,18 @@ def memory(work: Path, plan: Plan) -> dict[str, Any]:
         frame = np.ones(plan.memory_frame_mb * MB // 4, np.float32).tobytes()
 
         def many_frames() -> int:
+            """Until the daemon answers (refused) or drops the connection (the guard)."""
             sock = _dealer(daemon.endpoint, keys)
+            monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
             sock.send_multipart([b"", b"{}", *([frame] * plan.memory_frames)], copy=False)
-            sock.poll(5000)
+            deadline = time.monotonic() + 300  # CURVE-encrypting a GB takes a while
+            poller = zmq.Poller()
+            poller.register(sock, zmq.POLLIN)
+            poller.register(monitor, zmq.POLLIN)
+            while time.monotonic() < deadline and not poller.poll(100):
+                pass
+            sock.disable_monitor()
+            monitor.close(0)
             sock.close(0)
             return len(frame) * plan.memory_frames
 
@@ -990,18 +1019,20 @@ def render(r: dict[str, Any], command: str) -> str:
         "## Faults",
         "",
         f"**Catalogue build killed {b['kills']} times** (SIGKILL to the build and its render "
-        f"workers at a random moment 2-6 s after start; built-in bank, {b['expected']} presets, "
-        "MFCC-80, batches of 4), the catalogue checked after every kill "
+        "workers at a random moment of the 1.5 s after its first new batch was committed; "
+        f"built-in bank, {b['expected']} presets, MFCC-80, batches of 4), the catalogue "
+        "checked after every kill "
         "(`PRAGMA integrity_check`, foreign keys, every ok preset with its vector and render), "
         "then one build left to finish:",
         "",
         "| kills | kills after a commit | corrupt | entries lost | partial entries | "
-        "entries before last build | final entries | last build s | temp previews left |",
+        "entries before last build | final entries | last build s | temp previews after a "
+        "kill (max) / left |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {b['kills']} | {b['kills_after_a_commit']} | {b['corrupt_catalogues']} | "
         f"{b['entries_lost']} | {b['partial_entries']} | {b['entries_before_final_build']} | "
         f"{b['entries_final']} of {b['expected']} | {b['final_build_s']} | "
-        f"{b['temp_previews_left']} |",
+        f"{b['temp_previews_after_a_kill_max']} / {b['temp_previews_left']} |",
         "",
         f"**Daemon killed {d['kills']} times mid-request** (SIGKILL while the matcher holds a "
         "request), restarted each time:",
@@ -1024,7 +1055,7 @@ def render(r: dict[str, Any], command: str) -> str:
         f"Daemon RSS after start-up {m['baseline_mb']} MB; guard ceiling {m['ceiling_mb']} MB "
         f"(start-up + {m['headroom_mb']} MB). Peak RSS sampled every 5 ms:",
         "",
-        "| traffic | sent MB | peak RSS MB | RSS after MB | guard trips so far | alive |",
+        "| traffic | offered MB | peak RSS MB | RSS after MB | guard trips so far | alive |",
         "|---|---:|---:|---:|---:|---|",
         *[
             f"| {x['scenario']} | {x['sent_mb']} | {x['peak_rss_mb']} | {x['rss_after_mb']} | "

@@ -70,12 +70,6 @@ def log_path(instance: str = DEFAULT_INSTANCE) -> Path:
     return log_dir() / name
 
 
-def runtime_dir(create: bool = False) -> Path:
-    """The user-private runtime directory (mode 0700): the default ipc socket."""
-    path = paths.runtime_dir()
-    return private_dir(path) if create else path
-
-
 def private_dir(path: Path) -> Path:
     """Create `path` mode 0700, or make an existing one 0700; refuse one another user owns."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
