@@ -248,3 +248,15 @@ def test_another_local_user_can_neither_query_stop_nor_overhear(tmp_path):
     assert "nothing was sent" in impostor["client_said"]
     assert impostor["ipc_bind"].startswith("denied")
     assert json.dumps(result)  # figures are plain data for the report
+
+
+def test_a_client_kept_open_across_a_daemon_restart_proves_the_new_one():
+    with short_dir() as d:
+        synthetic_db(d, size=3)
+        with serve(d) as (_, endpoint):
+            client = Client(endpoint, timeout_ms=5000)
+            first = client.status()["uptime_s"]
+        with serve(d):  # a new daemon on the same endpoint, same key
+            second = client.status()
+        client.close()
+    assert first >= 0 and second["requests_served"] == 0  # answered by the new daemon

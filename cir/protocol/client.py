@@ -192,6 +192,10 @@ class Client:
         return self._keys
 
     def _connect(self) -> _Connection:
+        if self._conn is not None:
+            self._conn.watch()
+            if self._conn.dropped:  # the daemon went away since the last request: prove the
+                self._reset()  # one there now before sending anything
         if self._conn is None:
             conn = _Connection(self._ctx, self.endpoint, self._user_keys(), protocol.reply_limit())
             try:
