@@ -90,9 +90,13 @@ MFCC_N_COEFFS = 40
 # overlapping by half; the window embeddings are averaged and re-normalised.
 QUERY_WINDOW_SECONDS = 4.0
 QUERY_HOP_SECONDS = 2.0
-# Shorter queries (a single hit, a click) are padded with silence to this length: the encoder's
-# pooling needs a few frames, and a catalogue clip of a one-shot is mostly tail silence too.
-QUERY_MIN_SECONDS = 0.5
+# Shorter queries (a single hit, a click) are padded with silence to this length:
+# the encoder's pooling needs a few frames, and a short hit followed by silence is what a
+# catalogue one-shot clip is (the shortest reference clip, percussion, is 1 s).
+QUERY_MIN_SECONDS = 1.0
+# Shorter sample files (a click) are padded with silence to this length before embedding: the
+# encoder's pooling needs a few frames; longer one-shots keep their own length and preview.
+SAMPLE_MIN_SECONDS = 0.5
 # Windows quieter than this RMS (about -60 dBFS) carry no timbre and are skipped, unless all are.
 QUERY_SILENCE_RMS = 1e-3
 # Clips embedded per forward pass (memory stays under ~200 MB on CPU at 4 s clips).
@@ -177,15 +181,23 @@ PROTOCOL_MAX_PCM_BYTES = int(PROTOCOL_MAX_SECONDS) * PROTOCOL_MAX_SAMPLE_RATE * 
 # JSON header cap: headers are a few hundred bytes; this leaves room for added fields.
 PROTOCOL_MAX_HEADER_BYTES = 64 * 1024
 # Enforced in the socket (zmq.MAXMSGSIZE, per frame): a larger frame is dropped and its
-# sender disconnected before any memory is allocated for it.
+# sender disconnected before any memory is allocated for it. The same sum caps a whole message.
 PROTOCOL_MAX_MESSAGE_BYTES = PROTOCOL_MAX_PCM_BYTES + PROTOCOL_MAX_HEADER_BYTES
+# Frames of a request body (after the routing envelope): the header, and the PCM for match.
+PROTOCOL_MAX_BODY_FRAMES = 2
+# Replies have a limit of their own, sized from k: a fixed part (status, timings, warnings)
+# plus, per suggestion, room for its name, key, locator and two paths of up to 4 KiB each
+# (escaped in JSON). k=100 over five families: about 8 MB.
+PROTOCOL_REPLY_BASE_BYTES = 64 * 1024
+PROTOCOL_REPLY_HIT_BYTES = 16 * 1024
 # Suggestions per family when a request does not say; the cap stops absurd k from clients.
 MATCH_DEFAULT_K = 5
 MATCH_MAX_K = 100
 
 # --- Daemon --------------------------------------------------------------------------------------
-# Poll timeout of the service loop: how quickly it notices a signal or an idle deadline.
-DAEMON_POLL_MS = 200
+# Poll timeout of the service loop: how quickly it notices a signal, an idle deadline or
+# memory past the guard's ceiling.
+DAEMON_POLL_MS = 50
 # Audio quieter than this peak is treated as silence (nothing to match), dBFS.
 DAEMON_SILENCE_DBFS = -60.0
 # Peaks at or above this are reported as clipping (a warning, the request is still served).
@@ -196,6 +208,30 @@ DAEMON_START_TIMEOUT_S = 60.0
 DAEMON_STOP_TIMEOUT_S = 15.0
 # Socket linger on close, ms: a reply in flight gets this long to leave, then it is dropped.
 DAEMON_LINGER_MS = 200
+# Requests waiting for the matcher, in number and in bytes: beyond either, a request is refused
+# at once with `busy` instead of queueing without bound. 32 clients with an 8 s stereo loop
+# each (about 100 MB) fit.
+DAEMON_QUEUE_MAX_REQUESTS = 64
+DAEMON_QUEUE_MAX_BYTES = 256 * 1024 * 1024
+# Messages libzmq may hold per connection before the daemon has read them (ZMQ_RCVHWM), and
+# replies per connection not yet sent (ZMQ_SNDHWM).
+DAEMON_RCVHWM = 4
+DAEMON_SNDHWM = 16
+# A connection that has not finished the CURVE handshake by then is dropped (ZMQ_HANDSHAKE_IVL).
+DAEMON_HANDSHAKE_MS = 5_000
+# Memory guard: when resident memory passes the daemon's size at start-up plus this headroom,
+# it drops every connection and every queued request (libzmq then frees what it buffered) and
+# listens again. The headroom holds a full queue plus the largest request in flight.
+DAEMON_MEMORY_HEADROOM_BYTES = 1024 * 1024 * 1024
+# glibc: allocations from this size on get their own mapping, handed back to the system when
+# freed, so a burst of large requests does not leave resident memory high (Linux only).
+DAEMON_MALLOC_MMAP_THRESHOLD = 256 * 1024
+# ZAP domain of the daemon's CURVE socket (the authenticator answers only for it).
+DAEMON_ZAP_DOMAIN = "cir"
+# The daemon's key file (CurveZMQ key pairs, mode 0600) in the data dir; the first start
+# creates it. CIR_KEY_FILE names another file (clients and the native plugin read it too).
+KEY_FILENAME = "daemon.key"
+KEY_FILE_ENV = "CIR_KEY_FILE"
 # Torch threads of a daemon on the CPU. One: a query is small, and on a busy machine (a DAW's
 # audio threads, other jobs) torch's thread hand-offs stall: p50 on 2 shared cores went from
 # 185 ms with 2 threads to 27 ms with 1 (`cir bench latency`, docs/BENCHMARKS.md).
@@ -257,6 +293,11 @@ CLIENT_TIMEOUT_MS = 10_000
 CLIENT_RETRIES = 3
 # Short timeout for ping/status probes (start/stop/status commands), ms.
 CLIENT_PROBE_TIMEOUT_MS = 1_000
+# How long a client waits for a TCP/ipc connection before saying no daemon runs (a refused
+# connection is known at once), and then for the CURVE handshake that proves it is the user's
+# daemon, ms. The second is generous: a busy machine may be slow to schedule the daemon.
+CLIENT_CONNECT_TIMEOUT_MS = 1_000
+CLIENT_HANDSHAKE_TIMEOUT_MS = 5_000
 
 # --- Capture (cir record / cir listen) -----------------------------------------------------------
 CAPTURE_SAMPLE_RATE = 48_000

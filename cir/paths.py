@@ -9,7 +9,7 @@ Nothing is ever written inside the installed package. Every location comes from 
 | caches: rendered training notes and stems | ``~/.cache/cir`` | ``CIR_CACHE`` |
 | training runs (checkpoints, ``train.log``) | ``<user data>/runs`` | ``CIR_RUNS`` |
 | logs (daemon log) | ``~/.local/state/cir/log`` | ``CIR_HOME`` (``<CIR_HOME>/log``) |
-| runtime (ipc socket, lock) | ``$XDG_RUNTIME_DIR/cir`` | ``CIR_RUNTIME_DIR`` |
+| runtime (ipc socket) | ``$XDG_RUNTIME_DIR/cir``, else ``<user data>/run`` | ``CIR_RUNTIME_DIR`` |
 | built plugin bundles | ``build/plugins`` of a source checkout | ``CIR_PLUGIN_BUILD_DIR`` |
 
 ``CIR_HOME`` moves data and logs together, so tests and portable installs stay in one folder.
@@ -18,7 +18,7 @@ Nothing is ever written inside the installed package. Every location comes from 
 from __future__ import annotations
 
 import os
-import warnings
+import sys
 from pathlib import Path
 
 from cir import defaults
@@ -66,13 +66,19 @@ def log_dir() -> Path:
 
 
 def runtime_dir() -> Path:
-    """The user-private runtime directory (ipc socket, lock): $CIR_RUNTIME_DIR overrides."""
+    """The user-private runtime directory (ipc socket): $CIR_RUNTIME_DIR overrides.
+
+    On Linux and the BSDs it is ``$XDG_RUNTIME_DIR/cir``; without XDG_RUNTIME_DIR it is
+    ``<data dir>/run`` in the user's own tree, never a folder in world-writable /tmp (where
+    another user could create it first).
+    """
     override = _env_path(defaults.RUNTIME_DIR_ENV)
     if override:
         return override
-    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR (a container, cron): its fallback is
-        warnings.simplefilter("ignore")  # fine, and the warning only alarms the user
-        return Path(_dirs().user_runtime_dir)
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        return Path(xdg) / defaults.APP_NAME if xdg else data_dir() / "run"
+    return Path(_dirs().user_runtime_dir)
 
 
 def plugin_build_dir() -> Path:

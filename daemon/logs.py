@@ -4,9 +4,31 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 from pathlib import Path
 
 LOGGER_NAME = "cir.daemon"
+# Control characters (newlines above all) that a client could put in an id or a header field.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+class OneLineFormatter(logging.Formatter):
+    """Every record's message on one line: control characters are escaped (\\n, \\x1b ...),
+    so text from a client cannot forge log lines. Tracebacks keep their lines, indented."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _CONTROL.sub(_escape, super().formatMessage(record))
+
+    def formatException(self, ei) -> str:
+        # Indented, so no traceback line (which may quote client text) starts like a record.
+        text = super().formatException(ei)
+        return "\n".join("    " + _CONTROL.sub(_escape, line) for line in text.splitlines())
+
+
 _MAX_BYTES = 2 * 1024 * 1024  # rotate at 2 MB, keep 3: a few weeks of requests
 _BACKUPS = 3
 
@@ -19,7 +41,7 @@ def setup_logging(path: Path | None, stderr: bool = False, level: int = logging.
         if getattr(handler, "_cir", False):
             logger.removeHandler(handler)
             handler.close()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    fmt = OneLineFormatter("%(asctime)s %(levelname)s %(message)s")
     handlers: list[logging.Handler] = []
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

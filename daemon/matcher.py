@@ -56,22 +56,31 @@ class Matcher:
                 log.warning("no catalogue at %s yet: matches will fail", self.catalogue_path)
                 return 0
             from cir.presets_db.catalogue import Catalogue
-            from cir.presets_db.search import load_index
 
             self._catalogue = Catalogue.open(self.catalogue_path)
             self._file_id = self._identity()
-            self._generation = self._catalogue.generation()
-            try:
-                self._index = load_index(self._catalogue, self.embedder.version)
-            except CIRError as exc:  # e.g. vectors of another encoder only: serve, say why
-                self.problem = str(exc)
-                log.warning("catalogue not searchable: %s", exc)
-                return 0
-            log.info(
-                "catalogue %s loaded: %d entries for encoder %s (generation %s)",
-                self.catalogue_path, self.size, self.embedder.version, self._generation,
-            )
-            return self.size
+            with self._catalogue.snapshot():
+                return self._load_index()
+
+    def _load_index(self) -> int:
+        """Load the index inside the caller's snapshot: generation and vectors agree."""
+        from cir.presets_db.search import load_index
+
+        self._records.clear()
+        self._index = None
+        self.problem = None
+        self._generation = self._catalogue.generation()
+        try:
+            self._index = load_index(self._catalogue, self.embedder.version)
+        except CIRError as exc:  # e.g. vectors of another encoder only: serve, say why
+            self.problem = str(exc)
+            log.warning("catalogue not searchable: %s", exc)
+            return 0
+        log.info(
+            "catalogue %s loaded: %d entries for encoder %s (generation %s)",
+            self.catalogue_path, self.size, self.embedder.version, self._generation,
+        )
+        return self.size
 
     def refresh(self) -> bool:
         """Reload when the catalogue appeared or changed since the last load; True if so."""
@@ -138,23 +147,24 @@ class Matcher:
     def match(
         self, audio: np.ndarray, k: int, families: tuple[str, ...] | None
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
-        """(results per family, timings in ms) for mono audio at the embedder's rate."""
+        """(results per family, timings in ms) for mono audio at the embedder's rate.
+
+        The search and the description of its hits run in one read transaction whose
+        generation matches the loaded index (reloaded first when the catalogue moved on): a
+        preset deleted meanwhile is either still in that snapshot or not in the index, so a
+        match racing a catalogue change never meets an id it cannot describe.
+        """
         self.refresh()
-        if self._index is None or self.size == 0:
-            if self.problem:
-                raise ProtocolError("no_catalogue", self.problem)
-            raise ProtocolError(
-                "no_catalogue",
-                f"the catalogue {self.catalogue_path} has no entries for encoder "
-                f"{self.embedder.version}: fill it with `cir catalogue add-builtin` (or "
-                "add-sf2 / add-vst3 / add-folder), then run `cir catalogue reload`",
-            )
+        self._require_entries()
         t0 = time.perf_counter()
         vectors = self.embed(audio, tuple(families or FAMILIES))
         timing = {"embed": _ms(t0)}
         t1 = time.perf_counter()
         results: dict[str, list[dict[str, Any]]] = {}
-        with self._lock:
+        with self._lock, self._catalogue.snapshot():
+            if self._catalogue.generation() != self._generation:
+                self._load_index()  # changed since refresh(): search what this snapshot holds
+                self._require_entries()
             for family in families or FAMILIES:
                 hits = self._index.search(vectors[family], family, k)
                 if not hits and families is None:
@@ -165,3 +175,15 @@ class Matcher:
                 ]
         timing["search"] = _ms(t1)
         return results, timing
+
+    def _require_entries(self) -> None:
+        if self._index is not None and self.size > 0:
+            return
+        if self.problem:
+            raise ProtocolError("no_catalogue", self.problem)
+        raise ProtocolError(
+            "no_catalogue",
+            f"the catalogue {self.catalogue_path} has no entries for encoder "
+            f"{self.embedder.version}: fill it with `cir catalogue add-builtin` (or "
+            "add-sf2 / add-vst3 / add-folder), then run `cir catalogue reload`",
+        )

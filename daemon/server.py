@@ -1,11 +1,17 @@
-"""The daemon's one service loop: bootstrap, signals, poll with timeout, handle, teardown.
+"""The daemon's service loop: bootstrap, signals, poll with timeout, handle, teardown.
 
     server = Server(endpoints=["ipc:///tmp/x.sock"], max_requests=10)
     server.run()           # returns when stopped, idle, or after max_requests
 
 Tests run it in a thread (`Server.serve_in_thread`) or as a subprocess (`python -m cir daemon run`).
-Requests are handled one at a time; any number of clients may queue on the ROUTER. Every
-request gets exactly one reply, errors included, and the loop keeps serving.
+
+Two threads. The loop (the thread that calls `run`) owns the CURVE ROUTER socket: it reads each
+message, refuses at once what has too many frames or bytes or finds the queue full (`busy`),
+queues the rest (daemon.work), sends the replies, and watches resident memory
+(daemon.memory). The matcher thread serves queued requests one at a time, in arrival order,
+through `respond`. Every request that reaches the loop gets exactly one reply, errors
+included, and the loop keeps serving; clients without the user's key never reach it (the
+handshake refuses them, daemon.auth).
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import signal
+import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,18 +35,25 @@ import zmq
 from cir import defaults, protocol
 from cir import paths as cir_paths
 from cir.daemon import paths
+from cir.daemon.auth import Gatekeeper
 from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
 from cir.daemon.matcher import Matcher
+from cir.daemon.memory import MemoryGuard, release_large_blocks, rss_bytes
 from cir.daemon.preprocess import prepare
+from cir.daemon.work import Job, Worker, WorkQueue
 from cir.families import FAMILIES
 from cir.protocol import ProtocolError, Request
+from cir.protocol.keys import ensure_keys, key_path
 
 log = logging.getLogger(LOGGER_NAME)
 
 # Called with each valid decoded match request: (header dict, (frames, channels) float32).
 Observer = Callable[[dict[str, Any], np.ndarray], None]
+_WAKE = "inproc://cir-daemon-wake"
+# How long a rebind after a memory-guard reset may wait for the old listener to go (s).
+_REBIND_S = 2.0
 
 
 class Extension(Protocol):
@@ -58,16 +74,38 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
-def _prepare_ipc(endpoint: str) -> Path | None:
-    """Create an ipc endpoint's directory (0700) and clear a stale socket file; its path."""
-    if not endpoint.startswith("ipc://"):
+def _listening(path: Path) -> bool:
+    """True when a process accepts connections on the unix socket at `path`."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def _ipc_path(endpoint: str) -> Path | None:
+    return Path(endpoint[len("ipc://") :]) if endpoint.startswith("ipc://") else None
+
+
+def _prepare_ipc(endpoint: str, probe: bool = True) -> Path | None:
+    """Make an ipc endpoint's directory private and clear a stale socket file; its path.
+    `probe`: refuse when a live process listens there (off for our own rebind)."""
+    path = _ipc_path(endpoint)
+    if path is None:
         return None
-    path = Path(endpoint[len("ipc://") :])
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-        os.chmod(path.parent, 0o700)  # mkdir's mode is masked by the umask
-    # We hold the instance lock (or the caller chose a private path): a file here is stale.
-    path.unlink(missing_ok=True)
+    if path.parent == cir_paths.runtime_dir() or not path.parent.exists():
+        paths.private_dir(path.parent)  # the user's runtime dir, or one we create: 0700
+    if path.exists() or path.is_symlink():
+        if probe and _listening(path):
+            raise DaemonError(
+                f"another process listens at {endpoint}; stop it (`cir daemon stop`) or set "
+                f"{defaults.ENDPOINT_ENV} to another endpoint"
+            )
+        path.unlink()  # we hold the endpoint's lock and nobody listens: a stale file
     return path
 
 
@@ -88,26 +126,44 @@ class Server:
         warm_up: bool = True,
         max_message_bytes: int = defaults.PROTOCOL_MAX_MESSAGE_BYTES,
         extensions: Sequence[Extension] = (),
+        key_file: str | Path | None = None,
+        log_path: str | Path | None = None,
+        memory_headroom: int = defaults.DAEMON_MEMORY_HEADROOM_BYTES,
+        queue_requests: int = defaults.DAEMON_QUEUE_MAX_REQUESTS,
+        queue_bytes: int = defaults.DAEMON_QUEUE_MAX_BYTES,
     ):
-        self.endpoints = list(endpoints or protocol.daemon_endpoints())
+        self.endpoints = list(protocol.daemon_endpoints() if endpoints is None else endpoints)
+        self.instance = paths.instance_name(self.endpoints)
         self.catalogue_path = Path(catalogue_path or cir_paths.catalogue_path())
         self._embedder_arg = embedder
         self.max_requests = max_requests
         self.idle_timeout = idle_timeout
         self.observer = observer
-        self.lock_path = Path(lock_path) if lock_path else paths.lock_path()
+        self.lock_path = Path(lock_path) if lock_path else paths.lock_path(self.instance)
         self.use_lock = use_lock
         self.warm_up = warm_up
         self.max_message_bytes = max_message_bytes
         self.extensions = list(extensions)
+        self.key_file = Path(key_file) if key_file else key_path()
+        self.log_path = Path(log_path) if log_path else paths.log_path(self.instance)
+        self.memory_headroom = memory_headroom
         self.requests_served = 0
         self.ready = threading.Event()
         self.matcher: Matcher | None = None
         self.started_at = time.time()
+        self.queue = WorkQueue(queue_requests, queue_bytes)
+        self.guard: MemoryGuard | None = None
+        self.gatekeeper: Gatekeeper | None = None
         self._stop = threading.Event()
         self._signals = 0
+        self._count_lock = threading.Lock()
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
+        self._epoch = 0  # bumped when the socket is replaced: older envelopes are void
+        self._wake_rx: zmq.Socket | None = None
+        self._wake_tx: zmq.Socket | None = None
+        self._replies: deque[tuple[Job, list[bytes]]] = deque()
+        self._worker: Worker | None = None
         self._lock: InstanceLock | None = None
         self._ipc_files: list[Path] = []
         self._old_handlers: dict[int, Any] = {}
@@ -151,7 +207,11 @@ class Server:
             for extension in self.extensions:
                 extension.start(self)
             self.ready.set()
-            log.info("serving on %s (pid %d)", ", ".join(self.endpoints), os.getpid())
+            log.info(
+                "serving on %s (pid %d, instance %s, memory ceiling %s MB)",
+                ", ".join(self.endpoints), os.getpid(), self.instance,
+                round(self.guard.ceiling / 1e6) if self.guard.enabled else "none",
+            )
             self._loop()
         finally:
             self._teardown()
@@ -163,24 +223,55 @@ class Server:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._old_handlers[signum] = signal.signal(signum, self._on_signal)
+        release_large_blocks()
+        keys = ensure_keys(self.key_file)  # the first start creates the user's key
         self.load()
         self._ctx = zmq.Context()
+        self.gatekeeper = Gatekeeper(self._ctx, keys)
+        self._wake_rx = self._ctx.socket(zmq.PAIR)
+        self._wake_rx.bind(f"{_WAKE}-{id(self)}")
+        self._wake_tx = self._ctx.socket(zmq.PAIR)
+        self._wake_tx.connect(f"{_WAKE}-{id(self)}")
+        self._sock = self._open_socket()
+        self._worker = Worker(self.queue, self._handle_job)
+        self._worker.start()
+        self.guard = MemoryGuard(self.memory_headroom)  # baseline: model and catalogue loaded
+        self.started_at = time.time()
+
+    def _open_socket(self, rebind_s: float = 0.0) -> zmq.Socket:
         sock = self._ctx.socket(zmq.ROUTER)
+        self.gatekeeper.secure(sock)
         sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        sock.setsockopt(zmq.RCVHWM, defaults.DAEMON_RCVHWM)
+        sock.setsockopt(zmq.SNDHWM, defaults.DAEMON_SNDHWM)
+        sock.setsockopt(zmq.HANDSHAKE_IVL, defaults.DAEMON_HANDSHAKE_MS)
         sock.setsockopt(zmq.LINGER, defaults.DAEMON_LINGER_MS)
-        self._sock = sock
-        for endpoint in self.endpoints:
-            ipc = _prepare_ipc(endpoint)
+        try:
+            for endpoint in self.endpoints:
+                ipc = _prepare_ipc(endpoint, probe=rebind_s == 0)
+                self._bind(sock, endpoint, rebind_s)
+                if ipc is not None and ipc not in self._ipc_files:
+                    self._ipc_files.append(ipc)
+        except BaseException:
+            sock.close(linger=0)
+            raise
+        return sock
+
+    @staticmethod
+    def _bind(sock: zmq.Socket, endpoint: str, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        while True:
             try:
                 sock.bind(endpoint)
+                return
             except zmq.ZMQError as exc:
+                if time.monotonic() < deadline:  # the old listener is still closing
+                    time.sleep(0.02)
+                    continue
                 raise DaemonError(
                     f"cannot listen on {endpoint} ({exc}); another program uses it: stop it, "
                     f"or set {defaults.ENDPOINT_ENV} to another endpoint"
                 ) from None
-            if ipc is not None:
-                self._ipc_files.append(ipc)
-        self.started_at = time.time()
 
     def load(self) -> Server:
         """Load the embedder and the catalogue once (bootstrap; also for in-process use)."""
@@ -201,27 +292,113 @@ class Server:
         return self
 
     def _loop(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self._sock, zmq.POLLIN)
         last = time.monotonic()
         while not self._stop.is_set():
             if self.max_requests is not None and self.requests_served >= self.max_requests:
                 log.info("served max_requests=%d: exiting", self.max_requests)
                 break
-            if not poller.poll(defaults.DAEMON_POLL_MS):
-                if self.idle_timeout is not None and time.monotonic() - last > self.idle_timeout:
-                    log.info("idle for %.1f s: exiting", self.idle_timeout)
-                    break
-                continue
-            frames = self._sock.recv_multipart(copy=False)
-            self._handle(frames)
-            last = time.monotonic()
+            if not self._worker.is_alive() or not self.gatekeeper.alive():
+                raise DaemonError("the matcher or the key checker thread died: stopping")
+            poller = zmq.Poller()
+            poller.register(self._sock, zmq.POLLIN)
+            poller.register(self._wake_rx, zmq.POLLIN)
+            ready = dict(poller.poll(defaults.DAEMON_POLL_MS))
+            if self._wake_rx in ready:
+                self._deliver()
+            if self._sock in ready:
+                self._admit(self._sock.recv_multipart(copy=False))
+                last = time.monotonic()
+            elif not ready and self._idle(last):
+                break
+            if (rss := self.guard.over()) is not None:
+                self._reset_socket(rss)
+        self._finish()
+
+    def _idle(self, last: float) -> bool:
+        if self.idle_timeout is None or len(self.queue) or self.queue.in_flight:
+            return False
+        if time.monotonic() - last > self.idle_timeout:
+            log.info("idle for %.1f s: exiting", self.idle_timeout)
+            return True
+        return False
+
+    def _admit(self, frames: list[zmq.Frame]) -> None:
+        """Refuse at once what is malformed or finds the queue full; queue the rest."""
+        raw = [f.buffer for f in frames]
+        envelope, body = protocol.split_envelope([bytes(b) if len(b) < 256 else b for b in raw])
+        envelope = [bytes(f) for f in envelope]
+        job = Job(envelope, body, sum(len(b) for b in body), self._epoch)
+        try:
+            protocol.check_message(body)
+            if not self.queue.offer(job):
+                raise ProtocolError(
+                    "busy",
+                    f"the daemon has {len(self.queue)} requests waiting "
+                    f"({self.queue.bytes // 1_000_000} MB); try again in a moment",
+                )
+        except ProtocolError as exc:
+            request_id = protocol.peek_id(body)
+            log.info("request %s refused: %s (%s)", request_id, exc.code, exc.message)
+            self._count()
+            self._send(envelope, protocol.encode_reply(request_id, exc))
+
+    def _post(self, job: Job, reply: list[bytes]) -> None:
+        """Matcher thread: hand a reply to the loop and wake it."""
+        self._replies.append((job, reply))
+        self._wake_tx.send(b"")
+
+    def _deliver(self) -> None:
+        while self._wake_rx.poll(0):
+            self._wake_rx.recv()
+        while self._replies:
+            job, reply = self._replies.popleft()
+            if job.epoch == self._epoch:
+                self._send(job.envelope, reply)
+
+    def _send(self, envelope: list[bytes], reply: list[bytes]) -> None:
+        try:
+            self._sock.send_multipart(envelope + reply, flags=zmq.DONTWAIT)
+        except zmq.Again:  # that client stopped reading (its send queue is full): drop it
+            log.info("reply dropped: the client is not reading its replies")
+
+    def _reset_socket(self, rss: int) -> None:
+        """Memory guard: drop every connection and queued request, then listen again."""
+        dropped = self.queue.drain()
+        self._sock.close(linger=0)
+        self._epoch += 1
+        self._sock = None
+        # libzmq's I/O thread closes the old listeners a moment later and removes their ipc
+        # files: wait for that, or it could remove the new socket's file.
+        deadline = time.monotonic() + _REBIND_S
+        while any(p.exists() for p in self._ipc_files) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._sock = self._open_socket(rebind_s=_REBIND_S)
+        self.guard.tripped(rss)
+        log.warning("memory guard: %d queued requests dropped without reply", len(dropped))
+
+    def _finish(self) -> None:
+        """Stopping: answer what was queued but not started, wait for the request in flight."""
+        for job in self.queue.drain():
+            error = ProtocolError(
+                "shutting_down", "the daemon is stopping; start it again and resend"
+            )
+            self._count()
+            self._send(job.envelope, protocol.encode_reply(protocol.peek_id(job.body), error))
+        while self.queue.in_flight or self._replies:
+            if self._wake_rx.poll(defaults.DAEMON_POLL_MS):
+                self._deliver()
 
     def _teardown(self) -> None:
         for extension in self.extensions:
             extension.stop()
-        if self._sock is not None:
-            self._sock.close()
+        self.queue.close()
+        if self._worker is not None:
+            self._worker.join(defaults.DAEMON_LINGER_MS / 1000.0 + 5.0)
+        for sock in (self._sock, self._wake_rx, self._wake_tx):
+            if sock is not None:
+                sock.close(linger=defaults.DAEMON_LINGER_MS if sock is self._sock else 0)
+        if self.gatekeeper is not None:
+            self.gatekeeper.stop()
         if self._ctx is not None:
             self._ctx.term()
         for path in self._ipc_files:
@@ -236,16 +413,16 @@ class Server:
 
     # --- requests --------------------------------------------------------------------------
 
-    def _handle(self, frames: list[zmq.Frame]) -> None:
-        raw = [f.buffer for f in frames]
-        envelope, body = protocol.split_envelope([bytes(b) if len(b) < 256 else b for b in raw])
-        request, reply = self._respond(body)
-        self._sock.send_multipart([bytes(f) for f in envelope] + reply)
+    def _handle_job(self, job: Job) -> None:
+        """Matcher thread: answer one queued request, then tell the extensions."""
+        request, reply = self._respond(job.body)
+        self._post(job, reply)
         if request is not None and request.cmd == "match" and self.extensions:
             self._tell_extensions(request, reply)
 
     def _tell_extensions(self, request: Request, reply: list[bytes]) -> None:
-        # After the reply left: the page never delays an answer, and never breaks the loop.
+        # After the reply was handed to the loop: the page never delays an answer, and never
+        # breaks the matcher.
         answer = json.loads(bytes(reply[0]))
         for extension in self.extensions:
             try:
@@ -253,32 +430,47 @@ class Server:
             except Exception:
                 log.exception("extension %s failed on request %s", extension, request.id)
 
+    def _count(self) -> None:
+        with self._count_lock:
+            self.requests_served += 1
+
     def respond(self, body: Sequence[bytes | memoryview]) -> list[bytes]:
         """The reply body to a request body: always one reply, never an exception."""
         return self._respond(body)[1]
 
     def _respond(self, body: Sequence[bytes | memoryview]) -> tuple[Request | None, list[bytes]]:
         t0 = time.perf_counter()
-        request_id = protocol.peek_id(body)
+        request_id = None
         request = None
         try:
+            request_id = protocol.peek_id(body)
             request = protocol.decode_request(body)
             request_id = request.id
             reply = self._dispatch(request, t0)
+            limit = protocol.reply_limit(request.match.k if request.match else 0)
+            if len(reply[0]) > limit:
+                raise ProtocolError(
+                    "reply_too_large",
+                    f"the reply would be {len(reply[0])} bytes, over the {limit}-byte limit "
+                    "for this k; ask for fewer suggestions",
+                )
         except ProtocolError as exc:
             log.info("request %s refused: %s (%s)", request_id, exc.code, exc.message)
             reply = protocol.encode_reply(request_id, exc)
-        except Exception as exc:
-            log.exception("request %s failed", request_id)
+        except Exception:
+            # The client gets an incident number, not the exception (shapes, paths): the log
+            # has the details under the same number.
+            incident = secrets.token_hex(4)
+            log.exception("request %s failed (incident %s)", request_id, incident)
             reply = protocol.encode_reply(
                 request_id,
                 ProtocolError(
                     "internal_error",
-                    f"the daemon failed on this request ({type(exc).__name__}: {exc}); "
-                    f"see the log at {paths.log_path()}",
+                    f"the daemon failed on this request (incident {incident}); the daemon's "
+                    "log has the details: `cir daemon status` shows where it is",
                 ),
             )
-        self.requests_served += 1
+        self._count()
         return request, reply
 
     def _dispatch(self, request: Request, t0: float) -> list[bytes]:
@@ -328,10 +520,12 @@ class Server:
     def status(self) -> dict[str, Any]:
         """What `cir daemon status` shows."""
         embedder = self.matcher.embedder
+        guard = self.guard
         return {
             "protocol": protocol.PROTOCOL_VERSION,
             "pid": os.getpid(),
             "endpoints": self.endpoints,
+            "instance": self.instance,
             "encoder_name": getattr(embedder, "name", type(embedder).__name__),
             "encoder_version": embedder.version,
             "device": str(getattr(embedder, "device", "cpu")),
@@ -339,6 +533,15 @@ class Server:
             "catalogue_size": self.matcher.size,
             "uptime_s": round(time.time() - self.started_at, 3),
             "requests_served": self.requests_served,
-            "log_path": str(paths.log_path()),
+            "queued": len(self.queue),
+            "refused_clients": self.gatekeeper.refused if self.gatekeeper else 0,
+            "memory": {
+                "rss_bytes": rss_bytes(),
+                "ceiling_bytes": guard.ceiling if guard else None,
+                "guard_trips": guard.trips if guard else 0,
+            },
+            "log_path": str(self.log_path),
+            "lock_path": str(self.lock_path),
             **{k: v for extension in self.extensions for k, v in extension.status().items()},
         }
+

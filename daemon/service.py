@@ -47,15 +47,18 @@ def run_foreground(
     from cir.daemon.web import WebPage
     from cir.daemon.web import web_port as configured_port
 
-    setup_logging(Path(log_file) if log_file else paths.log_path(), stderr=verbose)
+    chosen = endpoints or protocol.daemon_endpoints()
+    log_path = Path(log_file) if log_file else paths.log_path(paths.instance_name(chosen))
+    setup_logging(log_path, stderr=verbose)
     port = configured_port() if web_port == -1 else web_port
     server = Server(
-        endpoints=endpoints,
+        endpoints=chosen,
         catalogue_path=catalogue,
         embedder=embedder,
         lock_path=lock_path,
         idle_timeout=idle_timeout,
         max_requests=max_requests,
+        log_path=log_path,
         extensions=[WebPage(port)],
     )
     return server.run()
@@ -85,15 +88,16 @@ def start(
 ) -> Started:
     """Start a background daemon unless one answers already; wait until it answers a ping.
 
-    `endpoint` and `lock_path` give a private daemon (the demo's) that cannot clash with the
-    user's own. `web_port`: the results page's port (None: no page; -1: $CIR_WEB_PORT or
-    the default).
+    `endpoint` gives a private daemon (the demo's) with its own lock and log, which cannot
+    clash with the user's own; `lock_path` overrides its lock file. `web_port`: the results
+    page's port (None: no page; -1: $CIR_WEB_PORT or the default).
     """
     from cir.protocol.client import is_running
 
     target = endpoint or protocol.client_endpoint()
-    lock = Path(lock_path) if lock_path else paths.lock_path()
-    log_path = paths.log_path()
+    instance = paths.client_instance(target)
+    lock = Path(lock_path) if lock_path else paths.lock_path(instance)
+    log_path = paths.log_path(instance)
     if is_running(target):
         return Started(read_pid(lock), target, False, log_path)
     cmd = [sys.executable, "-m", "cir", "daemon", "run"]
@@ -111,7 +115,8 @@ def start(
     if web_port != -1:
         env[defaults.WEB_PORT_ENV] = "off" if web_port is None else str(web_port)
     paths.log_dir(create=True)
-    with open(paths.log_dir() / "daemon.stderr", "ab") as err:
+    stderr_path = log_path.with_suffix(".stderr")
+    with open(stderr_path, "ab") as err:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
             start_new_session=True,  # survives the terminal that started it
@@ -121,7 +126,7 @@ def start(
         if proc.poll() is not None:
             raise DaemonStartError(
                 f"the daemon exited at start-up (status {proc.returncode}); last log lines:\n"
-                f"{_log_tail(paths.log_dir() / 'daemon.stderr')}"
+                f"{_log_tail(stderr_path)}"
             )
         if is_running(target):
             return Started(proc.pid, target, True, log_path)
@@ -133,15 +138,16 @@ def start(
 
 
 def status(endpoint: str | None = None) -> dict[str, Any]:
-    """The running daemon's status reply, or DaemonNotRunningError."""
-    from cir.protocol.client import DaemonUnavailableError, ipc_socket_exists
+    """The running daemon's status reply, or DaemonNotRunningError (in under a second when
+    nothing listens; NotYourDaemon/KeyRefused errors pass through with their own message)."""
+    from cir.protocol.client import DaemonUnavailableError, KeyRefusedError, NotYourDaemonError
 
     target = endpoint or protocol.client_endpoint()
     try:
-        if not ipc_socket_exists(target):
-            raise DaemonUnavailableError(target)
         with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS * 3) as client:
             return client.status()
+    except (NotYourDaemonError, KeyRefusedError) as exc:
+        raise DaemonNotRunningError(str(exc)) from None
     except DaemonUnavailableError:
         raise DaemonNotRunningError(
             f"daemon not running at {target}; start it with `cir daemon start`"
@@ -182,30 +188,30 @@ def stop(
     lock_path: str | Path | None = None,
     timeout: float = defaults.DAEMON_STOP_TIMEOUT_S,
 ) -> int | None:
-    """Ask the daemon to shut down (protocol `shutdown`, else SIGTERM to the lock's pid) and
-    wait for its lock to be released; returns the pid stopped, or DaemonNotRunningError."""
-    from cir.protocol.client import ClientError, DaemonUnavailableError, ipc_socket_exists
+    """Stop the daemon that answers at `endpoint`: protocol `shutdown` (authenticated), and
+    only if it does not answer, SIGTERM to the pid in that endpoint's own lock (a stuck daemon
+    of this instance). Waits for it to exit; returns its pid, or DaemonNotRunningError."""
+    from cir.protocol.client import ClientError, KeyRefusedError, NotYourDaemonError
 
     target = endpoint or protocol.client_endpoint()
-    lock = Path(lock_path) if lock_path else paths.lock_path()
-    pid = read_pid(lock) if is_locked(lock) else None
-    asked = False
+    lock = Path(lock_path) if lock_path else paths.lock_path(paths.client_instance(target))
     try:
-        if not ipc_socket_exists(target):
-            raise DaemonUnavailableError(target)
         with _client(target, defaults.CLIENT_PROBE_TIMEOUT_MS * 3) as client:
-            pid = client.shutdown().get("pid", pid) or pid
-            asked = True
+            pid = client.shutdown().get("pid")
+    except (NotYourDaemonError, KeyRefusedError) as exc:
+        raise DaemonNotRunningError(f"{exc}; nothing was stopped") from None
     except ClientError:
+        pid = read_pid(lock) if is_locked(lock) else None
         if pid is None:
             raise DaemonNotRunningError(
-                f"daemon not running at {target} (no lock held at {lock}); nothing to stop"
+                f"daemon not running at {target} (no daemon holds {lock}); nothing to stop"
             ) from None
-        os.kill(pid, signal.SIGTERM)  # alive but not answering: signals still work
-        asked = True
+        os.kill(pid, signal.SIGTERM)  # this endpoint's daemon, alive but not answering
     deadline = time.monotonic() + timeout
-    while asked and time.monotonic() < deadline:
-        if not is_locked(lock) and (pid is None or not _alive(pid)):
+    while time.monotonic() < deadline:
+        # A daemon thread of this very process (tests) is gone when it released its lock.
+        gone = not is_locked(lock) if pid == os.getpid() else not _alive(pid)
+        if gone:
             return pid
         time.sleep(0.05)
     raise DaemonNotRunningError(
@@ -213,7 +219,9 @@ def stop(
     )
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -21,7 +21,8 @@ class BridgeStatusError(CIRError):
 
 
 def bridge_status(state: bytes) -> dict[str, Any]:
-    """The status dict (state, captured_seconds, top_score, requests) in a plugin state blob.
+    """The status dict (state, captured_seconds, top_score, requests, error: why the last
+    request failed, e.g. "not_your_daemon") in a plugin state blob.
 
     `state` is what the host saved, e.g. pedalboard's `plugin.preset_data` (.vstpreset bytes).
     """

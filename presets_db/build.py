@@ -337,8 +337,9 @@ def build(
     summary as a failure with key "*" and its presets are kept as they are (build).
     """
     start = time.monotonic()
+    catalogue.sweep_stale_previews()  # what a killed build's preview writers left behind
     chosen = list(sources) if sources is not None else catalogue.sources()
-    if not chosen:
+    if sources is None and not chosen:
         raise NoSourcesError(
             f"the catalogue {catalogue.path} has no sources yet: add one with `cir catalogue "
             "add-builtin` (the built-in synth), `add-sf2 FILE`, `add-vst3 PLUGIN` or "

@@ -8,10 +8,13 @@ half-way leaves whole presets or none.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from cir import paths
+from cir import defaults, paths
 from cir.families import normalise_family
 from cir.presets_db import migrations
 from cir.presets_db.errors import CatalogueError, UnknownPresetError, UnknownSourceError
@@ -153,6 +156,35 @@ class Catalogue:
     @property
     def index_dir(self) -> Path:
         return self.path.with_name(self.path.name + ".index")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Catalogue]:
+        """A read transaction: every read inside sees one consistent state of the catalogue,
+        whatever other processes write meanwhile (WAL keeps the snapshot)."""
+        with self.db.atomic():
+            yield self
+
+    def sweep_stale_previews(self) -> int:
+        """Remove the temporary files of preview writers that died (``.<name>.<pid>.tmp.flac``,
+        left by a killed build); returns how many were removed."""
+        removed = 0
+        if not self.previews_dir.is_dir():
+            return 0
+        now = time.time()
+        for tmp in self.previews_dir.glob(".*.tmp.*"):
+            match = _PREVIEW_TMP.match(tmp.name)
+            if match is None:
+                continue
+            try:
+                age = now - tmp.stat().st_mtime
+            except OSError:
+                continue
+            # A live writer finishes within the build's task timeout (or is killed at it).
+            if _pid_alive(int(match["pid"])) and age < 2 * defaults.BUILD_TASK_TIMEOUT_S:
+                continue
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def generation(self) -> int:
         """A counter bumped by every write of embeddings: tells a saved index if it is stale."""
@@ -471,6 +503,22 @@ class Catalogue:
             "embedders": self.embedder_versions(),
             "schema": migrations.applied(self.db),
         }
+
+
+# What presets_db.build.write_preview writes before its atomic rename.
+_PREVIEW_TMP = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.tmp\.[A-Za-z0-9]+$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _source(row: dict[str, Any]) -> SourceRecord:

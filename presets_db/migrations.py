@@ -69,6 +69,48 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         INSERT INTO meta (key, value) VALUES ('generation', '0');
         """,
     ),
+    (
+        # Ids are never reused: a client (a daemon reply, a script) may hold a preset or
+        # source id long after it was deleted, and it must not come to name another one.
+        # SQLite needs the tables rebuilt for AUTOINCREMENT; rows keep their ids.
+        "0002_ids_never_reused",
+        """
+        CREATE TABLE sources_0002 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('builtin', 'sf2', 'vst3', 'folder')),
+            path TEXT NOT NULL,
+            args TEXT NOT NULL DEFAULT '{}',
+            added_at TEXT NOT NULL,
+            UNIQUE (kind, path, args)
+        );
+        INSERT INTO sources_0002 (id, kind, path, args, added_at)
+            SELECT id, kind, path, args, added_at FROM sources;
+        DROP TABLE sources;
+        ALTER TABLE sources_0002 RENAME TO sources;
+        CREATE TABLE presets_0002 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            family TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            locator TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT NOT NULL,
+            settings_hash TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            error TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source_id, key)
+        );
+        INSERT INTO presets_0002 (id, source_id, key, name, family, tags, locator, content_hash,
+                                  settings_hash, status, error, updated_at)
+            SELECT id, source_id, key, name, family, tags, locator, content_hash, settings_hash,
+                   status, error, updated_at FROM presets;
+        DROP TABLE presets;
+        ALTER TABLE presets_0002 RENAME TO presets;
+        CREATE INDEX presets_family ON presets(family);
+        """,
+    ),
 )
 
 
@@ -99,22 +141,34 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
             f"database has migration {unknown[0]!r} that this CIR does not know: it was written "
             "by a newer CIR; upgrade CIR or use another --db"
         )
-    new = []
-    for name, sql in MIGRATIONS:
-        if name in done:
-            continue
-        try:
-            with db.atomic():
-                # executescript() would COMMIT first; run statements one by one inside BEGIN.
-                for statement in _statements(sql):
-                    db.execute(statement)
-                db.execute(
-                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", [name, utc_now()]
-                )
-        except Exception as exc:
-            raise MigrationError(f"migration {name} failed and was rolled back: {exc}") from exc
-        new.append(name)
-    return new
+    todo = [(name, sql) for name, sql in MIGRATIONS if name not in done]
+    if not todo:
+        return []
+    # Rebuilding a table drops the old one: with foreign keys on, that would cascade into
+    # renders and embeddings. SQLite's procedure: keys off outside the transaction, check them
+    # before each commit, then restore the setting.
+    keys_on = bool(db.execute("PRAGMA foreign_keys").fetchone()[0])
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for name, sql in todo:
+            _apply(db, name, sql)
+    finally:
+        db.execute(f"PRAGMA foreign_keys = {'ON' if keys_on else 'OFF'}")
+    return [name for name, _ in todo]
+
+
+def _apply(db: sqlite_utils.Database, name: str, sql: str) -> None:
+    try:
+        with db.atomic():
+            # executescript() would COMMIT first; run statements one by one inside BEGIN.
+            for statement in _statements(sql):
+                db.execute(statement)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise MigrationError(f"{len(broken)} rows lost their parent, e.g. {broken[0]}")
+            db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", [name, utc_now()])
+    except Exception as exc:
+        raise MigrationError(f"migration {name} failed and was rolled back: {exc}") from exc
 
 
 def _statements(sql: str) -> list[str]:

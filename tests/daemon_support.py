@@ -18,6 +18,7 @@ import zmq
 
 from cir.benchmarks.latency import synthetic_catalogue
 from cir.daemon.server import Server
+from cir.protocol.keys import UserKeys, load_keys
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,16 +65,26 @@ def serve(directory: Path, **options) -> Iterator[tuple[Server, str]]:
 
 
 class Raw:
-    """A raw DEALER socket for malformed traffic: send any frames, receive with a timeout."""
+    """A raw DEALER socket for malformed traffic: send any frames, receive with a timeout.
 
-    def __init__(self, endpoint: str):
+    It speaks CURVE with the user's keys (`key_file`, default the user's key file), or with
+    `keys` given, or with no security at all (`curve=False`): what another user could do.
+    """
+
+    def __init__(self, endpoint: str, key_file: Path | None = None, *, curve: bool = True,
+                 keys: UserKeys | None = None):
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve:
+            keys = keys or load_keys(key_file)
+            self.sock.curve_serverkey = keys.server_public
+            self.sock.curve_publickey = keys.client_public
+            self.sock.curve_secretkey = keys.client_secret
         self.sock.connect(endpoint)
 
-    def send(self, frames: list[bytes]) -> None:
-        self.sock.send_multipart(frames)
+    def send(self, frames: list[bytes], copy: bool = True) -> None:
+        self.sock.send_multipart(frames, copy=copy)
 
     def recv(self, timeout_ms: int = 5000) -> list[bytes] | None:
         if self.sock.poll(timeout_ms):
@@ -84,10 +95,13 @@ class Raw:
         self.sock.close(0)
 
 
-def spawn_daemon(directory: Path, observer: str = "None", extra: str = "") -> subprocess.Popen:
+def spawn_daemon(
+    directory: Path, observer: str = "None", extra: str = "", server_args: str = ""
+) -> subprocess.Popen:
     """A daemon subprocess (main thread: real signal handlers) on `directory`/d.sock.
 
-    `observer` is Python source for the observer callable (sees each valid match request).
+    `observer` is Python source for the observer callable (sees each valid match request);
+    `server_args` more keyword arguments of Server, as source ("memory_headroom=10**8").
     """
     code = textwrap.dedent(f"""
         import sys, time
@@ -100,7 +114,7 @@ def spawn_daemon(directory: Path, observer: str = "None", extra: str = "") -> su
         server = Server(endpoints=[{f'ipc://{directory / "d.sock"}'!r}],
                         catalogue_path={str(directory / 'catalogue.db')!r},
                         embedder=MFCCEmbedder(), lock_path={str(directory / 'daemon.lock')!r},
-                        observer={observer}, warm_up=False)
+                        observer={observer}, warm_up=False, {server_args})
         sys.exit(0 if server.run() >= 0 else 1)
     """)
     env = dict(os.environ, PYTHONPATH=str(REPO))

@@ -151,7 +151,8 @@ def test_bridge_loads_with_its_parameters(monkeypatch):
     assert not plugin.is_instrument
     assert {"capture", "bars", "auto", "state", "captured_s", "top_score"} <= set(plugin.parameters)
     assert plugin.bars == 4
-    idle = {"state": "idle", "captured_seconds": 0.0, "top_score": 0.0, "requests": 0}
+    idle = {"state": "idle", "captured_seconds": 0.0, "top_score": 0.0, "requests": 0,
+            "error": ""}
     assert status(plugin) == idle
 
 
@@ -188,19 +189,129 @@ def test_daemon_receives_the_loop_bit_exact_and_answers(monkeypatch, daemon):
     assert len(received) == 1 and status(plugin)["requests"] == 1
 
 
+def user_key(tmp_path):
+    """The user's key file, as a daemon's first start creates it (the plugin reads it)."""
+    from cir.protocol.keys import ensure_keys, key_path
+
+    return ensure_keys(key_path())
+
+
 @needs_bridge
 @pytest.mark.slow
-def test_daemon_down_gives_error_and_never_stalls(monkeypatch):
+def test_daemon_down_gives_error_and_never_stalls(monkeypatch, tmp_path):
+    user_key(tmp_path)
     plugin = load_bridge(monkeypatch, f"tcp://127.0.0.1:{free_port()}", timeout_ms=300)
     feed = Stream(plugin, known_loop())
     feed.blocks(10)
     press_capture(feed, bars=1)
-    assert feed.until(lambda: status(plugin)["state"] == "sent", timeout=20)
     assert feed.until(lambda: status(plugin)["state"] == "error", timeout=20)
+    # Nothing listens: known from the refused connection, nothing was sent.
+    assert status(plugin)["error"] == "no_daemon" and status(plugin)["requests"] == 0
     # A new press after the error starts over (and fails again, the daemon is still down).
     press_capture(feed, bars=1)
-    assert feed.until(lambda: status(plugin)["requests"] == 2, timeout=20)
+    assert feed.until(lambda: status(plugin)["state"] == "capturing", timeout=20)
     assert feed.until(lambda: status(plugin)["state"] == "error", timeout=20)
+    assert status(plugin)["error"] == "no_daemon"
+
+
+@needs_bridge
+@pytest.mark.slow
+@pytest.mark.parametrize("impostor", ["zmq-router", "curve-other-key", "raw-tcp"])
+def test_a_process_on_the_daemons_port_never_receives_the_audio(monkeypatch, tmp_path, impostor):
+    """Whoever binds the port while the daemon is down gets no audio, and the plugin says so."""
+    import threading
+
+    import zmq
+
+    user_key(tmp_path)
+    port = free_port()
+    received: list[bytes] = []
+    stop = threading.Event()
+    ctx = zmq.Context()
+    if impostor == "raw-tcp":  # records every byte a client writes
+        listener = socket.create_server(("127.0.0.1", port))
+        listener.settimeout(0.1)
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                conn.settimeout(0.1)
+                while not stop.is_set():
+                    try:
+                        data = conn.recv(65536)
+                    except TimeoutError:
+                        continue
+                    if not data:
+                        break
+                    received.append(data)
+                conn.close()
+    else:
+        sock = ctx.socket(zmq.ROUTER)
+        if impostor == "curve-other-key":  # a CURVE server, but not with the user's key
+            public, secret = zmq.curve_keypair()
+            sock.curve_server, sock.curve_publickey, sock.curve_secretkey = True, public, secret
+        sock.bind(f"tcp://127.0.0.1:{port}")
+
+        def serve() -> None:
+            while not stop.is_set():
+                if sock.poll(100):
+                    received.append(b"".join(sock.recv_multipart()))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        plugin = load_bridge(monkeypatch, f"tcp://127.0.0.1:{port}", timeout_ms=2000)
+        loop = known_loop()
+        feed = Stream(plugin, loop)
+        feed.blocks(10)
+        press_capture(feed, bars=1)
+        assert feed.until(lambda: status(plugin)["state"] == "error", timeout=30)
+        final = status(plugin)
+    finally:
+        stop.set()
+        thread.join(5)
+        if impostor == "raw-tcp":
+            listener.close()
+        else:
+            sock.close(0)
+        ctx.term()
+    expected = {"raw-tcp": "no_handshake"}.get(impostor, "not_your_daemon")
+    assert final["error"] == expected and final["requests"] == 0
+    # Not a single block of the loop reached the impostor, in any byte alignment.
+    seen = b"".join(received)
+    block = np.ascontiguousarray(loop[:, :64].T).tobytes()
+    assert block not in seen and len(seen) < 1024
+
+
+@needs_bridge
+@pytest.mark.slow
+def test_plugin_with_another_client_key_is_refused(monkeypatch, daemon, tmp_path):
+    """It knows the daemon's public key but holds another client key: the daemon refuses it
+    in the handshake, before any request."""
+    import zmq
+
+    from cir.protocol.keys import key_path, load_keys
+
+    endpoint, received = daemon
+    user = load_keys(key_path())
+    public, secret = zmq.curve_keypair()
+    other = tmp_path / "other.key"
+    other.write_text(
+        f"server-public = {user.server_public.decode()}\nserver-secret = {'x' * 40}\n"
+        f"client-public = {public.decode()}\nclient-secret = {secret.decode()}\n"
+    )
+    other.chmod(0o600)
+    monkeypatch.setenv("CIR_KEY_FILE", str(other))
+    plugin = load_bridge(monkeypatch, endpoint)
+    feed = Stream(plugin, known_loop())
+    feed.blocks(10)
+    press_capture(feed, bars=1)
+    assert feed.until(lambda: status(plugin)["state"] == "error", timeout=30)
+    assert status(plugin)["error"] == "key_refused" and status(plugin)["requests"] == 0
+    assert received == []
 
 
 @needs_bridge
@@ -212,7 +323,7 @@ def test_daemon_error_reply_shows_error(monkeypatch, daemon):
     feed.blocks(10)
     press_capture(feed, bars=1)
     assert feed.until(lambda: status(plugin)["state"] in ("answered", "error"))
-    assert status(plugin)["state"] == "error"
+    assert status(plugin)["state"] == "error" and status(plugin)["error"] == "refused"
     assert len(received) == 1  # it did reach the daemon, which refused it (silent_audio)
 
 

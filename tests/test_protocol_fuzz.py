@@ -17,8 +17,9 @@ from cir import defaults, protocol
 def daemon():
     with short_dir() as directory:
         synthetic_db(directory, size=30)
-        with serve(directory) as (server, endpoint):
-            raw = Raw(endpoint)
+        # Module scope: the per-test CIR_HOME is not set yet, so the key lives here.
+        with serve(directory, key_file=directory / "daemon.key") as (server, endpoint):
+            raw = Raw(endpoint, server.key_file)
             yield server, raw
             raw.close()
 

@@ -54,6 +54,9 @@ ERROR_CODES: dict[str, str] = {
     "non_finite_audio": "the PCM holds NaN or infinite samples",
     "silent_audio": "the audio is silent (peak below the silence threshold)",
     "no_catalogue": "the daemon has no catalogue entries for its encoder",
+    "busy": "the daemon's request queue is full; try again in a moment",
+    "shutting_down": "the daemon is stopping and did not start this request",
+    "reply_too_large": "the reply would be larger than the reply limit for this k",
     "internal_error": "the daemon failed on a valid request (see its log)",
 }
 
@@ -109,14 +112,17 @@ def tcp_endpoint() -> str:
     return f"tcp://127.0.0.1:{defaults.DAEMON_TCP_PORT}"
 
 
-def daemon_endpoints() -> list[str]:
-    """What the daemon binds: $CIR_ENDPOINT alone when set, else tcp plus ipc on POSIX."""
-    override = os.environ.get(defaults.ENDPOINT_ENV)
-    if override:
-        return [override]
+def default_endpoints() -> list[str]:
+    """The user's usual daemon: tcp, plus ipc on POSIX (whatever $CIR_ENDPOINT says)."""
     if sys.platform == "win32":  # ipc is unreliable on Windows (docs/DESIGN.md)
         return [tcp_endpoint()]
     return [tcp_endpoint(), ipc_endpoint()]
+
+
+def daemon_endpoints() -> list[str]:
+    """What the daemon binds: $CIR_ENDPOINT alone when set, else the default endpoints."""
+    override = os.environ.get(defaults.ENDPOINT_ENV)
+    return [override] if override else default_endpoints()
 
 
 def client_endpoint() -> str:
@@ -210,24 +216,46 @@ def split_envelope(frames: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
     return [*frames[:1], b""], list(frames[1:])
 
 
-def _header(frame: bytes) -> dict[str, Any]:
-    if len(frame) > defaults.PROTOCOL_MAX_HEADER_BYTES:
+def reply_limit(k: int | None = None) -> int:
+    """The largest reply a client accepts for a request asking `k` suggestions per family
+    (None: the largest k allowed)."""
+    k = defaults.MATCH_MAX_K if k is None else max(0, int(k))
+    per_hit = defaults.PROTOCOL_REPLY_HIT_BYTES
+    return defaults.PROTOCOL_REPLY_BASE_BYTES + k * len(FAMILIES) * per_hit
+
+
+def _json_object(frame: bytes | memoryview, limit: int, what: str) -> dict[str, Any]:
+    if len(frame) > limit:
+        if what == "header":
+            raise ProtocolError(
+                "header_too_large",
+                f"header frame is {len(frame)} bytes; the limit is {limit} bytes: "
+                "send only the documented fields",
+            )
         raise ProtocolError(
-            "header_too_large",
-            f"header frame is {len(frame)} bytes; the limit is "
-            f"{defaults.PROTOCOL_MAX_HEADER_BYTES} bytes: send only the documented fields",
+            "reply_too_large",
+            f"reply is {len(frame)} bytes; the limit for this request is {limit} bytes: "
+            "ask for fewer suggestions (k)",
         )
     try:
-        header = json.loads(bytes(frame).decode("utf-8"))
+        obj = json.loads(bytes(frame).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(
-            "bad_json", f"header frame is not UTF-8 JSON ({exc}); send a JSON object"
+            "bad_json", f"{what} frame is not UTF-8 JSON ({exc}); send a JSON object"
         ) from None
-    if not isinstance(header, dict):
+    except RecursionError:  # e.g. "[" x 1000: the parser's stack, not the daemon's problem
         raise ProtocolError(
-            "bad_header", f"header is a JSON {type(header).__name__}; expected a JSON object"
+            "bad_json", f"{what} frame nests JSON too deeply; send a flat JSON object"
+        ) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(
+            "bad_header", f"{what} is a JSON {type(obj).__name__}; expected a JSON object"
         )
-    return header
+    return obj
+
+
+def _header(frame: bytes | memoryview) -> dict[str, Any]:
+    return _json_object(frame, defaults.PROTOCOL_MAX_HEADER_BYTES, "header")
 
 
 def _request_id(header: dict[str, Any]) -> str | None:
@@ -237,12 +265,30 @@ def _request_id(header: dict[str, Any]) -> str | None:
     return None
 
 
-def peek_id(body: Sequence[bytes]) -> str | None:
-    """The request id of a body if its header is readable, else None (for error replies)."""
+def peek_id(body: Sequence[bytes | memoryview]) -> str | None:
+    """The request id of a body if its header is readable, else None (for error replies).
+    Never raises: it runs before anything else on whatever a client sent."""
     try:
         return _request_id(_header(body[0])) if body else None
-    except ProtocolError:
+    except Exception:
         return None
+
+
+def check_message(body: Sequence[bytes | memoryview]) -> None:
+    """Frame count and total size of a request body, before anything is decoded or queued."""
+    if not 1 <= len(body) <= defaults.PROTOCOL_MAX_BODY_FRAMES:
+        raise ProtocolError(
+            "bad_message",
+            f"request has {len(body)} frames after the empty delimiter; expected the header "
+            "and, for match, one PCM frame",
+        )
+    total = sum(len(frame) for frame in body)
+    if total > defaults.PROTOCOL_MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            "too_large",
+            f"request is {total} bytes; the limit is {defaults.PROTOCOL_MAX_MESSAGE_BYTES} "
+            "bytes: send at most the payload limit plus a header",
+        )
 
 
 def _int_field(header: dict[str, Any], name: str, lo: int, hi: int, code: str) -> int:
@@ -351,12 +397,7 @@ def decode_audio(pcm: bytes | memoryview, options: MatchOptions) -> np.ndarray:
 
 def decode_request(body: Sequence[bytes | memoryview]) -> Request:
     """Decode and validate a request body (the frames after the delimiter)."""
-    if not 1 <= len(body) <= 2:
-        raise ProtocolError(
-            "bad_message",
-            f"request has {len(body)} frames after the empty delimiter; expected the header "
-            "and, for match, one PCM frame",
-        )
+    check_message(body)
     header = _header(body[0])
     version = header.get("v")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
@@ -391,11 +432,12 @@ def decode_request(body: Sequence[bytes | memoryview]) -> Request:
     )
 
 
-def decode_reply(body: Sequence[bytes]) -> dict[str, Any]:
-    """Decode a reply body into its JSON object, checking the version."""
+def decode_reply(body: Sequence[bytes], max_bytes: int | None = None) -> dict[str, Any]:
+    """Decode a reply body into its JSON object, checking the version and the reply limit
+    (`max_bytes`, default `reply_limit()`: the largest k)."""
     if len(body) != 1:
         raise ProtocolError("bad_message", f"reply has {len(body)} frames; expected 1")
-    reply = _header(body[0])
+    reply = _json_object(body[0], reply_limit() if max_bytes is None else max_bytes, "reply")
     if reply.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(
             "unsupported_version",

@@ -144,18 +144,21 @@ protected:
         state.description = "Read-only JSON copy of the output parameters.";
     }
 
-    // JSON: {"state": "answered", "captured_seconds": 8.0, "top_score": 0.91, "requests": 1}
+    // JSON: {"state": "answered", "captured_seconds": 8.0, "top_score": 0.91, "requests": 1,
+    //        "error": ""}  (error: why the last request failed, e.g. "not_your_daemon")
     String getState(const char* key) const override
     {
         if (std::strcmp(key, "status") != 0)
             return String();
         const int s = std::clamp(fCapture.state.load(std::memory_order_acquire), 0, 4);
-        char buf[192];
+        const auto err = static_cast<cir::BridgeError>(fWorker.lastError.load(std::memory_order_acquire));
+        char buf[256];
         std::snprintf(buf, sizeof(buf),
-                      "{\"state\":\"%s\",\"captured_seconds\":%.3f,\"top_score\":%.4f,\"requests\":%u}",
+                      "{\"state\":\"%s\",\"captured_seconds\":%.3f,\"top_score\":%.4f,\"requests\":%u,"
+                      "\"error\":\"%s\"}",
                       kStateLabels[s], fCapture.secondsCaptured.load(std::memory_order_relaxed),
                       fWorker.topScore.load(std::memory_order_relaxed),
-                      fWorker.requestsSent.load(std::memory_order_relaxed));
+                      fWorker.requestsSent.load(std::memory_order_relaxed), cir::errorName(err));
         return String(buf);
     }
 

@@ -2,13 +2,18 @@
 //
 // It wakes every kPollMs, takes a capture request from the audio thread's mailbox, copies the
 // frames out of the history ring, and sends one `match` request on a ZeroMQ DEALER socket:
-// [empty, header JSON, PCM f32le interleaved]. It waits for the reply in kPollMs slices (so
-// unload never waits longer than one slice), discards replies to other ids, and gives up after
-// the timeout: the socket is then closed and reopened for the next request ("Lazy Pirate").
-// LINGER 0 and a send high-water mark of 1 keep a dead daemon from holding memory or unload.
+// [empty, header JSON, PCM f32le interleaved]. Each request gets a fresh CURVE socket with the
+// user's keys (keys.hpp) and a socket monitor: the audio is sent only after the handshake
+// proved the peer holds the daemon's secret key, so a process that took the daemon's address
+// never receives it. Nothing listening, a failed handshake, a refused key and a dropped
+// connection are told apart at once (the "error" entry of the plugin's status). It waits for
+// the reply in kPollMs slices (so unload never waits longer than one slice), discards replies
+// to other ids, and gives up after the timeout. LINGER 0 and a send high-water mark of 1 keep
+// a dead daemon from holding memory or unload.
 #pragma once
 
 #include "capture.hpp"
+#include "keys.hpp"
 
 #include <zmq.h>
 
@@ -31,7 +36,35 @@ constexpr const char* kTimeoutEnv = "CIR_BRIDGE_TIMEOUT_MS";
 constexpr int kDefaultTimeoutMs = 15000;  // the daemon may load its model on the first match
 constexpr int kPollMs = 20;               // worker wake-up period; bounds unload time
 constexpr int kMatchK = 5;
-constexpr int kMaxReplyBytes = 4 << 20;   // a reply is small JSON; refuse anything huge
+// The protocol's reply limit for k = 5 (cir.protocol.reply_limit: 64 KiB + k x 5 x 16 KiB).
+constexpr int kMaxReplyBytes = 64 * 1024 + kMatchK * 5 * 16 * 1024;
+constexpr int kConnectTimeoutMs = 1000;    // CLIENT_CONNECT_TIMEOUT_MS: nothing listens
+constexpr int kHandshakeTimeoutMs = 5000;  // CLIENT_HANDSHAKE_TIMEOUT_MS
+
+// Why the last request failed (the plugin's status shows the name).
+enum class BridgeError : int {
+    None = 0, NoKey, NoCurve, NoDaemon, NotYourDaemon, KeyRefused, NoHandshake, SendFailed,
+    Timeout, Dropped, Refused, CaptureLost,
+};
+
+inline const char* errorName(BridgeError e)
+{
+    switch (e) {
+    case BridgeError::None: return "";
+    case BridgeError::NoKey: return "no_key";
+    case BridgeError::NoCurve: return "no_curve";
+    case BridgeError::NoDaemon: return "no_daemon";
+    case BridgeError::NotYourDaemon: return "not_your_daemon";
+    case BridgeError::KeyRefused: return "key_refused";
+    case BridgeError::NoHandshake: return "no_handshake";
+    case BridgeError::SendFailed: return "send_failed";
+    case BridgeError::Timeout: return "timeout";
+    case BridgeError::Dropped: return "dropped";
+    case BridgeError::Refused: return "refused";
+    case BridgeError::CaptureLost: return "capture_lost";
+    }
+    return "unknown";
+}
 
 // One ZeroMQ context for every instance in the process (one I/O thread, not one per plugin).
 class SharedContext {
@@ -117,6 +150,7 @@ class Worker {
 public:
     std::atomic<float> topScore{0.0f};
     std::atomic<uint32_t> requestsSent{0};
+    std::atomic<int> lastError{0};  // a BridgeError
 
     explicit Worker(Capture& capture)
         : fCapture(capture)
@@ -155,6 +189,8 @@ private:
     unsigned long long fInstance = 0;
     void* fContext = nullptr;
     void* fSocket = nullptr;
+    void* fMonitor = nullptr;
+    bool fDropped = false;
     std::thread fThread;
     std::atomic<bool> fStop{false};
     std::atomic<double> fSampleRate{48000.0};
@@ -175,8 +211,10 @@ private:
         }
     }
 
-    void finish(BridgeState s)
+    void finish(BridgeError e)
     {
+        lastError.store(static_cast<int>(e), std::memory_order_release);
+        const BridgeState s = e == BridgeError::None ? BridgeState::Answered : BridgeState::Error;
         fCapture.state.store(static_cast<int>(s), std::memory_order_release);
         fCapture.busy.store(false, std::memory_order_release);
     }
@@ -188,20 +226,27 @@ private:
             fPcm.resize(req.frames * kChannels);
             if (!fCapture.ring.read(req.end, req.frames, fPcm.data(), fCapture.maxBlock())) {
                 std::fprintf(stderr, "CIR Bridge: capture overwritten before it could be sent\n");
-                finish(BridgeState::Error);
+                finish(BridgeError::CaptureLost);
                 return;
             }
         }
         const std::string id = nextId();
-        if (!send(req, id)) {
+        BridgeError err = openSocket();
+        if (err == BridgeError::None)
+            err = handshake();
+        if (err == BridgeError::None && !send(req, id))
+            err = BridgeError::SendFailed;
+        if (err != BridgeError::None) {
             closeSocket();
-            finish(BridgeState::Error);
+            finish(err);
             return;
         }
         requestsSent.fetch_add(1, std::memory_order_relaxed);
         topScore.store(0.0f, std::memory_order_relaxed);
         fCapture.state.store(static_cast<int>(BridgeState::Sent), std::memory_order_release);
-        finish(awaitReply(id));
+        err = awaitReply(id);
+        closeSocket();  // one socket per request: the next one proves the daemon again
+        finish(err);
     }
 
     std::string nextId()
@@ -212,40 +257,172 @@ private:
         return buf;
     }
 
-    bool openSocket()
+    BridgeError openSocket()
     {
-        if (fSocket != nullptr)
-            return true;
+        closeSocket();
+        if (!zmq_has("curve")) {
+            std::fprintf(stderr, "CIR Bridge: this libzmq has no CURVE support; the daemon "
+                                 "accepts only authenticated clients\n");
+            return BridgeError::NoCurve;
+        }
+        const std::string keyPath = keyFilePath();
+        UserKeys keys;
+        const KeyStatus ks = loadUserKeys(keyPath, keys);
+        if (ks != KeyStatus::Ok) {
+            std::fprintf(stderr, "CIR Bridge: %s key file %s; start the daemon once "
+                                 "(`cir daemon start`) to create it\n",
+                         ks == KeyStatus::NotPrivate ? "refusing the non-private"
+                                                     : "no usable", keyPath.c_str());
+            return BridgeError::NoKey;
+        }
         fSocket = zmq_socket(fContext, ZMQ_DEALER);
         if (fSocket == nullptr)
-            return false;
+            return BridgeError::SendFailed;
         const int linger = 0, hwm = 1;
         const int64_t maxMsg = kMaxReplyBytes;
         zmq_setsockopt(fSocket, ZMQ_LINGER, &linger, sizeof(linger));
         zmq_setsockopt(fSocket, ZMQ_SNDHWM, &hwm, sizeof(hwm));
         zmq_setsockopt(fSocket, ZMQ_RCVHWM, &hwm, sizeof(hwm));
         zmq_setsockopt(fSocket, ZMQ_MAXMSGSIZE, &maxMsg, sizeof(maxMsg));
+        // 41 bytes: Z85 text with its terminating NUL (40 would be read as binary).
+        zmq_setsockopt(fSocket, ZMQ_CURVE_SERVERKEY, keys.serverPublic.c_str(), kZ85KeyChars + 1);
+        zmq_setsockopt(fSocket, ZMQ_CURVE_PUBLICKEY, keys.clientPublic.c_str(), kZ85KeyChars + 1);
+        zmq_setsockopt(fSocket, ZMQ_CURVE_SECRETKEY, keys.clientSecret.c_str(), kZ85KeyChars + 1);
+        keys.clientSecret.assign(keys.clientSecret.size(), '\0');
+        // The monitor is attached before connecting, so no event of this connection is missed.
+        char addr[96];
+        std::snprintf(addr, sizeof(addr), "inproc://cir-bridge-monitor-%llx-%llu", fInstance,
+                      static_cast<unsigned long long>(fCounter));
+        const int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_CONNECT_RETRIED
+                           | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                           | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                           | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+        if (zmq_socket_monitor(fSocket, addr, events) != 0
+            || (fMonitor = zmq_socket(fContext, ZMQ_PAIR)) == nullptr
+            || zmq_setsockopt(fMonitor, ZMQ_LINGER, &linger, sizeof(linger)) != 0
+            || zmq_connect(fMonitor, addr) != 0) {
+            std::fprintf(stderr, "CIR Bridge: cannot monitor the socket: %s\n",
+                         zmq_strerror(zmq_errno()));
+            return BridgeError::SendFailed;
+        }
+        fDropped = false;
         if (zmq_connect(fSocket, fEndpoint.c_str()) != 0) {
             std::fprintf(stderr, "CIR Bridge: cannot connect to %s: %s\n", fEndpoint.c_str(),
                          zmq_strerror(zmq_errno()));
-            closeSocket();
-            return false;
+            return BridgeError::NoDaemon;
         }
-        return true;
+        return BridgeError::None;
+    }
+
+    // Next monitor event (0 when none within timeoutMs); notes a dropped connection.
+    int nextEvent(int timeoutMs)
+    {
+        zmq_pollitem_t item = {fMonitor, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, timeoutMs) <= 0 || !(item.revents & ZMQ_POLLIN))
+            return 0;
+        int event = 0;
+        int more = 1;
+        bool first = true;
+        while (more) {  // [6 bytes: uint16 event, uint32 value][endpoint]
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, fMonitor, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&msg);
+                return event;
+            }
+            if (first && zmq_msg_size(&msg) >= 2) {
+                uint16_t id = 0;
+                std::memcpy(&id, zmq_msg_data(&msg), sizeof(id));
+                event = id;
+            }
+            first = false;
+            more = zmq_msg_more(&msg);
+            zmq_msg_close(&msg);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED)
+            fDropped = true;
+        return event;
+    }
+
+    // Wait until the peer proved it holds the daemon's key; nothing is sent before.
+    BridgeError handshake()
+    {
+        auto start = std::chrono::steady_clock::now();
+        bool connected = false;
+        int failures = 0;
+        int last = 0;
+        while (!stopping()) {
+            const int limitMs = connected ? kHandshakeTimeoutMs : kConnectTimeoutMs;
+            const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - start).count();
+            if (elapsed >= limitMs) {
+                std::fprintf(stderr, connected
+                    ? "CIR Bridge: the process at %s accepts connections but is not your CIR "
+                      "daemon (no key handshake); nothing was sent\n"
+                    : "CIR Bridge: daemon not running at %s; start it with `cir daemon start`\n",
+                    fEndpoint.c_str());
+                return connected ? BridgeError::NoHandshake : BridgeError::NoDaemon;
+            }
+            const int event = nextEvent(kPollMs);
+            if (event == 0)
+                continue;
+            const int previous = last;
+            last = event;
+            switch (event) {
+            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+                return BridgeError::None;
+            case ZMQ_EVENT_CONNECTED:
+                connected = true;
+                start = std::chrono::steady_clock::now();
+                break;
+            case ZMQ_EVENT_CONNECT_RETRIED:
+                // After a failed attempt (CLOSED) nobody listens; after a dropped connection
+                // (DISCONNECTED) it is only libzmq scheduling its reconnect.
+                if (previous == ZMQ_EVENT_CLOSED) {
+                    std::fprintf(stderr, "CIR Bridge: daemon not running at %s; start it with "
+                                         "`cir daemon start`\n", fEndpoint.c_str());
+                    return BridgeError::NoDaemon;
+                }
+                break;
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+                std::fprintf(stderr, "CIR Bridge: the daemon at %s refused this user's key (%s)"
+                                     "\n", fEndpoint.c_str(), keyFilePath().c_str());
+                return BridgeError::KeyRefused;
+            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                // A protocol failure (another mechanism, bad cryptography) is a verdict. A peer
+                // that just closed may be a daemon dying at that moment: libzmq reconnects at
+                // once, and a second close (or nothing listening) decides.
+                connected = false;
+                start = std::chrono::steady_clock::now();
+                if (++failures < 2 && event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+                    break;
+                std::fprintf(stderr, "CIR Bridge: the process at %s is not your CIR daemon (it "
+                                     "failed the key handshake); nothing was sent\n",
+                             fEndpoint.c_str());
+                return BridgeError::NotYourDaemon;
+            default:
+                break;
+            }
+        }
+        return BridgeError::Timeout;
     }
 
     void closeSocket()
     {
         if (fSocket != nullptr) {
+            zmq_socket_monitor(fSocket, nullptr, 0);
             zmq_close(fSocket);
             fSocket = nullptr;
+        }
+        if (fMonitor != nullptr) {
+            zmq_close(fMonitor);
+            fMonitor = nullptr;
         }
     }
 
     bool send(const CaptureRequest& req, const std::string& id)
     {
-        if (!openSocket())
-            return false;
         char tempo[32];
         if (req.bpm > 0.0)
             std::snprintf(tempo, sizeof(tempo), "%.6g", req.bpm);
@@ -289,12 +466,22 @@ private:
         return true;
     }
 
-    BridgeState awaitReply(const std::string& id)
+    BridgeError awaitReply(const std::string& id)
     {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(fTimeoutMs);
         while (!stopping() && std::chrono::steady_clock::now() < deadline) {
-            zmq_pollitem_t item = {fSocket, 0, ZMQ_POLLIN, 0};
-            if (zmq_poll(&item, 1, kPollMs) <= 0 || !(item.revents & ZMQ_POLLIN))
+            zmq_pollitem_t items[2] = {{fSocket, 0, ZMQ_POLLIN, 0}, {fMonitor, 0, ZMQ_POLLIN, 0}};
+            if (zmq_poll(items, 2, kPollMs) <= 0)
+                continue;
+            if (items[1].revents & ZMQ_POLLIN) {
+                while (nextEvent(0) != 0) {}
+                if (fDropped && !(items[0].revents & ZMQ_POLLIN)) {
+                    std::fprintf(stderr, "CIR Bridge: the daemon at %s went away before "
+                                         "replying\n", fEndpoint.c_str());
+                    return BridgeError::Dropped;
+                }
+            }
+            if (!(items[0].revents & ZMQ_POLLIN))
                 continue;
             std::string reply;
             if (!receive(reply) || json::stringValue(reply, "id") != id)
@@ -303,17 +490,16 @@ private:
                 std::fprintf(stderr, "CIR Bridge: daemon error %s: %s\n",
                              json::stringValue(reply, "code").c_str(),
                              json::stringValue(reply, "message").c_str());
-                return BridgeState::Error;
+                return BridgeError::Refused;
             }
             topScore.store(static_cast<float>(json::maxNumber(reply, "score", 0.0)),
                            std::memory_order_relaxed);
-            return BridgeState::Answered;
+            return BridgeError::None;
         }
         if (!stopping())
             std::fprintf(stderr, "CIR Bridge: no reply from the daemon at %s within %d ms; "
                                  "start it with `cir daemon start`\n", fEndpoint.c_str(), fTimeoutMs);
-        closeSocket();  // drop the queued request; reopen for the next one
-        return BridgeState::Error;
+        return BridgeError::Timeout;
     }
 };
 

@@ -89,8 +89,8 @@ def read_clip(path: str | Path, sample_rate: int) -> np.ndarray:
         )
     mono = np.asarray(audio, dtype=np.float32).mean(axis=0)
     # Very short one-shots (a click) are padded with silence to the shortest clip the
-    # encoder takes, like a short query.
-    shortest = round(defaults.QUERY_MIN_SECONDS * sample_rate)
+    # encoder takes.
+    shortest = round(defaults.SAMPLE_MIN_SECONDS * sample_rate)
     return np.pad(mono, (0, max(0, shortest - mono.size)))
 
 
