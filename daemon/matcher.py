@@ -22,7 +22,9 @@ from cir.protocol import ProtocolError
 log = logging.getLogger(LOGGER_NAME)
 
 
-def _ms(start: float) -> float:
+def ms_since(start: float) -> float:
+    """Milliseconds since `start` (a time.perf_counter() value), to the microsecond: timings
+    in replies and logs."""
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
@@ -158,7 +160,7 @@ class Matcher:
         self._require_entries()
         t0 = time.perf_counter()
         vectors = self.embed(audio, tuple(families or FAMILIES))
-        timing = {"embed": _ms(t0)}
+        timing = {"embed": ms_since(t0)}
         t1 = time.perf_counter()
         results: dict[str, list[dict[str, Any]]] = {}
         with self._lock, self._catalogue.snapshot():
@@ -173,7 +175,7 @@ class Matcher:
                     {"rank": rank, **self._record(int(hit.preset_id)), "score": float(hit.score)}
                     for rank, hit in enumerate(hits, start=1)
                 ]
-        timing["search"] = _ms(t1)
+        timing["search"] = ms_since(t1)
         return results, timing
 
     def _require_entries(self) -> None:

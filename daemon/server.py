@@ -39,7 +39,7 @@ from cir.daemon.auth import Gatekeeper
 from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
-from cir.daemon.matcher import Matcher
+from cir.daemon.matcher import Matcher, ms_since
 from cir.daemon.memory import MemoryGuard, release_large_blocks, rss_bytes
 from cir.daemon.preprocess import prepare
 from cir.daemon.work import Job, Worker, WorkQueue
@@ -68,10 +68,6 @@ class Extension(Protocol):
     def status(self) -> dict[str, Any]: ...
 
     def stop(self) -> None: ...
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000.0, 3)
 
 
 def _listening(path: Path) -> bool:
@@ -490,14 +486,14 @@ class Server:
 
     def _match(self, request: Request, t0: float) -> list[bytes]:
         options, audio = request.match, request.audio
-        decode_ms = _ms(t0)
+        decode_ms = ms_since(t0)
         if self.observer is not None:
             self.observer(request.header, audio)
         t1 = time.perf_counter()
         prepared = prepare(audio, options.sample_rate, self.matcher.embedder.sample_rate)
-        preprocess_ms = _ms(t1)
+        preprocess_ms = ms_since(t1)
         results, timing = self.matcher.match(prepared.audio, options.k, options.families)
-        timing = {"decode": decode_ms, "preprocess": preprocess_ms, **timing, "total": _ms(t0)}
+        timing = {"decode": decode_ms, "preprocess": preprocess_ms, **timing, "total": ms_since(t0)}
         log.info(
             "match %s: %.1f s at %d Hz x %d ch, %.1f ms", request.id,
             options.frames / options.sample_rate, options.sample_rate, options.channels,

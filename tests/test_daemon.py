@@ -151,6 +151,7 @@ def test_reply_keeps_warnings_and_query_facts():
 # --- faults and signals (daemon subprocesses) --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_client_reports_a_daemon_killed_mid_request():
     with short_dir() as d:
         synthetic_db(d, size=6)
@@ -182,10 +183,12 @@ def test_client_reports_a_daemon_killed_mid_request():
             proc.wait()
     assert "daemon not running at " + endpoint in outcome["error"]
     assert "cir daemon start" in outcome["error"]
-    # Within its budget: 2 tries x 1 s, plus scheduling slack on a busy machine.
-    assert outcome["seconds"] < 2 * 1.0 + 3.0
+    # Its budget is 2 tries x 1 s; the bound is generous because a loaded 2-core CI machine can
+    # stall a thread for seconds. What it guards against is waiting out the default timeouts.
+    assert outcome["seconds"] < 10.0
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_request_in_flight_then_exits():
     with short_dir() as d:
         synthetic_db(d, size=6)
@@ -231,6 +234,7 @@ def test_client_gives_one_clear_line_when_nothing_listens():
 # --- the service commands ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_start_status_stop_through_the_cli(monkeypatch):
     from click.testing import CliRunner
 

@@ -294,6 +294,7 @@ with Catalogue.open(db) as cat:
 """
 
 
+@pytest.mark.slow
 def test_matches_never_fail_while_the_catalogue_changes_under_them():
     """Another process adds and deletes presets as fast as the API allows while a client
     matches (through the daemon, each match sees whatever the catalogue holds right then)."""
@@ -433,6 +434,7 @@ def test_internal_error_replies_carry_no_exception_text():
 # --- 9. a kill during write_preview left temporary files forever ----------------------------------
 
 
+@pytest.mark.slow
 def test_a_build_removes_what_a_killed_preview_writer_left(tmp_path):
     from cir.presets_db.build import build
     from cir.presets_db.catalogue import Catalogue
@@ -475,6 +477,7 @@ def test_client_says_not_running_at_once_when_nothing_listens():
             assert str(info.value).startswith(f"daemon not running at {endpoint}")
 
 
+@pytest.mark.slow
 def test_client_of_a_daemon_killed_mid_request_fails_fast_with_default_timeouts():
     with short_dir() as d:
         synthetic_db(d, size=6)

@@ -128,6 +128,7 @@ def daemon(tmp_path):
 # --- the capture engine (C++ unit test, no host) -------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 def test_capture_engine_bars_loops_and_ring(tmp_path):
     native = REPO / "plugin_bridge" / "native"
