@@ -188,8 +188,7 @@ class Catalogue:
 
     def generation(self) -> int:
         """A counter bumped by every write of embeddings: tells a saved index if it is stale."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0])
+        return int(self.db["meta"].get("generation")["value"])
 
     def _bump_generation(self) -> None:
         self.db.execute(
@@ -204,27 +203,24 @@ class Catalogue:
             raise CatalogueError(f"unknown source kind {kind!r}: expected one of {KINDS}")
         args_json = json.dumps(args or {}, sort_keys=True)
         with self.db.atomic():
-            self.db.execute(
-                "INSERT OR IGNORE INTO sources (kind, path, args, added_at) VALUES (?, ?, ?, ?)",
-                [kind, path, args_json, utc_now()],
+            self.db["sources"].insert(
+                {"kind": kind, "path": path, "args": args_json, "added_at": utc_now()}, ignore=True
             )
-            row = self.db.execute(
-                "SELECT id FROM sources WHERE kind = ? AND path = ? AND args = ?",
-                [kind, path, args_json],
-            ).fetchone()
-        return self.source(row[0])
+            row = next(self.db["sources"].rows_where(
+                "kind = ? AND path = ? AND args = ?", [kind, path, args_json], select="id"
+            ))
+        return self.source(row["id"])
 
     def sources(self) -> list[SourceRecord]:
-        rows = self.db.query("SELECT * FROM sources ORDER BY id")
-        return [_source(row) for row in rows]
+        return [_source(row) for row in self.db["sources"].rows_where(order_by="id")]
 
     def source(self, ref: int | str) -> SourceRecord:
         """A source by id, or by path when exactly one source has it."""
         if isinstance(ref, int) or str(ref).isdigit():
-            rows = list(self.db.query("SELECT * FROM sources WHERE id = ?", [int(ref)]))
+            rows = list(self.db["sources"].rows_where("id = ?", [int(ref)]))
         else:
             candidates = {str(ref), str(Path(ref).expanduser().resolve())}
-            rows = [r for r in self.db.query("SELECT * FROM sources") if r["path"] in candidates]
+            rows = [r for r in self.db["sources"].rows if r["path"] in candidates]
         if len(rows) != 1:
             known = ", ".join(f"{s.id}={s.kind}:{s.path}" for s in self.sources()) or "none"
             what = "matches several sources" if rows else "is not a registered source"
@@ -239,10 +235,8 @@ class Catalogue:
         source = self.source(ref)
         previews = self._previews_of("p.source_id = ?", [source.id])
         with self.db.atomic():
-            count = self.db.execute(
-                "SELECT COUNT(*) FROM presets WHERE source_id = ?", [source.id]
-            ).fetchone()[0]
-            self.db.execute("DELETE FROM sources WHERE id = ?", [source.id])
+            count = self.db["presets"].count_where("source_id = ?", [source.id])
+            self.db["sources"].delete(source.id)
             self._bump_generation()
         self._unlink_unused(previews)
         return count
@@ -393,27 +387,20 @@ class Catalogue:
         ).fetchone()[0]
         if res.status != "ok":
             # A failed re-render leaves no stale audio or vector behind for this preset.
-            self.db.execute("DELETE FROM renders WHERE preset_id = ?", [preset_id])
-            self.db.execute("DELETE FROM embeddings WHERE preset_id = ?", [preset_id])
+            self.db["renders"].delete_where("preset_id = ?", [preset_id])
+            self.db["embeddings"].delete_where("preset_id = ?", [preset_id])
             return
-        self.db.execute(
-            "INSERT OR REPLACE INTO renders (preset_id, notes, settings_hash, sample_rate, "
-            "preview, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                preset_id,
-                json.dumps(res.notes),
-                res.settings_hash,
-                res.sample_rate,
-                res.preview,
-                now,
-            ],
-        )
+        self.db["renders"].insert({
+            "preset_id": preset_id, "notes": json.dumps(res.notes),
+            "settings_hash": res.settings_hash, "sample_rate": res.sample_rate,
+            "preview": res.preview, "created_at": now,
+        }, replace=True)
         vector = np.ascontiguousarray(res.vector, dtype=np.float32)
-        self.db.execute(
-            "INSERT OR REPLACE INTO embeddings (preset_id, embedder, embedder_version, dim, "
-            "vector, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [preset_id, res.embedder, res.embedder_version, vector.size, vector.tobytes(), now],
-        )
+        self.db["embeddings"].insert({
+            "preset_id": preset_id, "embedder": res.embedder,
+            "embedder_version": res.embedder_version, "dim": vector.size,
+            "vector": vector.tobytes(), "created_at": now,
+        }, replace=True)
 
     def delete_presets(self, preset_ids: Sequence[int]) -> None:
         """Delete presets (gone from their source) with their renders, vectors and previews."""
@@ -434,8 +421,7 @@ class Catalogue:
 
     def _unlink_unused(self, previews: Iterable[str]) -> None:
         for name in set(previews):
-            used = self.db.execute("SELECT 1 FROM renders WHERE preview = ?", [name]).fetchone()
-            if not used:
+            if not self.db["renders"].count_where("preview = ?", [name]):
                 (self.previews_dir / name).unlink(missing_ok=True)
 
     # --- vectors and search ------------------------------------------------------------------
