@@ -6,6 +6,7 @@ import doctest
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import cir
@@ -41,3 +42,15 @@ def test_help_shows_the_api():
                                                      "PATH": "/usr/bin:/bin"})
     for name in ("render_preset", "Matcher", "open_catalogue", "connect", "load_embedder"):
         assert name in out.stdout
+
+
+def test_channel_first_audio_is_refused_with_the_fix_at_every_entry():
+    from cir import protocol
+    from cir.encoder.features import check_audio
+
+    channel_first = np.zeros((2, 48_000), np.float32)
+    for enter in (lambda a: protocol.encode_match(a, 48_000), check_audio,
+                  cir.audio.as_frames):
+        with pytest.raises(cir.audio.AudioShapeError, match=r"pass audio\.T"):
+            enter(channel_first)
+    assert protocol.encode_match(channel_first.T, 48_000)[1] == channel_first.T.tobytes()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cir import defaults, paths
+from cir.audio import as_frames
 from cir.errors import CIRError
 from cir.families import FAMILIES, family_from_name
 
@@ -165,15 +166,9 @@ def encode_match(
 ) -> list[bytes]:
     """Body frames of a match request: header and interleaved f32le PCM of `audio`.
 
-    `audio` is (frames,) mono or (frames, channels).
+    `audio` is (frames,) mono or (frames, channels) (cir.audio; AudioShapeError otherwise).
     """
-    pcm = np.asarray(audio, dtype="<f4")
-    if pcm.ndim == 1:
-        pcm = pcm[:, None]
-    if pcm.ndim != 2:
-        raise ProtocolError(
-            "bad_header", f"audio must be (frames,) or (frames, channels), got shape {pcm.shape}"
-        )
+    pcm = as_frames(audio).astype("<f4", copy=False)
     header = {
         "v": PROTOCOL_VERSION,
         "id": request_id or new_request_id(),
