@@ -162,6 +162,9 @@ TRAIN_GAIN_DB = (-6.0, 6.0)
 # VALID mixes of training runs: how many, and how many families play in each (uniform).
 VALID_MIX_COUNT = 300
 VALID_MIX_PARTS = (2, 5)
+# Per-family presence (family heads' presence head): a family whose sigmoid score is below
+# this is reported absent (the CLI and the results page mark it instead of listing presets).
+PRESENCE_THRESHOLD = 0.5
 
 # --- Protocol v1 limits (docs/protocol.md; daemon and bridge) ------------------------------------
 # The longest query a client may send: a few bars at slow tempi, with room to spare.

@@ -1,5 +1,5 @@
-"""`cir train`: read a config and run the training it names (note encoder, line encoder or
-mix heads).
+"""`cir train`: read a config and run the training it names (note encoder, line encoder,
+mix heads or family heads).
 
 Kept apart from both loops so that neither imports the other.
 """
@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from cir import paths
-from cir.training import heads, lines
+from cir.training import family_heads, heads, lines
 from cir.training.config import (
     EncoderTrainConfig,
+    FamilyHeadsTrainConfig,
     HeadsTrainConfig,
     LineEncoderTrainConfig,
     load_config,
@@ -35,6 +36,12 @@ def run(
         summary = lines.train_lines(config, out, resume=resume, progress=progress)
         if export_dir is not None:
             summary["exported"] = str(export_weights(out / "best.pt", export_dir, config.name))
+        return summary
+    if isinstance(config, FamilyHeadsTrainConfig):
+        summary = family_heads.train_family_heads(config, out, resume=resume, progress=progress)
+        if export_dir is not None:
+            exported = heads.export_heads(out / "best.pt", export_dir, config.name)
+            summary["exported"] = str(exported)
         return summary
     if isinstance(config, HeadsTrainConfig):
         summary = heads.train_heads(config, out, resume=resume, progress=progress)
