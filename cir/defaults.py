@@ -165,6 +165,9 @@ VALID_MIX_PARTS = (2, 5)
 # Per-family presence (family heads' presence head): a family whose sigmoid score is below
 # this is reported absent (the CLI and the results page mark it instead of listing presets).
 PRESENCE_THRESHOLD = 0.5
+# Per-family heads read a query up to this long in one pass (they train on whole 3-8 s crops;
+# one pass beat the mean of 4 s windows on 6 s mixes); longer queries: windows this long.
+HEADS_QUERY_SECONDS = 8.0
 
 # --- Protocol v1 limits (docs/protocol.md; daemon and bridge) ------------------------------------
 # The longest query a client may send: a few bars at slow tempi, with room to spare.

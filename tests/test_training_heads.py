@@ -134,3 +134,41 @@ def test_shipped_heads_keep_the_shipped_catalogue_version():
     vectors = default.embed_query_by_family(mix_audio(), MIX_FAMILIES, sample_rate=SR)
     for rows in vectors.values():
         assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_presence_heads_answer_presence_per_family_through_the_protocol(tmp_path):
+    from daemon_support import tiny_heads_checkpoint
+
+    from cir.encoder.api import FamilyEmbedder
+    from cir.families import FAMILIES
+
+    embedder = load_embedder(str(tiny_heads_checkpoint(tmp_path / "h.pt", presence=True)))
+    assert isinstance(embedder, FamilyEmbedder) and embedder.has_presence
+    assert not isinstance(load_embedder("mfcc80"), FamilyEmbedder)
+    vectors, presence = embedder.read_query(mix_audio(), ("keys", "bass"), sample_rate=SR)
+    assert list(vectors) == ["keys", "bass"] and list(presence) == ["keys", "bass"]
+    for rows in vectors.values():  # no shared row: the heads were trained on solo lines too
+        assert rows.shape == (1, 16)
+        assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert all(0.0 <= p <= 1.0 for p in presence.values())
+    # The checkpoint round-trips with its presence head (same scores after a reload).
+    again = load_embedder(str(tmp_path / "h.pt"))
+    assert again.read_query(mix_audio(), FAMILIES, sample_rate=SR)[1]["keys"] == presence["keys"]
+    # Old heads (no presence head) still load and answer no presence.
+    old = load_embedder(str(tiny_heads_checkpoint(tmp_path / "old.pt")))
+    assert isinstance(old, FamilyEmbedder) and not old.has_presence
+    assert old.read_query(mix_audio(), ("bass",), sample_rate=SR)[1] == {}
+
+
+def test_a_long_query_is_read_in_windows_as_long_as_the_heads_pass(tmp_path):
+    from daemon_support import tiny_heads_checkpoint
+
+    from cir import defaults
+
+    embedder = load_embedder(str(tiny_heads_checkpoint(tmp_path / "h.pt", presence=True)))
+    rate = embedder.sample_rate
+    short = embedder._pass_windows(mix_audio(5.0), SR)
+    assert len(short) == 1  # a 5 s loop: one pass over all of it
+    long = embedder._pass_windows(np.tile(mix_audio(5.0), 4), SR)  # 20 s
+    assert len(long) > 1
+    assert {len(w) for w in long} == {int(defaults.HEADS_QUERY_SECONDS * rate)}

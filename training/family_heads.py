@@ -41,6 +41,7 @@ from cir.training.heads import heads_loss
 from cir.training.lines import draw_gain
 from cir.training.loop import Job, Prefetcher, run_loop, torch_threads
 from cir.training.mixes import item_rng, mix_peak, power_sum
+from cir.training.train import _limit
 
 _FAMILY_HEADS_STREAM = 13  # item_rng stream of these batches (others: 2, 5, 7, 11)
 
@@ -59,8 +60,10 @@ class HeadsData:
 def prepare_heads_data(config: FamilyHeadsTrainConfig, progress: bool = True) -> HeadsData:
     """Lines, TRAIN and VALID reference clips, VALID mixes: rendered once, then cached."""
     features = FeatureConfig(n_mels=config.n_mels)
-    train = data.builtin_sources("train", config.families)
-    valid = data.builtin_sources("valid", config.families)
+    train = _limit(data.builtin_sources("train", config.families),
+                   config.train_presets_per_family)
+    valid = _limit(data.builtin_sources("valid", config.families),
+                   config.valid_presets_per_family)
     kw = {"workers": config.workers, "progress": progress}
     lines = data.line_set(train, config.lines_per_preset, config.seed, features,
                           tuple(config.line_seconds), **kw)
