@@ -2,8 +2,9 @@
 
 The daemon cannot tell a one-shot from a loop, so every query goes through
 `embed_query_by_family`: per-family heads, plus (heads trained on mixes only) the shared note
-encoder, an entry scoring its best cosine with either (max fusion). This prints top-1 / top-5 for the heads alone, the
-shared vector alone and the max, on the builtin benchmark's catalogue and queries:
+encoder, an entry scoring its best cosine with either (max fusion). This prints top-1 /
+top-5 for the heads alone, the shared vector alone and the max, on the builtin benchmark's
+catalogue and queries:
 
     cir bench fusion [--singles 240] [--mixes 120] [--json]
 """
