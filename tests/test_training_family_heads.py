@@ -110,3 +110,21 @@ def test_tiny_family_heads_run_resumes_and_answers_presence_on_mix5(tmp_path, ca
     assert presence["pairs"] == 3 * len(FAMILIES)
     assert 0 <= presence["precision"] <= 100 and 0 <= presence["recall"] <= 100
     assert "presence (model" in evaluate.format_table(result)
+
+
+def test_learning_curves_are_drawn_from_train_logs(tmp_path):
+    from cir.training.curves import CurvesError, plot_runs, read_log
+
+    run = tmp_path / "run"
+    run.mkdir()
+    records = [{"event": "start", "step": 0}]
+    records += [{"step": s, "lr": 1e-3, "loss": 5.0 / s, "elapsed": s} for s in range(10, 200, 10)]
+    records += [{"event": "valid", "step": s, "mix_top1": s / 400, "presence_recall": 0.9}
+                for s in (0, 100, 190)]
+    (run / "train.log").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    train, valid = read_log(run)
+    assert len(train) == 19 and [r["step"] for r in valid] == [0, 100, 190]
+    png = plot_runs([run, run], tmp_path / "out" / "curves.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    with pytest.raises(CurvesError, match=r"train\.log"):
+        read_log(tmp_path)
