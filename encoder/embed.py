@@ -208,22 +208,27 @@ def open_checkpoint(path: str | Path, device: str | None = None) -> EncoderEmbed
     return EncoderEmbedder(path, device)
 
 
+def shipped_names() -> list[str]:
+    """Names of the weights shipped in encoder/weights (each <name>.pt with its <name>.json)."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt") if p.with_suffix(".json").is_file())
+
+
 def load_embedder(name: str | None = None, device: str | None = None):
     """The embedder to use: None/"default" -> shipped weights (default_weights()), else
-    MFCC-80; "mfcc80" -> the baseline; "cir-cnn" -> the plain shipped encoder; "cir-cnn-heads"
-    -> it with the per-family mix heads; a path -> that checkpoint (either kind)."""
+    MFCC-80; "mfcc80" -> the baseline; a shipped name (shipped_names(): e.g. the plain
+    ENCODER_WEIGHTS_NAME encoder, the ENCODER_HEADS_WEIGHTS_NAME heads, earlier shipped
+    weights kept for comparison) -> those weights; a path -> that checkpoint (either kind)."""
     if name in (None, "default"):
         path = default_weights()
         return open_checkpoint(path, device) if path.is_file() else MFCCEmbedder()
     if name == MFCCEmbedder.name:
         return MFCCEmbedder()
-    if name in (defaults.ENCODER_WEIGHTS_NAME, defaults.ENCODER_HEADS_WEIGHTS_NAME):
+    if name in shipped_names():
         return open_checkpoint(WEIGHTS_DIR / f"{name}.pt", device)
     path = Path(name)
     if path.suffix == ".pt" or path.is_file():
         return open_checkpoint(path, device)
     raise UnknownEmbedderError(
-        f"unknown embedder {name!r}: expected 'default', 'mfcc80', "
-        f"{defaults.ENCODER_WEIGHTS_NAME!r}, {defaults.ENCODER_HEADS_WEIGHTS_NAME!r} or a "
-        "checkpoint file (.pt)"
+        f"unknown embedder {name!r}: expected 'default', 'mfcc80', one of "
+        f"{', '.join(map(repr, shipped_names()))} or a checkpoint file (.pt)"
     )
