@@ -97,6 +97,14 @@ def test_tiny_family_heads_run_resumes_and_answers_presence_on_mix5(tmp_path, ca
         assert torch.equal(a.present[:, k] > 0, a.targets[f] >= 0)
     assert set(a.present.sum(1).int().tolist()) <= {1, 2, 3, 4, 5}
 
+    # Stopped at step 1 on the same schedule, then resumed: the very weights of the whole run.
+    stopped = train_family_heads(config, tmp_path / "stopped", progress=False, stop_at=1)
+    assert stopped["stopped_at"] == 1 and read_heads(tmp_path / "stopped" / "last.pt")["step"] == 1
+    train_family_heads(config, tmp_path / "stopped", resume=True, progress=False)
+    whole = read_heads(tmp_path / "run" / "best.pt")["query"]["state_dict"]
+    again = read_heads(tmp_path / "stopped" / "last.pt")["query"]["state_dict"]
+    assert all(torch.allclose(whole[k].float(), again[k].float(), atol=1e-5) for k in whole)
+
     longer = FamilyHeadsTrainConfig.from_dict({**config.to_dict(), "steps": 3})
     resumed = train_family_heads(longer, tmp_path / "run", resume=True, progress=False)
     assert resumed["steps"] == 3 and read_heads(tmp_path / "run" / "last.pt")["step"] == 3

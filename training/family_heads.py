@@ -224,7 +224,7 @@ def catalogue_vectors(frozen: TimbreEncoder, refs: data.ReferenceSet) -> np.ndar
 
 def train_family_heads(
     config: FamilyHeadsTrainConfig, out_dir: str | Path, resume: bool = False,
-    progress: bool = True,
+    progress: bool = True, stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a family-heads run in `out_dir`; same outputs as the other kinds."""
     out = Path(out_dir)
@@ -285,5 +285,5 @@ def train_family_heads(
                           "train_presets": len(hd.train_refs.sources), "lines": len(hd.lines),
                           "valid_mixes": len(hd.valid.mixes)},
         )
-        summary = run_loop(config, out, job, resume, progress)
+        summary = run_loop(config, out, job, resume, progress, stop_at)
     return {**summary, "data_seconds": round(data_seconds, 1), "params": count_parameters(model)}
