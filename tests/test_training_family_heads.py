@@ -136,3 +136,16 @@ def test_learning_curves_are_drawn_from_train_logs(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     with pytest.raises(CurvesError, match=r"train\.log"):
         read_log(tmp_path)
+
+
+def test_note_level_probe_cuts_a_line_at_its_onsets():
+    from cir.training.probes import note_segments, onsets
+
+    hop = 256 / 22050
+    mel = np.full((64, 300), -11.5, np.float32)
+    for start in (0, 60, 150, 220):  # four notes, each a loud band that then decays
+        mel[10:30, start : start + 50] = -2.0 - np.linspace(0, 4, 50)[None, :]
+    assert onsets(mel, hop) == [0, 60, 150, 220]
+    pieces = note_segments(mel, hop)
+    assert [p.shape[1] for p in pieces] == [60, 90, 70, 80]
+    assert len(note_segments(np.full((64, 40), -11.5, np.float32), hop)) == 1  # no onset
