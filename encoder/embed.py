@@ -162,28 +162,37 @@ class HeadsEmbedder(EncoderEmbedder):
         A family with a head gets its head's vector; heads trained on mixes only
         (`shared_row`) also get the shared `embed_query`-style vector as a second row, an
         entry scoring its best cosine with either (max fusion: each keeps its accuracy on its
-        own kind of query, benchmarks/query_fusion.py). Families without a head get the
-        shared row alone. Presence: the highest window's sigmoid score, per family with one."""
+        own kind of query, benchmarks/query_fusion.py). With a presence head, the shared row
+        is added only to the one family heard when presence hears exactly one (a solo line or
+        note: the frozen encoder reads those best; in a mix the shared vector misleads).
+        Families without a head get the shared row alone. Presence: the highest window's
+        sigmoid score, per family with a head."""
         windows = self._pass_windows(audio, sample_rate)
         x = torch.from_numpy(np.stack(windows)).to(self.device)
         # One log-mel serves both models: load_heads refuses heads with other features.
         mel = self.model.logmel(x)
         with_head = tuple(f for f in families if f in self.head_families)
-        need_shared = self.shared_row or len(with_head) < len(families)
-        shared = (unit_mean(self.model.embed_features(mel).float().cpu().numpy())
-                  if need_shared else None)
-        out = {f: shared[None, :] for f in families if f not in with_head}
+        per, logits = self.heads.read_features(mel, with_head) if with_head else ({}, None)
         presence: dict[str, float] = {}
-        if with_head:
-            per, logits = self.heads.read_features(mel, with_head)
-            for f, v in per.items():
-                head_row = unit_mean(v.float().cpu().numpy())
-                out[f] = np.stack([head_row, shared]) if self.shared_row else head_row[None, :]
-            if logits is not None:
-                scores = torch.sigmoid(logits.float()).amax(0).cpu().numpy()
-                order = self.head_families
-                presence = {f: round(float(scores[order.index(f)]), 4) for f in with_head}
-        return {f: out[f] for f in families}, presence
+        solo = None
+        if logits is not None:
+            scores = torch.sigmoid(logits.float()).amax(0).cpu().numpy()
+            everyone = dict(zip(self.head_families, scores.tolist(), strict=True))
+            presence = {f: round(everyone[f], 4) for f in with_head}
+            heard = [f for f, p in everyone.items() if p >= defaults.PRESENCE_THRESHOLD]
+            solo = heard[0] if len(heard) == 1 else None
+        shared = None
+        if self.shared_row or solo in with_head or len(with_head) < len(families):
+            shared = unit_mean(self.model.embed_features(mel).float().cpu().numpy())
+        out = {}
+        for f in families:
+            if f not in with_head:
+                out[f] = shared[None, :]
+                continue
+            head_row = unit_mean(per[f].float().cpu().numpy())
+            fuse = self.shared_row or f == solo
+            out[f] = np.stack([head_row, shared]) if fuse else head_row[None, :]
+        return out, presence
 
     def embed_query_by_family(
         self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None

@@ -139,21 +139,40 @@ def test_shipped_heads_keep_the_shipped_catalogue_version():
 def test_presence_heads_answer_presence_per_family_through_the_protocol(tmp_path):
     from daemon_support import tiny_heads_checkpoint
 
+    from cir import defaults
     from cir.encoder.api import FamilyEmbedder
     from cir.families import FAMILIES
 
     embedder = load_embedder(str(tiny_heads_checkpoint(tmp_path / "h.pt", presence=True)))
     assert isinstance(embedder, FamilyEmbedder) and embedder.has_presence
     assert not isinstance(load_embedder("mfcc80"), FamilyEmbedder)
-    vectors, presence = embedder.read_query(mix_audio(), ("keys", "bass"), sample_rate=SR)
-    assert list(vectors) == ["keys", "bass"] and list(presence) == ["keys", "bass"]
-    for rows in vectors.values():  # no shared row: the heads were trained on solo lines too
-        assert rows.shape == (1, 16)
-        assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
+    vectors, presence = embedder.read_query(mix_audio(), FAMILIES, sample_rate=SR)
+    assert list(vectors) == list(FAMILIES) and list(presence) == list(FAMILIES)
     assert all(0.0 <= p <= 1.0 for p in presence.values())
+    heard = [f for f, p in presence.items() if p >= defaults.PRESENCE_THRESHOLD]
+    shared = embedder.embed_query(mix_audio(), SR)
+    for family, rows in vectors.items():
+        assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
+        # The head's row alone; the shared row too only for the one family heard alone.
+        solo = heard == [family]
+        assert rows.shape == ((2, 16) if solo else (1, 16))
+        if solo:
+            assert np.allclose(rows[1], shared, atol=1e-6)
+    # Solo or not is the presence head's call: make it hear exactly "bass", then nothing.
+    heads = embedder.heads
+    with torch.no_grad():
+        last = heads.presence[-1]
+        last.weight.zero_()
+        last.bias.fill_(-10.0)
+        last.bias[heads.config.families.index("bass")] = 10.0
+        rows = embedder.read_query(mix_audio(), ("bass", "keys"), sample_rate=SR)[0]
+        assert rows["bass"].shape == (2, 16) and rows["keys"].shape == (1, 16)
+        last.bias.fill_(-10.0)
+        rows = embedder.read_query(mix_audio(), ("bass", "keys"), sample_rate=SR)[0]
+        assert rows["bass"].shape == (1, 16) and rows["keys"].shape == (1, 16)
     # The checkpoint round-trips with its presence head (same scores after a reload).
     again = load_embedder(str(tmp_path / "h.pt"))
-    assert again.read_query(mix_audio(), FAMILIES, sample_rate=SR)[1]["keys"] == presence["keys"]
+    assert again.read_query(mix_audio(), FAMILIES, sample_rate=SR)[1] == presence
     # Old heads (no presence head) still load and answer no presence.
     old = load_embedder(str(tiny_heads_checkpoint(tmp_path / "old.pt")))
     assert isinstance(old, FamilyEmbedder) and not old.has_presence
