@@ -149,3 +149,13 @@ def test_note_level_probe_cuts_a_line_at_its_onsets():
     pieces = note_segments(mel, hop)
     assert [p.shape[1] for p in pieces] == [60, 90, 70, 80]
     assert len(note_segments(np.full((64, 40), -11.5, np.float32), hop)) == 1  # no onset
+
+
+def test_queries_with_more_rows_rank_as_their_best_row():
+    catalogue = np.eye(3, dtype=np.float32)
+    one = np.array([[1.0, 0.0, 0.0]], np.float32)  # one row: entry 0
+    two = np.array([[0.0, 0.6, 0.8], [0.0, 0.9, 0.1]], np.float32)  # best rows: entries 2, 1
+    stacked = evaluate.stack_rows([one, two, np.array([0.0, 0.0, 1.0], np.float32)])
+    assert stacked.shape == (3, 2, 3)
+    hits = evaluate.rank_hits(stacked, catalogue, np.array([0, 1, 2]))
+    assert hits[1].tolist() == [True, True, True]

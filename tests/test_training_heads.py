@@ -123,17 +123,26 @@ def test_tiny_heads_training_and_mix_benchmark(tmp_path, monkeypatch):
 
 
 def test_shipped_heads_keep_the_shipped_catalogue_version():
+    from cir import defaults
+    from cir.encoder.api import FamilyEmbedder
     from cir.encoder.embed import WEIGHTS_DIR
+    from cir.families import FAMILIES
 
-    heads, plain = WEIGHTS_DIR / "cir-cnn-heads.pt", WEIGHTS_DIR / "cir-cnn.pt"
+    heads = WEIGHTS_DIR / f"{defaults.ENCODER_HEADS_WEIGHTS_NAME}.pt"
+    plain = WEIGHTS_DIR / f"{defaults.ENCODER_WEIGHTS_NAME}.pt"
     if not (heads.is_file() and plain.is_file()):
         pytest.skip("no shipped weights in this checkout")
     default = load_embedder()
-    assert isinstance(default, HeadsEmbedder)
-    assert default.version == load_embedder("cir-cnn").version  # old catalogues stay valid
-    vectors = default.embed_query_by_family(mix_audio(), MIX_FAMILIES, sample_rate=SR)
+    assert isinstance(default, HeadsEmbedder) and isinstance(default, FamilyEmbedder)
+    # Catalogues built with the plain shipped encoder stay valid under the heads.
+    assert default.version == load_embedder(defaults.ENCODER_WEIGHTS_NAME).version
+    assert set(default.head_families) == set(FAMILIES) and default.has_presence
+    vectors, presence = default.read_query(mix_audio(), FAMILIES, sample_rate=SR)
     for rows in vectors.values():
         assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert set(presence) == set(FAMILIES)
+    # Earlier shipped weights stay loadable by name.
+    assert load_embedder("cir-cnn-heads").query_version.startswith("cir-cnn-heads-")
 
 
 def test_presence_heads_answer_presence_per_family_through_the_protocol(tmp_path):

@@ -315,7 +315,7 @@ def run_benchmark(
                     targets = np.asarray(
                         [np.searchsorted(members, c[f]) for c in qs if f in c])
                     if len(targets):
-                        hits[label][f] = rank_hits(np.stack(vecs[f]), cat[members], targets)
+                        hits[label][f] = rank_hits(stack_rows(vecs[f]), cat[members], targets)
             presence = presence_summary(qs, scores)
     return {
         "benchmark": name,
@@ -332,6 +332,14 @@ def run_benchmark(
         "baseline": summarise(hits["baseline"]),
         **({"presence": presence} if presence else {}),
     }
+
+
+def stack_rows(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """(Q, m, dim) from queries of (dim,) or (m_i, dim) rows: fewer rows are padded with
+    copies of their first (an entry's best cosine over the rows is unchanged)."""
+    rows = [np.atleast_2d(v) for v in vectors]
+    m = max(len(r) for r in rows)
+    return np.stack([np.concatenate([r, np.repeat(r[:1], m - len(r), axis=0)]) for r in rows])
 
 
 def presence_summary(
