@@ -1,9 +1,10 @@
 """How the daemon's query vectors rank single notes and mixes (within the query's family).
 
 The daemon cannot tell a one-shot from a loop, so every query goes through
-`embed_query_by_family`: per-family mix heads plus the shared note encoder, an entry scoring
-its best cosine with either (max fusion). This prints top-1 / top-5 for the heads alone, the
-shared vector alone and the max, on the builtin benchmark's catalogue and queries:
+`embed_query_by_family`: per-family heads, plus (heads trained on mixes only) the shared note
+encoder, an entry scoring its best cosine with either (max fusion). This prints top-1 /
+top-5 for the heads alone, the shared vector alone and the max, on the builtin benchmark's
+catalogue and queries:
 
     cir bench fusion [--singles 240] [--mixes 120] [--json]
 """
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from cir import defaults
+from cir.encoder.api import FamilyEmbedder
 from cir.encoder.embed import load_embedder
 from cir.errors import CIRError
 from cir.families import MIX_FAMILIES
@@ -48,8 +50,15 @@ def bench_fusion(singles: int = defaults.BENCH_FUSION_SINGLES,
     """Top-1/top-5 (%) of single-note and mix queries for heads, shared vector and max."""
     torch.set_num_threads(1)
     model = load_embedder()
-    if not hasattr(model, "embed_query_by_family"):
+    if not isinstance(model, FamilyEmbedder):
         raise NoHeadsError(f"the default embedder {model.version} has no per-family heads")
+
+    def rows_of(audio: np.ndarray, families) -> dict[str, np.ndarray]:
+        """Per family: (head row, shared row), whether or not the heads serve the shared one."""
+        shared = model.embed_query(audio)
+        return {f: np.stack([v[0], shared]) for f, v in
+                model.embed_query_by_family(audio, families).items()}
+
     features = model.model.config.features
     sources, held_out = builtin_catalogue(per_family=defaults.BENCH_CATALOGUE_PER_FAMILY)
     refs = data.reference_set(sources, features, progress=False)
@@ -66,13 +75,13 @@ def bench_fusion(singles: int = defaults.BENCH_FUSION_SINGLES,
         clip = data.make_instrument(sources[q.target]).render(
             [q.note], q.seconds, features.sample_rate
         )
-        rows = model.embed_query_by_family(clip, [family])[family]
+        rows = rows_of(clip, [family])[family]
         cat, target = within(family, q.target)
         for way, r in _rank(cat, rows, target).items():
             ranks["single"].setdefault(way, []).append(r)
     for i, chosen in enumerate(mix_queries(sources, held_out, mixes, defaults.BENCH_SEED)):
         mix = render_mix_query(sources, chosen, defaults.BENCH_SEED, i)
-        by_family = model.embed_query_by_family(mix, MIX_FAMILIES)
+        by_family = rows_of(mix, MIX_FAMILIES)
         for family in MIX_FAMILIES:
             cat, target = within(family, chosen[family])
             for way, r in _rank(cat, by_family[family], target).items():

@@ -151,11 +151,14 @@ BENCH_MIX_QUERIES = 300
 BENCH_SEED = 0
 # The real-instrument benchmark's SoundFont: never used for training (docs/DESIGN.md).
 GM_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-# Shipped weights: encoder/weights/<name>.pt beside <name>.json (its config).
-ENCODER_WEIGHTS_NAME = "cir-cnn"
-# Shipped per-family mix heads (encoder.mix_heads): the frozen ENCODER_WEIGHTS_NAME encoder
-# plus one query head per mix family; the default embedder when present (same catalogue space).
-ENCODER_HEADS_WEIGHTS_NAME = "cir-cnn-heads"
+# Shipped weights: encoder/weights/<name>.pt beside <name>.json (its config). The catalogue
+# encoder: line-aware (cir.training.lines, a preset's lines are positives of its notes).
+ENCODER_WEIGHTS_NAME = "cir-line"
+# Shipped per-family heads with presence (cir.training.family_heads): the frozen
+# ENCODER_WEIGHTS_NAME encoder plus one query head per family and a presence head; the default
+# embedder when present (same catalogue space). Earlier weights (cir-cnn, cir-cnn-heads) stay
+# in encoder/weights, loadable by name, for comparison (docs/BENCHMARKS.md).
+ENCODER_HEADS_WEIGHTS_NAME = "cir-line-heads"
 # Training stems (cir.training.data.line_set): monophonic lines per TRAIN preset, rendered by
 # the engine with plan_mix's rhythms, pitches, gates and velocities, each this long (uniform).
 TRAIN_LINES_PER_PRESET = 8
@@ -166,6 +169,12 @@ TRAIN_GAIN_DB = (-6.0, 6.0)
 # VALID mixes of training runs: how many, and how many families play in each (uniform).
 VALID_MIX_COUNT = 300
 VALID_MIX_PARTS = (2, 5)
+# Per-family presence (family heads' presence head): a family whose sigmoid score is below
+# this is reported absent (the CLI and the results page mark it instead of listing presets).
+PRESENCE_THRESHOLD = 0.5
+# Per-family heads read a query up to this long in one pass (they train on whole 3-8 s crops;
+# one pass beat the mean of 4 s windows on 6 s mixes); longer queries: windows this long.
+HEADS_QUERY_SECONDS = 8.0
 
 # --- Protocol v1 limits (docs/protocol.md; daemon and bridge) ------------------------------------
 # The longest query a client may send: a few bars at slow tempi, with room to spare.

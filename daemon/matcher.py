@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cir.daemon.logs import LOGGER_NAME
+from cir.encoder.api import FamilyEmbedder
 from cir.errors import CIRError
 from cir.families import FAMILIES
 from cir.protocol import ProtocolError
@@ -137,19 +138,23 @@ class Matcher:
             self._records[preset_id] = cached
         return cached
 
-    def embed(self, audio: np.ndarray, families: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Query vectors per family: the embedder's (m, dim) per-family rows when it has heads
-        (encoder.api; the search scores each entry's best row), else one embed_query vector."""
-        if hasattr(self.embedder, "embed_query_by_family"):
-            by_family = self.embedder.embed_query_by_family(audio, families)
-            return {f: np.asarray(by_family[f], dtype=np.float32) for f in families}
+    def embed(
+        self, audio: np.ndarray, families: tuple[str, ...]
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """(query vectors per family, presence per family): a FamilyEmbedder's (m, dim)
+        per-family rows (the search scores each entry's best row) and its presence scores
+        (empty without a presence head), else one embed_query vector and no presence."""
+        if isinstance(self.embedder, FamilyEmbedder):
+            by_family, presence = self.embedder.read_query(audio, families)
+            return {f: np.asarray(by_family[f], dtype=np.float32) for f in families}, presence
         vector = np.asarray(self.embedder.embed_query(audio), dtype=np.float32)
-        return {f: vector for f in families}
+        return {f: vector for f in families}, {}
 
     def match(
         self, audio: np.ndarray, k: int, families: tuple[str, ...] | None
-    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
-        """(results per family, timings in ms) for mono audio at the embedder's rate.
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float], dict[str, float]]:
+        """(results per family, timings in ms, presence per family: empty when the embedder
+        has no presence head) for mono audio at the embedder's rate.
 
         The search and the description of its hits run in one read transaction whose
         generation matches the loaded index (reloaded first when the catalogue moved on): a
@@ -159,7 +164,7 @@ class Matcher:
         self.refresh()
         self._require_entries()
         t0 = time.perf_counter()
-        vectors = self.embed(audio, tuple(families or FAMILIES))
+        vectors, presence = self.embed(audio, tuple(families or FAMILIES))
         timing = {"embed": ms_since(t0)}
         t1 = time.perf_counter()
         results: dict[str, list[dict[str, Any]]] = {}
@@ -176,7 +181,7 @@ class Matcher:
                     for rank, hit in enumerate(hits, start=1)
                 ]
         timing["search"] = ms_since(t1)
-        return results, timing
+        return results, timing, {f: p for f, p in presence.items() if f in results}
 
     def _require_entries(self) -> None:
         if self._index is not None and self.size > 0:

@@ -492,8 +492,11 @@ class Server:
         t1 = time.perf_counter()
         prepared = prepare(audio, options.sample_rate, self.matcher.embedder.sample_rate)
         preprocess_ms = ms_since(t1)
-        results, timing = self.matcher.match(prepared.audio, options.k, options.families)
-        timing = {"decode": decode_ms, "preprocess": preprocess_ms, **timing, "total": ms_since(t0)}
+        results, timing, presence = self.matcher.match(
+            prepared.audio, options.k, options.families
+        )
+        timing = {"decode": decode_ms, "preprocess": preprocess_ms, **timing,
+                  "total": ms_since(t0)}
         log.info(
             "match %s: %.1f s at %d Hz x %d ch, %.1f ms", request.id,
             options.frames / options.sample_rate, options.sample_rate, options.channels,
@@ -502,6 +505,7 @@ class Server:
         return protocol.encode_reply(
             request.id,
             results=results,
+            **({"presence": presence} if presence else {}),
             timing_ms=timing,
             warnings=prepared.warnings,
             query={

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -24,10 +24,28 @@ class Embedder(Protocol):
         """(dim,) embedding of a query of any length: windowed, window embeddings combined."""
         ...
 
-    # Optional (check with hasattr): embedders with per-family query heads (encoder.mix_heads)
-    # also offer
-    #     embed_query_by_family(audio, families, sample_rate=None) -> dict[str, np.ndarray]
-    # (m, dim) unit query vectors per family, windowed as embed_query; matchers and the mix
-    # benchmarks rank family f's entries by their best cosine with any row of f (max
-    # fusion). Their `version` stays the catalogue's vector space; `query_version` names
-    # the heads.
+
+@runtime_checkable
+class FamilyEmbedder(Embedder, Protocol):
+    """An Embedder with per-family query heads (encoder.mix_heads): a loop gives one query per
+    family, and, when the heads have a presence head, a presence score per family.
+
+    `version` stays the catalogue's vector space (the frozen encoder's); `query_version`
+    names the heads. Check with `isinstance(embedder, FamilyEmbedder)`."""
+
+    query_version: str
+    has_presence: bool  # True when read_query answers presence scores
+
+    def embed_query_by_family(
+        self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """{family: (m, dim) unit query vectors}; matchers and the mix benchmarks rank family
+        f's entries by their best cosine with any row of f (max fusion)."""
+        ...
+
+    def read_query(
+        self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """(embed_query_by_family's vectors, {family: presence in [0, 1]}) from one pass of
+        the model; the presence dict is empty when the heads have no presence head."""
+        ...

@@ -122,11 +122,14 @@ def unit_mean(vectors: np.ndarray) -> np.ndarray:
 
 
 class HeadsEmbedder(EncoderEmbedder):
-    """A frozen catalogue encoder plus per-family mix heads (encoder.mix_heads).
+    """A frozen catalogue encoder plus per-family heads (encoder.mix_heads): an
+    encoder.api.FamilyEmbedder.
 
     Catalogue clips and `embed_query` use the frozen encoder, so `version` is its version and
-    catalogues built with it stay valid; `embed_query_by_family` gives one vector per family
-    from the heads (`query_version` names them)."""
+    catalogues built with it stay valid; `read_query` gives one vector per family from the
+    heads (`query_version` names them) and, with a presence head, a presence per family.
+    A query up to HEADS_QUERY_SECONDS is read in one pass (the heads were trained on whole
+    3-8 s crops); a longer one in windows of that length, half overlapping."""
 
     def __init__(self, checkpoint: str | Path, device: str | None = None):
         from cir.encoder.mix_heads import load_heads
@@ -136,30 +139,73 @@ class HeadsEmbedder(EncoderEmbedder):
         self.heads = heads.to(self.device)
         self.query_version = query_version
         self.head_families = heads.config.families
+        self.has_presence = heads.presence is not None
+        self.shared_row = heads.config.shared_row
+        self.pass_window = int(defaults.HEADS_QUERY_SECONDS * self.sample_rate)
+
+    def _pass_windows(self, audio: np.ndarray, sample_rate: int | None) -> list[np.ndarray]:
+        """The whole query when it fits in one pass, else windows of that length (half
+        overlap); silent windows skipped unless all are."""
+        audio = self._prepare(audio, sample_rate)
+        starts = window_starts(len(audio), self.pass_window, self.pass_window // 2)
+        windows = [audio[s : s + self.pass_window] for s in starts]
+        rms = np.array([np.sqrt(np.mean(w.astype(np.float64) ** 2)) for w in windows])
+        loud = [w for w, r in zip(windows, rms, strict=True) if r >= defaults.QUERY_SILENCE_RMS]
+        return loud or windows
 
     @torch.no_grad()
-    def embed_query_by_family(
+    def read_query(
         self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
-    ) -> dict[str, np.ndarray]:
-        """{family: (m, dim) unit query vectors}, windows as in `embed_query`.
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """({family: (m, dim) unit query vectors}, {family: presence}) from one trunk pass.
 
-        A family with a head gets two rows, its head's vector and the shared `embed_query`
-        vector; an entry scores its best cosine with either (max fusion). The heads are
-        trained on mixtures and the shared encoder on single instruments, and the daemon
-        cannot tell which it was sent: the max keeps each one's accuracy on its own kind
-        (benchmarks/query_fusion.py). Families without a head get the shared row alone."""
-        windows = self._query_windows(audio, sample_rate)
+        A family with a head gets its head's vector; heads trained on mixes only
+        (`shared_row`) also get the shared `embed_query`-style vector as a second row, an
+        entry scoring its best cosine with either (max fusion: each keeps its accuracy on its
+        own kind of query, benchmarks/query_fusion.py). With a presence head, the shared row
+        is added only to the one family heard when presence hears exactly one (a solo line or
+        note: the frozen encoder reads those best; in a mix the shared vector misleads).
+        Families without a head get the shared row alone. Presence: the highest window's
+        sigmoid score, per family with a head."""
+        windows = self._pass_windows(audio, sample_rate)
         x = torch.from_numpy(np.stack(windows)).to(self.device)
         # One log-mel serves both models: load_heads refuses heads with other features.
         mel = self.model.logmel(x)
-        shared = unit_mean(self.model.embed_features(mel).float().cpu().numpy())
         with_head = tuple(f for f in families if f in self.head_families)
-        out = {f: shared[None, :] for f in families}
-        if with_head:
-            per = self.heads.forward_features(mel, with_head)
-            for f, v in per.items():
-                out[f] = np.stack([unit_mean(v.float().cpu().numpy()), shared])
-        return out
+        per, logits = self.heads.read_features(mel, with_head) if with_head else ({}, None)
+        presence: dict[str, float] = {}
+        solo = None
+        if logits is not None:
+            scores = torch.sigmoid(logits.float()).amax(0).cpu().numpy()
+            everyone = dict(zip(self.head_families, scores.tolist(), strict=True))
+            presence = {f: round(everyone[f], 4) for f in with_head}
+            heard = [f for f, p in everyone.items() if p >= defaults.PRESENCE_THRESHOLD]
+            solo = heard[0] if len(heard) == 1 else None
+        shared = None
+        if self.shared_row or solo in with_head or len(with_head) < len(families):
+            shared = unit_mean(self.model.embed_features(mel).float().cpu().numpy())
+        out = {}
+        for f in families:
+            if f not in with_head:
+                out[f] = shared[None, :]
+                continue
+            head_row = unit_mean(per[f].float().cpu().numpy())
+            fuse = self.shared_row or f == solo
+            out[f] = np.stack([head_row, shared]) if fuse else head_row[None, :]
+        return out, presence
+
+    def embed_query_by_family(
+        self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """{family: (m, dim) unit query vectors} (read_query's vectors)."""
+        return self.read_query(audio, families, sample_rate)[0]
+
+    @torch.no_grad()
+    def embed_query(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+        """(dim,) the frozen encoder's vector of the query, read as the heads read it (one
+        pass when it fits): the shared row of read_query."""
+        x = torch.from_numpy(np.stack(self._pass_windows(audio, sample_rate))).to(self.device)
+        return unit_mean(self.model(x).float().cpu().numpy())
 
 
 def open_checkpoint(path: str | Path, device: str | None = None) -> EncoderEmbedder:
@@ -171,22 +217,27 @@ def open_checkpoint(path: str | Path, device: str | None = None) -> EncoderEmbed
     return EncoderEmbedder(path, device)
 
 
+def shipped_names() -> list[str]:
+    """Names of the weights shipped in encoder/weights (each <name>.pt with its <name>.json)."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt") if p.with_suffix(".json").is_file())
+
+
 def load_embedder(name: str | None = None, device: str | None = None):
     """The embedder to use: None/"default" -> shipped weights (default_weights()), else
-    MFCC-80; "mfcc80" -> the baseline; "cir-cnn" -> the plain shipped encoder; "cir-cnn-heads"
-    -> it with the per-family mix heads; a path -> that checkpoint (either kind)."""
+    MFCC-80; "mfcc80" -> the baseline; a shipped name (shipped_names(): e.g. the plain
+    ENCODER_WEIGHTS_NAME encoder, the ENCODER_HEADS_WEIGHTS_NAME heads, earlier shipped
+    weights kept for comparison) -> those weights; a path -> that checkpoint (either kind)."""
     if name in (None, "default"):
         path = default_weights()
         return open_checkpoint(path, device) if path.is_file() else MFCCEmbedder()
     if name == MFCCEmbedder.name:
         return MFCCEmbedder()
-    if name in (defaults.ENCODER_WEIGHTS_NAME, defaults.ENCODER_HEADS_WEIGHTS_NAME):
+    if name in shipped_names():
         return open_checkpoint(WEIGHTS_DIR / f"{name}.pt", device)
     path = Path(name)
     if path.suffix == ".pt" or path.is_file():
         return open_checkpoint(path, device)
     raise UnknownEmbedderError(
-        f"unknown embedder {name!r}: expected 'default', 'mfcc80', "
-        f"{defaults.ENCODER_WEIGHTS_NAME!r}, {defaults.ENCODER_HEADS_WEIGHTS_NAME!r} or a "
-        "checkpoint file (.pt)"
+        f"unknown embedder {name!r}: expected 'default', 'mfcc80', one of "
+        f"{', '.join(map(repr, shipped_names()))} or a checkpoint file (.pt)"
     )

@@ -36,6 +36,14 @@ from cir.encoder.model import (
 HEADS_FORMAT = "cir-mix-heads"
 # Bump when the layout of a heads checkpoint or what its state dicts mean changes.
 HEADS_VERSION = 1
+# Hidden width of the presence head (pooled trunk features -> hidden -> one logit per family).
+PRESENCE_HIDDEN = 128
+
+
+def _slot(family: str) -> str:
+    """The ModuleDict key of a family's head: "keys" is a ModuleDict method, so it gets a
+    trailing underscore (the other families keep their names: older checkpoints load)."""
+    return f"{family}_" if hasattr(nn.ModuleDict, family) else family
 
 
 @dataclass(frozen=True)
@@ -45,13 +53,21 @@ class HeadsConfig:
     trunk: EncoderConfig
     families: tuple[str, ...]
     name: str = "cir-cnn-heads"
+    # A presence head: one logit per family, "is this family heard in the query?"
+    presence: bool = False
+    # Queries also get the frozen encoder's shared vector as a second row (max fusion): right
+    # for heads trained on mixes only; heads trained on solo lines too answer those alone.
+    shared_row: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trunk": self.trunk.to_dict(), "families": list(self.families), "name": self.name}
+        return {"trunk": self.trunk.to_dict(), "families": list(self.families), "name": self.name,
+                "presence": self.presence, "shared_row": self.shared_row}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeadsConfig:
-        return cls(EncoderConfig.from_dict(d["trunk"]), tuple(d["families"]), d["name"])
+        # Checkpoints written before presence existed have neither key: the old behaviour.
+        return cls(EncoderConfig.from_dict(d["trunk"]), tuple(d["families"]), d["name"],
+                   bool(d.get("presence", False)), bool(d.get("shared_row", True)))
 
 
 class MixHeadsEncoder(nn.Module):
@@ -63,15 +79,23 @@ class MixHeadsEncoder(nn.Module):
         self.trunk = TimbreEncoder(config.trunk)
         template = self.trunk.head
         self.trunk.head = nn.Identity()  # the trunk's own projection is replaced by the heads
-        self.heads = nn.ModuleDict({f: copy.deepcopy(template) for f in config.families})
+        self.heads = nn.ModuleDict({_slot(f): copy.deepcopy(template) for f in config.families})
+        self.presence: nn.Module | None = None
+        if config.presence:
+            width = template[0].in_features
+            self.presence = nn.Sequential(
+                nn.Linear(width, PRESENCE_HIDDEN), nn.ReLU(inplace=True),
+                nn.Linear(PRESENCE_HIDDEN, len(config.families)),
+            )
 
     @classmethod
     def from_encoder(
-        cls, encoder: TimbreEncoder, families: tuple[str, ...], name: str
+        cls, encoder: TimbreEncoder, families: tuple[str, ...], name: str,
+        presence: bool = False, shared_row: bool = True,
     ) -> MixHeadsEncoder:
         """Trunk and every head start as copies of `encoder`: at step 0 each head_f(mix) is the
         frozen encoder's single mix embedding (the shipped behaviour), then they specialise."""
-        model = cls(HeadsConfig(encoder.config, tuple(families), name))
+        model = cls(HeadsConfig(encoder.config, tuple(families), name, presence, shared_row))
         state = encoder.state_dict()
         model.trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
         head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
@@ -79,14 +103,29 @@ class MixHeadsEncoder(nn.Module):
             module.load_state_dict(head)
         return model
 
+    def head(self, family: str) -> nn.Module:
+        """The projection head of `family`."""
+        return self.heads[_slot(family)]
+
     def forward_features(
         self, mel: torch.Tensor, families: tuple[str, ...] | None = None
     ) -> dict[str, torch.Tensor]:
         """(B, M, T) log-mel -> {family: (B, dim) unit vectors} for `families` (default all)."""
         pooled = self.trunk.pool_features(mel)
         return {
-            f: F.normalize(self.heads[f](pooled), dim=-1) for f in families or self.config.families
+            f: F.normalize(self.head(f)(pooled), dim=-1) for f in families or self.config.families
         }
+
+    def read_features(
+        self, mel: torch.Tensor, families: tuple[str, ...] | None = None
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """One trunk pass: ({family: (B, dim) unit vectors}, (B, len(config.families))
+        presence logits, or None without a presence head)."""
+        pooled = self.trunk.pool_features(mel)
+        vectors = {
+            f: F.normalize(self.head(f)(pooled), dim=-1) for f in families or self.config.families
+        }
+        return vectors, None if self.presence is None else self.presence(pooled)
 
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_features(self.trunk.logmel(audio))

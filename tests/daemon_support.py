@@ -130,20 +130,23 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> Non
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def tiny_heads_checkpoint(path: Path, seed: int = 0) -> Path:
+def tiny_heads_checkpoint(path: Path, seed: int = 0, presence: bool = False) -> Path:
     """A small real mix-heads checkpoint (random weights; heads unlike the frozen projection,
-    so per-family vectors differ from the shared one)."""
+    so per-family vectors differ from the shared one). `presence`: heads for all five
+    families with a presence head and no shared row (the family-heads kind)."""
     import torch
 
     from cir.encoder.mix_heads import MixHeadsEncoder, save_heads
     from cir.encoder.model import EncoderConfig, TimbreEncoder, load_model, save_checkpoint
-    from cir.families import MIX_FAMILIES
+    from cir.families import FAMILIES, MIX_FAMILIES
 
     torch.manual_seed(seed)
     frozen_path = path.with_suffix(".frozen.pt")
     save_checkpoint(frozen_path, TimbreEncoder(EncoderConfig(channels=(8, 8, 16), dim=16)))
     frozen, version = load_model(frozen_path)
-    heads = MixHeadsEncoder.from_encoder(frozen, MIX_FAMILIES, "tiny-heads")
+    families = FAMILIES if presence else MIX_FAMILIES
+    heads = MixHeadsEncoder.from_encoder(frozen, families, "tiny-heads", presence=presence,
+                                         shared_row=not presence)
     with torch.no_grad():
         for p in heads.heads.parameters():
             p.normal_(0.0, 0.3)

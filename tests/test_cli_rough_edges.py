@@ -321,3 +321,17 @@ def test_synth_list_rows_fit_80_columns():
     result = CliRunner().invoke(cli, ["synth", "list"])
     rows = result.stdout.splitlines()
     assert len(rows) > 6000 and max(len(row) for row in rows) <= 80
+
+
+def test_absent_families_are_marked_not_listed():
+    from cir import defaults
+    from cir.cli.match import result_lines
+
+    hit = {"rank": 1, "preset_id": 1, "score": 0.93, "source": "builtin", "name": "Pad 1",
+           "key": "pad-0001", "locator": {"id": "pad-0001"}}
+    below = defaults.PRESENCE_THRESHOLD / 2
+    lines = result_lines({"pad": [hit], "bass": [{**hit, "name": "Bass 1"}]}, 80,
+                         presence={"pad": below, "bass": 0.97})
+    assert lines[0] == f"pad  absent (presence {below:.0%})"
+    assert lines[1] == "bass  (presence 97%)" and "Bass 1" in lines[2]
+    assert not any("Pad 1" in line for line in lines)

@@ -308,3 +308,30 @@ def test_matcher_ranks_each_family_with_its_own_head_vector():
                 assert hit["score"] == pytest.approx(best, abs=1e-4)
                 off_shared += abs(hit["score"] - float(row @ shared)) > 1e-3
         assert off_shared > 0  # the heads, not the one shared vector, ranked the entries
+
+
+def test_reply_says_presence_per_family_when_the_heads_have_a_presence_head():
+    from daemon_support import tiny_heads_checkpoint
+
+    from cir.daemon.preprocess import prepare
+    from cir.encoder.embed import load_embedder
+
+    with short_dir() as d:
+        embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt", presence=True)))
+        synthetic_catalogue(d / "catalogue.db", 9, embedder)
+        audio = loop(2.0)
+        with serve(d, embedder=embedder) as (_, endpoint), Client(endpoint) as client:
+            reply = client.match(audio, 48000, k=2)
+            only = client.match(audio, 48000, k=2, families=["bass"])
+        mono = prepare(audio, 48000, embedder.sample_rate).audio
+        _, wanted = embedder.read_query(mono, tuple(reply["results"]))
+        assert set(reply["presence"]) == set(reply["results"]) and reply["results"]
+        for family, score in reply["presence"].items():
+            assert score == pytest.approx(wanted[family], abs=1e-4)
+        assert set(only["presence"]) == {"bass"}
+    # An encoder without a presence head answers no presence at all.
+    with short_dir() as d:
+        embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt")))
+        synthetic_catalogue(d / "catalogue.db", 9, embedder)
+        with serve(d, embedder=embedder) as (_, endpoint), Client(endpoint) as client:
+            assert "presence" not in client.match(loop(2.0), 48000, k=2)

@@ -108,8 +108,10 @@ def test_default_embedder_is_the_shipped_encoder_when_weights_exist():
         assert load_embedder().name == "mfcc80"
         return
     emb = load_embedder()
-    assert isinstance(emb, EncoderEmbedder) and emb.name == "cir-cnn"
-    assert emb.version.startswith("cir-cnn-") and emb.sample_rate == SR
+    from cir import defaults
+
+    assert isinstance(emb, EncoderEmbedder) and emb.name == defaults.ENCODER_WEIGHTS_NAME
+    assert emb.version.startswith(f"{defaults.ENCODER_WEIGHTS_NAME}-") and emb.sample_rate == SR
     v = emb.embed_clips([tone(110, harmonics=6), tone(880, harmonics=1)])
     assert v.shape == (2, emb.dim)
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)

@@ -123,14 +123,80 @@ def test_tiny_heads_training_and_mix_benchmark(tmp_path, monkeypatch):
 
 
 def test_shipped_heads_keep_the_shipped_catalogue_version():
+    from cir import defaults
+    from cir.encoder.api import FamilyEmbedder
     from cir.encoder.embed import WEIGHTS_DIR
+    from cir.families import FAMILIES
 
-    heads, plain = WEIGHTS_DIR / "cir-cnn-heads.pt", WEIGHTS_DIR / "cir-cnn.pt"
+    heads = WEIGHTS_DIR / f"{defaults.ENCODER_HEADS_WEIGHTS_NAME}.pt"
+    plain = WEIGHTS_DIR / f"{defaults.ENCODER_WEIGHTS_NAME}.pt"
     if not (heads.is_file() and plain.is_file()):
         pytest.skip("no shipped weights in this checkout")
     default = load_embedder()
-    assert isinstance(default, HeadsEmbedder)
-    assert default.version == load_embedder("cir-cnn").version  # old catalogues stay valid
-    vectors = default.embed_query_by_family(mix_audio(), MIX_FAMILIES, sample_rate=SR)
+    assert isinstance(default, HeadsEmbedder) and isinstance(default, FamilyEmbedder)
+    # Catalogues built with the plain shipped encoder stay valid under the heads.
+    assert default.version == load_embedder(defaults.ENCODER_WEIGHTS_NAME).version
+    assert set(default.head_families) == set(FAMILIES) and default.has_presence
+    vectors, presence = default.read_query(mix_audio(), FAMILIES, sample_rate=SR)
     for rows in vectors.values():
         assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert set(presence) == set(FAMILIES)
+    # Earlier shipped weights stay loadable by name.
+    assert load_embedder("cir-cnn-heads").query_version.startswith("cir-cnn-heads-")
+
+
+def test_presence_heads_answer_presence_per_family_through_the_protocol(tmp_path):
+    from daemon_support import tiny_heads_checkpoint
+
+    from cir import defaults
+    from cir.encoder.api import FamilyEmbedder
+    from cir.families import FAMILIES
+
+    embedder = load_embedder(str(tiny_heads_checkpoint(tmp_path / "h.pt", presence=True)))
+    assert isinstance(embedder, FamilyEmbedder) and embedder.has_presence
+    assert not isinstance(load_embedder("mfcc80"), FamilyEmbedder)
+    vectors, presence = embedder.read_query(mix_audio(), FAMILIES, sample_rate=SR)
+    assert list(vectors) == list(FAMILIES) and list(presence) == list(FAMILIES)
+    assert all(0.0 <= p <= 1.0 for p in presence.values())
+    heard = [f for f, p in presence.items() if p >= defaults.PRESENCE_THRESHOLD]
+    shared = embedder.embed_query(mix_audio(), SR)
+    for family, rows in vectors.items():
+        assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
+        # The head's row alone; the shared row too only for the one family heard alone.
+        solo = heard == [family]
+        assert rows.shape == ((2, 16) if solo else (1, 16))
+        if solo:
+            assert np.allclose(rows[1], shared, atol=1e-6)
+    # Solo or not is the presence head's call: make it hear exactly "bass", then nothing.
+    heads = embedder.heads
+    with torch.no_grad():
+        last = heads.presence[-1]
+        last.weight.zero_()
+        last.bias.fill_(-10.0)
+        last.bias[heads.config.families.index("bass")] = 10.0
+        rows = embedder.read_query(mix_audio(), ("bass", "keys"), sample_rate=SR)[0]
+        assert rows["bass"].shape == (2, 16) and rows["keys"].shape == (1, 16)
+        last.bias.fill_(-10.0)
+        rows = embedder.read_query(mix_audio(), ("bass", "keys"), sample_rate=SR)[0]
+        assert rows["bass"].shape == (1, 16) and rows["keys"].shape == (1, 16)
+    # The checkpoint round-trips with its presence head (same scores after a reload).
+    again = load_embedder(str(tmp_path / "h.pt"))
+    assert again.read_query(mix_audio(), FAMILIES, sample_rate=SR)[1] == presence
+    # Old heads (no presence head) still load and answer no presence.
+    old = load_embedder(str(tiny_heads_checkpoint(tmp_path / "old.pt")))
+    assert isinstance(old, FamilyEmbedder) and not old.has_presence
+    assert old.read_query(mix_audio(), ("bass",), sample_rate=SR)[1] == {}
+
+
+def test_a_long_query_is_read_in_windows_as_long_as_the_heads_pass(tmp_path):
+    from daemon_support import tiny_heads_checkpoint
+
+    from cir import defaults
+
+    embedder = load_embedder(str(tiny_heads_checkpoint(tmp_path / "h.pt", presence=True)))
+    rate = embedder.sample_rate
+    short = embedder._pass_windows(mix_audio(5.0), SR)
+    assert len(short) == 1  # a 5 s loop: one pass over all of it
+    long = embedder._pass_windows(np.tile(mix_audio(5.0), 4), SR)  # 20 s
+    assert len(long) > 1
+    assert {len(w) for w in long} == {int(defaults.HEADS_QUERY_SECONDS * rate)}

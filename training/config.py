@@ -192,8 +192,50 @@ class LineEncoderTrainConfig(BaseTrainConfig):
             )
 
 
+@dataclass(frozen=True)
+class FamilyHeadsTrainConfig(BaseTrainConfig):
+    """Per-family heads + a presence head over a frozen (line-aware) catalogue encoder, trained
+    on power-summed mixes of engine-rendered line stems (cir.training.family_heads)."""
+
+    kind: ClassVar[str] = "family-heads"
+
+    name: str = defaults.ENCODER_HEADS_WEIGHTS_NAME
+    families: tuple[str, ...] = FAMILIES
+    # Checkpoint of the frozen catalogue encoder (relative: a file of the encoder package).
+    frozen_encoder: str = ""
+    # Mixes per step; each plays 1..max_parts families (any subset, uniform in the count).
+    mixes: int = 32
+    parts: tuple[int, int] = (1, 5)
+    # Lines rendered per TRAIN preset (the line library the encoder run uses), cropped to one
+    # of crop_seconds per step; each stem at a random level in gain_db.
+    lines_per_preset: int = defaults.TRAIN_LINES_PER_PRESET
+    line_seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS
+    crop_seconds: tuple[float, ...] = (3.0, 4.0, 5.0, 6.0, 8.0)
+    gain_db: tuple[float, float] = defaults.TRAIN_GAIN_DB
+    regression_weight: float = 0.5  # weight of the 1 - cos(head, target) term
+    presence_weight: float = 1.0  # weight of the presence BCE
+    shared_row: bool = False  # serve the frozen encoder's vector beside each head's (max)
+    bf16: bool = True
+    channels_last: bool = True
+    prefetch: int = 2
+    valid_mixes: int = defaults.VALID_MIX_COUNT
+
+    def check(self) -> None:
+        super().check()
+        if not self.frozen_encoder:
+            raise TrainConfigError(
+                "kind 'family-heads' needs frozen_encoder: the catalogue encoder's checkpoint"
+            )
+        lo, hi = self.parts
+        if not 1 <= lo <= hi <= len(self.families):
+            raise TrainConfigError(
+                f"parts {list(self.parts)}: expected 1 <= low <= high <= {len(self.families)}"
+            )
+
+
 CONFIG_TYPES: dict[str, type[BaseTrainConfig]] = {
-    c.kind: c for c in (EncoderTrainConfig, HeadsTrainConfig, LineEncoderTrainConfig)
+    c.kind: c for c in (EncoderTrainConfig, HeadsTrainConfig, LineEncoderTrainConfig,
+                        FamilyHeadsTrainConfig)
 }
 
 

@@ -6,8 +6,13 @@
                     docs/DESIGN.md, pitfall 6), ranked against the whole catalogue.
     builtin-mix3    queries: seeded mixes (cir.training.mixes) of one held-out preset per family;
                     each family ranks only its own catalogue entries.
+    builtin-mix5    the five families' catalogue (about 2,500); each mix plays 2-5 of them
+                    (any subset), one held-out preset each.
     gm-single/-mix3 the same on FluidR3_GM's presets (never trained on): every preset is
                     held out, the catalogue is all of them.
+
+Mix benchmarks also report presence precision / recall when the embedder answers presence
+(every family asked of every mix: those not playing are the negatives).
 
 A catalogue entry's vector is the normalised mean of its reference clips' vectors, as in the
 catalogue. Same seed, same queries, same numbers.
@@ -24,16 +29,20 @@ import numpy as np
 import torch
 
 from cir import defaults
+from cir.encoder.api import FamilyEmbedder
 from cir.encoder.embed import unit_mean
 from cir.errors import CIRError
-from cir.families import MIX_FAMILIES
+from cir.families import FAMILIES, MIX_FAMILIES
 from cir.synth.notes import Note
 from cir.training import data
 from cir.training.mixes import draw_velocity, item_rng, render_mix
 
-BENCHMARKS = ("builtin-single", "builtin-mix3", "gm-single", "gm-mix3")
+BENCHMARKS = ("builtin-single", "builtin-mix3", "builtin-mix5", "gm-single", "gm-mix3")
 _SINGLE_STREAM = 3
 _MIX_STREAM = 4
+_MIX5_STREAM = 6
+# Families each mix plays in builtin-mix5 (uniform in the count, any subset of FAMILIES).
+MIX5_PARTS = (2, 5)
 
 
 class BenchmarkError(CIRError):
@@ -173,17 +182,30 @@ def single_queries(
 
 
 def mix_queries(
-    sources: Sequence[data.Source], held_out: set[str], n: int, seed: int
+    sources: Sequence[data.Source], held_out: set[str], n: int, seed: int,
+    families: Sequence[str] = MIX_FAMILIES, parts: tuple[int, int] | None = None,
 ) -> list[dict[str, int]]:
-    """`n` mixes as {family: catalogue index}, one held-out preset per family each."""
+    """`n` mixes as {family: catalogue index}, one held-out preset per family each: every one
+    of `families` (parts None: the mix3 benchmarks), or a random subset of parts[0]..parts[1]
+    of them (builtin-mix5; its own stream, in `families` order)."""
     pools = {
         f: [i for i, s in enumerate(sources) if s.family == f and s.key in held_out]
-        for f in MIX_FAMILIES
+        for f in families
     }
     out = []
     for q in range(n):
-        rng = item_rng(seed, q, stream=_MIX_STREAM)
-        out.append({f: pool[int(rng.integers(len(pool)))] for f, pool in pools.items()})
+        if parts is None:
+            rng = item_rng(seed, q, stream=_MIX_STREAM)
+            out.append({f: pool[int(rng.integers(len(pool)))] for f, pool in pools.items()})
+            continue
+        rng = item_rng(seed, q, stream=_MIX5_STREAM)
+        count = int(rng.integers(parts[0], parts[1] + 1))
+        playing = sorted(int(i) for i in rng.choice(len(families), size=count, replace=False))
+        chosen = {}
+        for i in playing:
+            pool = pools[families[i]]
+            chosen[families[i]] = pool[int(rng.integers(len(pool)))]
+        out.append(chosen)
     return out
 
 
@@ -197,13 +219,16 @@ def render_mix_query(
     return mix
 
 
-def family_queries(embedder: Any, audio: np.ndarray, families: Sequence[str]) -> dict:
-    """{family: query vectors}: (m, dim) per family when the embedder has heads (max
-    fusion, encoder.api), else one `embed_query` vector shared by every family."""
-    if hasattr(embedder, "embed_query_by_family"):
-        return embedder.embed_query_by_family(audio, tuple(families))
+def family_queries(
+    embedder: Any, audio: np.ndarray, families: Sequence[str]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """({family: query vectors}, {family: presence}): (m, dim) per family from a
+    FamilyEmbedder (max fusion, encoder.api) with its presence scores, else one `embed_query`
+    vector shared by every family and no presence."""
+    if isinstance(embedder, FamilyEmbedder):
+        return embedder.read_query(audio, tuple(families))
     vector = embedder.embed_query(audio)
-    return {f: vector for f in families}
+    return {f: vector for f in families}, {}
 
 
 # --- running a benchmark -------------------------------------------------------------------------
@@ -232,10 +257,12 @@ def run_benchmark(
     baseline = MFCCEmbedder()
     trained = isinstance(model, EncoderEmbedder)
     features = model.model.config.features if trained else FeatureConfig()
+    bench_families = FAMILIES if task == "mix5" else MIX_FAMILIES
     if kind == "builtin":
-        sources, held_out = builtin_catalogue(per_family=catalogue_per_family)
+        sources, held_out = builtin_catalogue(bench_families, catalogue_per_family)
     else:
         sources, held_out = gm_catalogue()
+    presence: dict[str, Any] = {}
     refs = data.reference_set(sources, features, workers=workers, progress=progress)
     families = np.asarray([s.family for s in sources])
     cat_base = embed_references(lambda x: x, refs.mfcc)
@@ -265,21 +292,31 @@ def run_benchmark(
                     sel = families[targets] == f
                     hits[label][f] = {1: h[1][sel], 5: h[5][sel]}
         else:
-            qs = mix_queries(sources, held_out, n, seed)
+            qs = mix_queries(sources, held_out, n, seed, bench_families,
+                             MIX5_PARTS if task == "mix5" else None)
             job = bar.add_task(f"{name}: {n} mixes", total=n)
-            vm: dict[str, list] = {f: [] for f in MIX_FAMILIES}
-            vb: dict[str, list] = {f: [] for f in MIX_FAMILIES}
+            vm: dict[str, list] = {f: [] for f in bench_families}
+            vb: dict[str, list] = {f: [] for f in bench_families}
+            scores: list[dict[str, float]] = []
             for i, chosen in enumerate(qs):
                 mix = render_mix_query(sources, chosen, seed, i)
-                for vecs, embedder in ((vm, model), (vb, baseline)):
-                    for f, v in family_queries(embedder, mix, MIX_FAMILIES).items():
-                        vecs[f].append(v)
+                # Presence is asked of every family: those not playing are its negatives.
+                vectors, said = family_queries(model, mix, FAMILIES)
+                scores.append(said)
+                for f in chosen:
+                    vm[f].append(vectors[f])
+                base, _ = family_queries(baseline, mix, tuple(chosen))
+                for f in chosen:
+                    vb[f].append(base[f])
                 bar.advance(job)
             for label, vecs, cat in (("model", vm, cat_model), ("baseline", vb, cat_base)):
-                for f in MIX_FAMILIES:
+                for f in bench_families:
                     members = np.flatnonzero(families == f)
-                    targets = np.asarray([np.searchsorted(members, c[f]) for c in qs])
-                    hits[label][f] = rank_hits(np.stack(vecs[f]), cat[members], targets)
+                    targets = np.asarray(
+                        [np.searchsorted(members, c[f]) for c in qs if f in c])
+                    if len(targets):
+                        hits[label][f] = rank_hits(stack_rows(vecs[f]), cat[members], targets)
+            presence = presence_summary(qs, scores)
     return {
         "benchmark": name,
         "queries": n,
@@ -288,11 +325,39 @@ def run_benchmark(
         "embedder": {
             "model": model.version,
             "baseline": baseline.version,
-            **({"model_query": model.query_version} if hasattr(model, "query_version") else {}),
+            **({"model_query": model.query_version}
+               if isinstance(model, FamilyEmbedder) else {}),
         },
         "model": summarise(hits["model"]),
         "baseline": summarise(hits["baseline"]),
+        **({"presence": presence} if presence else {}),
     }
+
+
+def stack_rows(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """(Q, m, dim) from queries of (dim,) or (m_i, dim) rows: fewer rows are padded with
+    copies of their first (an entry's best cosine over the rows is unchanged)."""
+    rows = [np.atleast_2d(v) for v in vectors]
+    m = max(len(r) for r in rows)
+    return np.stack([np.concatenate([r, np.repeat(r[:1], m - len(r), axis=0)]) for r in rows])
+
+
+def presence_summary(
+    mixes: Sequence[dict[str, int]], scores: Sequence[dict[str, float]],
+    threshold: float = defaults.PRESENCE_THRESHOLD,
+) -> dict[str, Any]:
+    """Presence precision / recall in percent over (mix, family) pairs, families playing
+    being the positives, at `threshold`; {} when the embedder gives no presence."""
+    pairs = [(f in chosen, score) for chosen, said in zip(mixes, scores, strict=True)
+             for f, score in said.items()]
+    if not pairs:
+        return {}
+    truth = np.asarray([t for t, _ in pairs])
+    said = np.asarray([p for _, p in pairs]) >= threshold
+    tp = float((truth & said).sum())
+    return {"threshold": threshold, "pairs": len(pairs),
+            "precision": round(100 * tp / max(float(said.sum()), 1.0), 1),
+            "recall": round(100 * tp / max(float(truth.sum()), 1.0), 1)}
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -308,6 +373,13 @@ def format_table(result: dict[str, Any]) -> str:
         b = result["baseline"]["mean"] if row == "mean" else result["baseline"]["per_family"][row]
         lines.append(
             f"{row:<12}{m['top1']:>10.1f}{m['top5']:>10.1f}{b['top1']:>10.1f}{b['top5']:>10.1f}"
+        )
+    presence = result.get("presence")
+    if presence:
+        lines.append(
+            f"presence (model, threshold {presence['threshold']}, {presence['pairs']} "
+            f"mix x family pairs): precision {presence['precision']:.1f}  "
+            f"recall {presence['recall']:.1f}"
         )
     query = result["embedder"].get("model_query")
     lines.append(

@@ -134,7 +134,8 @@ def _frozen_path(config: HeadsTrainConfig) -> Path:
 
 
 def train_heads(
-    config: HeadsTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True
+    config: HeadsTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
+    stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a mix-heads run in `out_dir`; same outputs as cir.training.train.train."""
     out = Path(out_dir)
@@ -183,5 +184,5 @@ def train_heads(
             start_record={"params": count_parameters(model),
                           "data_seconds": round(data_seconds, 1), "frozen": frozen_version},
         )
-        summary = run_loop(config, out, job, resume, progress)
+        summary = run_loop(config, out, job, resume, progress, stop_at)
     return {**summary, "data_seconds": round(data_seconds, 1), "params": count_parameters(model)}

@@ -261,7 +261,7 @@ def initial_model(config: LineEncoderTrainConfig, ld: LineData) -> TimbreEncoder
 
 def train_lines(
     config: LineEncoderTrainConfig, out_dir: str | Path, resume: bool = False,
-    progress: bool = True,
+    progress: bool = True, stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a line-encoder run in `out_dir`; same outputs as cir.training.train."""
     out = Path(out_dir)
@@ -303,5 +303,5 @@ def train_lines(
                           "valid_lines": len(ld.valid.stems),
                           "valid_mixes": len(ld.valid.mixes)},
         )
-        summary = run_loop(config, out, job, resume, progress)
+        summary = run_loop(config, out, job, resume, progress, stop_at)
     return {**summary, "data_seconds": round(data_seconds, 1), "params": count_parameters(model)}

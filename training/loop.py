@@ -114,9 +114,12 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def run_loop(
-    config: BaseTrainConfig, out: Path, job: Job, resume: bool, progress: bool
+    config: BaseTrainConfig, out: Path, job: Job, resume: bool, progress: bool,
+    stop_at: int | None = None,
 ) -> dict[str, Any]:
-    """Train `job` for config.steps steps in `out` (continuing last.pt when `resume`)."""
+    """Train `job` for config.steps steps in `out` (continuing last.pt when `resume`).
+    `stop_at`: stop after that step (evaluated and checkpointed there) on the config's own
+    schedule, so a later `resume` continues exactly as if never stopped."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     last, best_path, log_path = out / "last.pt", out / "best.pt", out / "train.log"
@@ -148,7 +151,8 @@ def run_loop(
     )
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task(job.label, total=config.steps, completed=start, info="")
-        for step in range(start, config.steps):
+        end = min(config.steps, stop_at) if stop_at else config.steps
+        for step in range(start, end):
             loss, parts = job.step_loss(step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -163,7 +167,7 @@ def run_loop(
                                     "loss": loss_value, **parts,
                                     "elapsed": round(elapsed + time.time() - t_loop, 1)})
                 bar.update(task, info=f"loss {loss_value:.3f}")
-            if done % config.eval_every == 0 or done == config.steps:
+            if done % config.eval_every == 0 or done in (config.steps, end):
                 metrics = job.validate()
                 job.model.train()
                 log_line(log_path, {"event": "valid", "step": done,
@@ -176,12 +180,13 @@ def run_loop(
                                          "train_config": config.to_dict()})
                 bar.update(task, info=f"valid score {metrics['score']:.3f} "
                                       f"(best {best['score']:.3f})")
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            if done % config.checkpoint_every == 0 or done in (config.steps, end):
                 job.save(last, {"step": done, "train_config": config.to_dict(),
                                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                 "best": best, "elapsed": elapsed + time.time() - t_loop})
             bar.update(task, completed=done)
-    summary = {"steps": config.steps, "train_seconds": round(elapsed + time.time() - t_loop, 1),
+    summary = {"steps": config.steps, **({"stopped_at": end} if end < config.steps else {}),
+               "train_seconds": round(elapsed + time.time() - t_loop, 1),
                "best": best, "out": str(out)}
     log_line(log_path, {"event": "done", **summary})
     return summary

@@ -277,7 +277,8 @@ def validate(model: TimbreEncoder, td: TrainData) -> dict[str, float]:
 
 
 def train(
-    config: EncoderTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True
+    config: EncoderTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
+    stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) an encoder run in `out_dir`; return a summary with the best metrics."""
     out = Path(out_dir)
@@ -310,7 +311,7 @@ def train(
             start_record={"params": count_parameters(model), "data_seconds": round(data_seconds, 1),
                           "train_presets": len(td.notes.sources)},
         )
-        summary = run_loop(config, out, job, resume, progress)
+        summary = run_loop(config, out, job, resume, progress, stop_at)
     return {**summary, "data_seconds": round(data_seconds, 1), "params": count_parameters(model)}
 
 

@@ -147,6 +147,7 @@ def as_json_line(path: str, reply: dict[str, Any] | None, error: str | None = No
     return {
         "query": path,
         "families": reply.get("results", {}),
+        **({"presence": reply["presence"]} if reply.get("presence") else {}),
         "warnings": reply.get("warnings", []),
         "timing_ms": reply.get("timing_ms", {}),
     }

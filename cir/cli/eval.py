@@ -10,7 +10,8 @@ from cir.cli.output import echo_json, json_option, json_stdout
 
 @click.command("eval")
 @click.option("--benchmark", "-b", required=True,
-              type=click.Choice(["builtin-single", "builtin-mix3", "gm-single", "gm-mix3"]),
+              type=click.Choice(["builtin-single", "builtin-mix3", "builtin-mix5", "gm-single",
+                                 "gm-mix3"]),
               help="Which benchmark (docs/BENCHMARKS.md defines them).")
 @click.option("--queries", type=click.IntRange(1), default=None,
               help=f"Number of queries [default: {defaults.BENCH_SINGLE_QUERIES} single notes, "

@@ -34,7 +34,8 @@ def result_lines(
     presence: dict[str, Any] | None = None,
 ) -> list[str]:
     """The suggestions as text rows that never wrap at `width` columns: rank, score, preset
-    name (cut first), and where it lives (kept whole: the file name is what you look for)."""
+    name (cut first), and where it lives (kept whole: the file name is what you look for).
+    A family whose presence is below defaults.PRESENCE_THRESHOLD is marked absent, no rows."""
     lines: list[str] = []
     if not results:
         return ["no suggestions: the catalogue has no entries for these families"]
@@ -42,6 +43,10 @@ def result_lines(
         share = (presence or {}).get(family)
         if isinstance(share, dict):
             share = share.get("score")
+        if isinstance(share, int | float) and share < defaults.PRESENCE_THRESHOLD:
+            # Not heard in the loop: its nearest presets would only look confident.
+            lines.append(f"{family}  absent (presence {share:.0%})")
+            continue
         lines.append(family + (f"  (presence {share:.0%})" if isinstance(share, float) else ""))
         places = [where(hit) for hit in hits]
         room = width - len(f"{'✔ ' if truth else ''}100  -0.000  ") - 2
