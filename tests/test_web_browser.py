@@ -8,6 +8,7 @@ Screenshots of each step are written under the test's temporary folder.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -322,14 +323,25 @@ def test_foreign_host_and_path_traversal_are_refused_in_the_browser(daemon, tmp_
         driver.quit()
 
 
+@pytest.fixture
+def shipped_daemon(tmp_path):
+    """The daemon as a user runs it: the shipped encoder (heads and presence included) over a
+    catalogue it embedded itself."""
+    from cir.encoder.embed import load_embedder
+
+    db = builtin_catalogue(tmp_path / "shipped.db", limit=15, embedder="default")
+    with page_daemon(tmp_path, db, embedder=load_embedder()) as (server, page):
+        yield server, page
+
+
 def test_a_capture_from_the_cir_bridge_vst3_shows_up_on_the_page(
-    browser, daemon, tmp_path, monkeypatch
+    browser, shipped_daemon, tmp_path, monkeypatch
 ):
     from test_plugin_bridge import BRIDGE, Stream, known_loop, load_bridge, press_capture, status
 
     if not BRIDGE.exists():
         pytest.skip(f"{BRIDGE} not built: run `make plugins`")
-    server, page = daemon
+    server, page = shipped_daemon
     open_page(browser, page)
     plugin = load_bridge(monkeypatch, server.endpoints[0])
     feed = Stream(plugin, known_loop())
@@ -347,9 +359,13 @@ def test_a_capture_from_the_cir_bridge_vst3_shows_up_on_the_page(
                            ".map(s => s.dataset.family)")
     assert set(families) == {"percussion", "bass", "lead", "pad", "keys"}
     until(browser, f"{card}.querySelector('canvas.spec').dataset.drawn", "the loop's spectrogram")
-    until(browser, f"{card}.querySelectorAll('canvas.hit-spec[data-drawn]').length === 25",
+    until(browser, f"{card}.querySelectorAll('canvas.hit-spec[data-drawn]').length === 15",
           "the suggestions' spectrograms")
-    assert js(browser, f"return {card}.querySelectorAll('audio.preview').length") == 25
+    assert js(browser, f"return {card}.querySelectorAll('audio.preview').length") == 15
+    # The shipped encoder's presence heads: every family says how surely it is heard.
+    shown = js(browser, f"return [...{card}.querySelectorAll('section.family')].map(s => "
+                        "s.querySelector('.presence') && s.querySelector('.presence').textContent)")
+    assert len(shown) == 5 and all(re.fullmatch(r"presence \d+%", p or "") for p in shown), shown
     top = status(plugin)["top_score"]
     scores = js(browser, f"return [...{card}.querySelectorAll('.hit .similarity')]"
                          ".map(s => parseFloat(s.textContent.replace('score', '')))")

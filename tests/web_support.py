@@ -23,24 +23,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def builtin_catalogue(path: Path, limit: int = 30) -> Path:
+def builtin_catalogue(path: Path, limit: int = 30, embedder: str = "mfcc80") -> Path:
     """A real catalogue of `limit` built-in presets (family-balanced) with FLAC previews."""
     from cir.presets_db import build
     from cir.presets_db.catalogue import Catalogue
 
     with Catalogue.open(path) as catalogue:
-        build.add_builtin(catalogue, split="test", limit=limit, embedder="mfcc80", workers=1,
+        build.add_builtin(catalogue, split="test", limit=limit, embedder=embedder, workers=1,
                           progress=False)
     return path
 
 
 @contextlib.contextmanager
-def page_daemon(directory: Path, catalogue: Path, **options) -> Iterator[tuple[Server, WebPage]]:
+def page_daemon(directory: Path, catalogue: Path, embedder: Any = None,
+                **options) -> Iterator[tuple[Server, WebPage]]:
     """A daemon in a thread on a loopback TCP port (the native plugin speaks TCP) with its
-    page on a free port."""
+    page on a free port; MFCC-80 unless another embedder is given."""
     page = WebPage(port=0)
     server = Server(
-        [f"tcp://127.0.0.1:{free_port()}"], catalogue, mfcc(), lock_path=directory / "d.lock",
+        [f"tcp://127.0.0.1:{free_port()}"], catalogue, embedder or mfcc(),
+        lock_path=directory / "d.lock",
         warm_up=False, extensions=[page], **options,
     )
     thread = server.serve_in_thread()
