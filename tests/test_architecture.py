@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,11 @@ def test_the_daemon_hot_path_imports_no_training(graph):
             seen.add(m)
             todo.extend(graph.get(m, ()))
     assert sorted(m for m in seen if m.startswith(("cir.training", "cir.cli"))) == []
+
+
+def test_loading_the_shipped_embedder_imports_no_training_code():
+    # What the daemon and the catalogue load at run time, checked in a fresh interpreter.
+    code = ("import sys; from cir.encoder.embed import load_embedder; load_embedder();"
+            "print(sorted(m for m in sys.modules if m.startswith(('cir.training', 'cir.cli'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
