@@ -19,7 +19,6 @@ at defaults.PRESENCE_THRESHOLD.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,16 +29,15 @@ import torch
 import torch.nn.functional as F
 
 from cir import defaults
-from cir.encoder.embed import WEIGHTS_DIR
 from cir.encoder.features import FeatureConfig
 from cir.encoder.mix_heads import MixHeadsEncoder, read_heads, save_heads
-from cir.encoder.model import TimbreEncoder, count_parameters, load_model
+from cir.encoder.model import TimbreEncoder, count_parameters
 from cir.training import data
-from cir.training.config import FamilyHeadsTrainConfig, TrainConfigError
+from cir.training.config import FamilyHeadsTrainConfig
 from cir.training.evaluate import embed_mels, embed_references, rank_hits
 from cir.training.heads import heads_loss
 from cir.training.lines import draw_gain
-from cir.training.loop import Job, Prefetcher, run_loop, torch_threads
+from cir.training.loop import Job, Prefetcher, load_frozen, run_loop, start_run, torch_threads
 from cir.training.mixes import item_rng, mix_peak, power_sum
 from cir.training.train import _limit
 
@@ -210,12 +208,6 @@ def validate_family_heads(
 # --- the run -------------------------------------------------------------------------------------
 
 
-def _frozen_path(config: FamilyHeadsTrainConfig) -> Path:
-    path = Path(config.frozen_encoder).expanduser()
-    # Relative paths name files of the encoder package ('weights/cir-line.pt'): read only.
-    return path if path.is_absolute() else WEIGHTS_DIR.parent / path
-
-
 def catalogue_vectors(frozen: TimbreEncoder, refs: data.ReferenceSet) -> np.ndarray:
     """(N, dim) catalogue vectors: the unit mean of each preset's reference clips' vectors
     through the frozen encoder in fp32 (presets_db.build.preset_embedding's vector)."""
@@ -227,19 +219,11 @@ def train_family_heads(
     progress: bool = True, stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a family-heads run in `out_dir`; same outputs as the other kinds."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    out = start_run(out_dir, config)
     with torch_threads(config.threads):
         t0 = time.time()
-        frozen, frozen_version = load_model(_frozen_path(config))
         hd = prepare_heads_data(config, progress)
-        if frozen.config.features != hd.features:
-            raise TrainConfigError(
-                f"frozen encoder {config.frozen_encoder} uses features "
-                f"{frozen.config.features.to_dict()}, the config {hd.features.to_dict()}: "
-                "set n_mels to the frozen encoder's"
-            )
+        frozen, frozen_version = load_frozen(config, hd.features)
         train_cat = catalogue_vectors(frozen, hd.train_refs)
         banks = {f: torch.from_numpy(train_cat[hd.by_family[f]]) for f in config.families}
         valid_cat = catalogue_vectors(frozen, hd.valid_refs)

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cir.encoder.embed import WEIGHTS_DIR, unit_mean
+from cir.encoder.embed import unit_mean
 from cir.encoder.mix_heads import MixHeadsEncoder, load_heads, read_heads, save_heads
-from cir.encoder.model import count_parameters, load_model
-from cir.training.config import HeadsTrainConfig, TrainConfigError
+from cir.encoder.model import count_parameters
+from cir.training.config import HeadsTrainConfig
 from cir.training.evaluate import embed_mels, embed_references, rank_hits
-from cir.training.loop import Job, run_loop, torch_threads
+from cir.training.loop import Job, load_frozen, run_loop, start_run, torch_threads
 from cir.training.mixes import item_rng
 from cir.training.train import TrainData, draw_mix
 from cir.training.train import prepare_data as prepare_train_data
@@ -127,30 +127,16 @@ def validate_heads(
     return {k: round(float(v), 4) for k, v in out.items()}
 
 
-def _frozen_path(config: HeadsTrainConfig) -> Path:
-    path = Path(config.frozen_encoder)
-    # Relative paths name files of the encoder package ('weights/cir-cnn.pt'): read only.
-    return path if path.is_absolute() else WEIGHTS_DIR.parent / path
-
-
 def train_heads(
     config: HeadsTrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
     stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a mix-heads run in `out_dir`; same outputs as cir.training.train.train."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    out = start_run(out_dir, config)
     with torch_threads(config.threads):
         t0 = time.time()
-        frozen, frozen_version = load_model(_frozen_path(config))
         td = prepare_train_data(config, progress)
-        if frozen.config.features != td.features:
-            raise TrainConfigError(
-                f"frozen encoder {config.frozen_encoder} uses features "
-                f"{frozen.config.features.to_dict()}, the config {td.features.to_dict()}: "
-                "set n_mels to the frozen encoder's"
-            )
+        frozen, frozen_version = load_frozen(config, td.features)
         # Frozen targets, computed once: every training preset's canonical note, per family.
         def embed(mels: np.ndarray) -> np.ndarray:
             return embed_mels(frozen, mels)

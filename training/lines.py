@@ -21,7 +21,6 @@ the VALID presets' reference clips.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from cir.encoder.model import (
 from cir.training import data
 from cir.training.config import LineEncoderTrainConfig, TrainConfigError
 from cir.training.evaluate import embed_mels, embed_references, rank_hits
-from cir.training.loop import Job, Prefetcher, run_loop, torch_threads
+from cir.training.loop import Job, Prefetcher, run_loop, start_run, torch_threads
 from cir.training.losses import cross_infonce, multi_positive_infonce
 from cir.training.mixes import item_rng, power_sum
 from cir.training.train import _fit, _limit, feature_stats
@@ -264,9 +263,7 @@ def train_lines(
     progress: bool = True, stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a line-encoder run in `out_dir`; same outputs as cir.training.train."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    out = start_run(out_dir, config)
     with torch_threads(config.threads):
         t0 = time.time()
         ld = prepare_line_data(config, progress)

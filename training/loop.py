@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cir.training.config import BaseTrainConfig
+from cir.training.config import BaseTrainConfig, TrainConfigError
 
 
 @dataclass
@@ -92,6 +92,31 @@ def lr_factor(step: int, config: BaseTrainConfig) -> float:
     return config.final_lr_fraction + (1 - config.final_lr_fraction) * 0.5 * (
         1 + math.cos(math.pi * min(t, 1.0))
     )
+
+
+def start_run(out_dir: str | Path, config: BaseTrainConfig) -> Path:
+    """The run folder, created, with the config it runs written beside its checkpoints."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    return out
+
+
+def load_frozen(config: Any, features: Any) -> tuple[Any, str]:
+    """(model, version) of the config's `frozen_encoder`, TrainConfigError unless its features
+    are `features`. Relative paths name files of the encoder package ('weights/cir-line.pt')."""
+    from cir.encoder.embed import WEIGHTS_DIR
+    from cir.encoder.model import load_model
+
+    path = Path(config.frozen_encoder).expanduser()
+    frozen, version = load_model(path if path.is_absolute() else WEIGHTS_DIR.parent / path)
+    if frozen.config.features != features:
+        raise TrainConfigError(
+            f"frozen encoder {config.frozen_encoder} uses features "
+            f"{frozen.config.features.to_dict()}, the config {features.to_dict()}: "
+            "set n_mels to the frozen encoder's"
+        )
+    return frozen, version
 
 
 def log_line(path: Path, record: dict[str, Any]) -> None:

@@ -41,7 +41,7 @@ from cir.training.config import (
     load_config,
 )
 from cir.training.evaluate import embed_mels, embed_references, rank_hits
-from cir.training.loop import Job, run_loop, torch_threads
+from cir.training.loop import Job, run_loop, start_run, torch_threads
 from cir.training.losses import LOSSES, relation_masks
 from cir.training.mixes import item_rng, mix_mels, plan_mix, render_mix
 
@@ -281,9 +281,7 @@ def train(
     stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) an encoder run in `out_dir`; return a summary with the best metrics."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    out = start_run(out_dir, config)
     with torch_threads(config.threads):
         t0 = time.time()
         td = prepare_data(config, progress)
