@@ -35,7 +35,9 @@ EXTRA_NOTE_OFFSETS = {
 RENDER_VERSION = 1
 
 # --- Factory bank --------------------------------------------------------------------------------
-BANK_VERSION = 1
+# 2: percussion plays its designed sound on any key; siblings that sound like their parent are
+# drawn again (synth.bank).
+BANK_VERSION = 2
 BANK_SEED = 20_260_913
 # Split by preset: fractions for train / valid; test takes the rest (about 80/10/10).
 SPLIT_FRACTIONS = (0.8, 0.1)
@@ -45,6 +47,10 @@ SPLITS = ("train", "valid", "test")
 BANK_SIBLING_FRACTION = 0.2
 # Siblings start once a sub-category has this many originals, so parents are spread out.
 BANK_SIBLING_MIN_PARENTS = 5
+# A sibling must differ from its parent by at least this mean |difference| (dB) of 64-band log
+# spectrograms over the canonical note (synth.calibrate). About 1 dB is a just-noticeable level
+# change; on BANK_VERSION 1, 305 of 1,218 siblings were under 1 dB and many exactly 0 (twins).
+BANK_SIBLING_MIN_DB = 1.5
 # Redraws allowed when a draw repeats an existing sound (a recipe that needs more is a bug).
 BANK_MAX_REDRAWS = 20
 # Longest amp decay (time to -60 dB, s) of a percussion one-shot: gone well within a second.
@@ -58,7 +64,7 @@ BANK_PEAK_CEILING_DBFS = -1.0
 
 # --- Family registers ----------------------------------------------------------------------------
 # MIDI pitch ranges each family plays in (training notes, mixtures, bank register checks).
-# Percussion is mostly one-shots; its pitch only transposes tuned drums and mallets.
+# Percussion plays its designed sound on any key (Voice.fixed_pitch); its range only places hits.
 FAMILY_PITCH_RANGE = {
     "percussion": (48, 72),
     "bass": (28, 52),

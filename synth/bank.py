@@ -4,7 +4,9 @@ Every recipe (synth.recipes) draws its presets from its own numpy Generator seed
 (BANK_SEED, BANK_VERSION, recipe index), so the same BANK_VERSION always yields the same bank,
 and appending a recipe leaves the others untouched. About one preset in five is a *sibling*:
 a copy of an earlier preset of its sub-category with one or two parameters moved moderately,
-tagged `sibling` and `parent:<id>` — the near neighbours (hard negatives) of training.
+tagged `sibling` and `parent:<id>` — the near neighbours (hard negatives) of training. A
+sibling whose canonical note sounds like its parent's (BANK_SIBLING_MIN_DB) is drawn again:
+twins would be a ceiling no encoder can pass, not a hard negative.
 
 The train/valid/test split of a preset is a hash of its id and the seed, never its position.
 """
@@ -26,6 +28,10 @@ from cir.synth.preset import FM, Effect, Preset, Voice
 from cir.synth.recipes import RECIPES
 from cir.synth.recipes.common import Dice, Draft, Recipe, rounded
 from cir.synth.recipes.levels import LEVEL_DB
+from cir.synth.recipes.siblings import SIBLING_REDRAWS
+
+# (parent, sibling) -> True when the sibling sounds like its parent (synth.calibrate measures it).
+SiblingCheck = Callable[[Preset, Preset], bool]
 
 
 class UnknownPresetError(CIRError):
@@ -42,13 +48,21 @@ class UnknownSplitError(CIRError):
 @functools.cache
 def factory_bank() -> tuple[Preset, ...]:
     """Every factory preset, in a stable order (family, sub-category, number)."""
+    return draw_bank()
+
+
+def draw_bank(too_close: SiblingCheck | None = None) -> tuple[Preset, ...]:
+    """Draw the whole bank. Siblings that sound like their parent are re-drawn: by the measured
+    table SIBLING_REDRAWS (the default, fast), or by `too_close(parent, sibling)` itself, which
+    is how synth.calibrate measures that table."""
     bank: list[Preset] = []
     for family in FAMILIES:
         numbers: dict[str, int] = {}  # per name stem, for "Acid Bass 042"
         members: list[Preset] = []  # ids count within the family: bass-0001, bass-0002...
         for index, recipe in enumerate(RECIPES):
             if recipe.family == family:
-                members.extend(_draw_recipe(index, recipe, len(members), numbers))
+                drawer = _RecipeDraw(index, recipe, len(members), numbers, too_close)
+                members.extend(drawer.draw())
         bank.extend(members)
     return tuple(bank)
 
@@ -120,45 +134,77 @@ def bank_digest() -> str:
 # --- generation --------------------------------------------------------------------------------
 
 
-def _draw_recipe(index: int, recipe: Recipe, start: int, numbers: dict[str, int]) -> list[Preset]:
-    rng = np.random.default_rng([defaults.BANK_SEED, defaults.BANK_VERSION, index])
-    d = Dice(rng)
-    seen: set[tuple] = set()
-    made: list[tuple[Preset, Draft]] = []
-    originals: list[tuple[Preset, Draft]] = []
-    for _ in range(recipe.count):
-        parent = None
-        if len(originals) >= defaults.BANK_SIBLING_MIN_PARENTS and d.chance(
-            defaults.BANK_SIBLING_FRACTION
-        ):
-            parent = d.pick(originals)
+class _RecipeDraw:
+    """One recipe's presets, drawn in order from the recipe's own seeded generator."""
+
+    def __init__(self, index: int, recipe: Recipe, start: int, numbers: dict[str, int],
+                 too_close: SiblingCheck | None):
+        self.d = Dice(np.random.default_rng([defaults.BANK_SEED, defaults.BANK_VERSION, index]))
+        self.recipe, self.start, self.numbers, self.too_close = recipe, start, numbers, too_close
+        self.seen: set[tuple] = set()
+        self.made: list[Preset] = []
+        self.originals: list[tuple[Preset, Draft]] = []
+
+    def draw(self) -> list[Preset]:
+        for _ in range(self.recipe.count):
+            parent = None
+            if len(self.originals) >= defaults.BANK_SIBLING_MIN_PARENTS and self.d.chance(
+                defaults.BANK_SIBLING_FRACTION
+            ):
+                parent = self.d.pick(self.originals)
+            preset, draft = (self._sibling_of(parent) if parent else None) or self._original()
+            self.made.append(preset)
+            if "sibling" not in preset.tags:
+                self.originals.append((preset, draft))
+        return self.made
+
+    def _new_sound(self, build: Callable[[], Draft]) -> Draft:
         for _try in range(defaults.BANK_MAX_REDRAWS):
-            draft = _sibling(d, parent[1], recipe.family) if parent else recipe.build(d)
-            key = _sound_key(draft)
-            if key not in seen:
-                break
-        else:
-            raise RuntimeError(f"recipe {recipe.key} keeps drawing duplicates")  # a recipe bug
-        seen.add(key)
-        label = draft.label or recipe.label
-        numbers[label] = numbers.get(label, 0) + 1
-        preset_id = f"{recipe.family}-{start + len(made) + 1:04d}"
-        tags = [recipe.key, *draft.tags, *_character(draft)]
+            draft = build()
+            if _sound_key(draft) not in self.seen:
+                return draft
+        raise RuntimeError(f"recipe {self.recipe.key} keeps drawing duplicates")  # a recipe bug
+
+    def _original(self) -> tuple[Preset, Draft]:
+        draft = self._new_sound(lambda: self.recipe.build(self.d))
+        return self._keep(draft, None), draft
+
+    def _sibling_of(self, parent: tuple[Preset, Draft]) -> tuple[Preset, Draft] | None:
+        """A sibling that sounds different from its parent, or None (draw an original)."""
+        family = self.recipe.family
+        for rejected in range(defaults.BANK_MAX_REDRAWS):
+            draft = self._new_sound(lambda: _sibling(self.d, parent[1], family))
+            candidate = self._preset(draft, parent[0])
+            if self.too_close is None:
+                same = rejected < SIBLING_REDRAWS.get(candidate.id, 0)
+            else:
+                same = self.too_close(parent[0], candidate)
+            if not same:
+                return self._keep(draft, parent[0]), draft
+        return None  # no audible move from this parent: an original takes the slot
+
+    def _preset(self, draft: Draft, parent: Preset | None) -> Preset:
+        label = draft.label or self.recipe.label
+        number = self.numbers.get(label, 0) + 1
+        tags = [self.recipe.key, *draft.tags, *_character(draft)]
         if parent:
-            tags += ["sibling", f"parent:{parent[0].id}"]
-        preset = Preset(
-            id=preset_id,
-            name=f"{label} {numbers[label]:03d}",
-            family=recipe.family,
+            tags += ["sibling", f"parent:{parent.id}"]
+        return Preset(
+            id=f"{self.recipe.family}-{self.start + len(self.made) + 1:04d}",
+            name=f"{label} {number:03d}",
+            family=self.recipe.family,
             voice=draft.voice,
             effects=draft.effects,
             tags=tuple(dict.fromkeys(tags)),
             gain_db=LEVEL_DB.get(label, 0.0),
         )
-        made.append((preset, draft))
-        if not parent:
-            originals.append((preset, draft))
-    return [p for p, _ in made]
+
+    def _keep(self, draft: Draft, parent: Preset | None) -> Preset:
+        preset = self._preset(draft, parent)
+        label = draft.label or self.recipe.label
+        self.numbers[label] = self.numbers.get(label, 0) + 1
+        self.seen.add(_sound_key(draft))
+        return preset
 
 
 def _sound_key(draft: Draft) -> tuple:
@@ -345,6 +391,7 @@ __all__ = [
     "UnknownPresetError",
     "UnknownSplitError",
     "bank_digest",
+    "draw_bank",
     "factory_bank",
     "get_preset",
     "presets",

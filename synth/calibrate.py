@@ -1,22 +1,30 @@
-"""Measure the bank's level table (synth.recipes.levels.LEVEL_DB) on the final engine.
+"""Measure the bank's two tables on the final engine: levels and sibling re-draws.
 
+Levels (synth.recipes.levels.LEVEL_DB):
 A preset's loudness is the loudest 1024-sample RMS frame of its canonical note at the model
 sample rate. The gain per name stem brings the median preset of the stem to BANK_LEVEL_DBFS,
 capped so that the stem's 90th-percentile true peak stays under BANK_PEAK_CEILING_DBFS.
 
     .venv/bin/python -m cir.synth.calibrate     # prints the table to paste into levels.py
+
+Sibling re-draws (synth.recipes.siblings.SIBLING_REDRAWS): the bank drawn with the live check
+`sibling_too_close` (64-band log spectrograms of both canonical notes, mean |difference| under
+BANK_SIBLING_MIN_DB), recording how many draws each sibling slot rejected.
+
+    .venv/bin/python -m cir.synth.calibrate --siblings
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from dataclasses import replace
 
 import numpy as np
 
 from cir import defaults
-from cir.synth.bank import factory_bank, stem_of
+from cir.synth.bank import draw_bank, factory_bank, stem_of
 from cir.synth.engine import render_note
 from cir.synth.preset import Preset
 from cir.synth.recipes.levels import LEVEL_DB
@@ -27,6 +35,10 @@ _FRAME = 1024
 # Most presets of a stem must stay under the peak ceiling; a few outliers may touch the limiter.
 _PEAK_PERCENTILE = 90
 _HEADROOM_DB = 24.0
+# Spectrogram for the sibling check: frame, hop and log-spaced bands (about a mel scale's shape).
+_SPEC_FRAME, _SPEC_HOP, _SPEC_BANDS = 1024, 512, 64
+# Band energies are floored this far (dB) below the louder clip's peak: silence compares equal.
+_SPEC_RANGE_DB = 80.0
 
 
 def peak_db(audio: np.ndarray) -> float:
@@ -75,8 +87,49 @@ def measure_gains() -> dict[str, float]:
     return gains
 
 
-if __name__ == "__main__":
-    print("LEVEL_DB: dict[str, float] = {")
-    for stem, gain in sorted(measure_gains().items()):
-        print(f"    {json.dumps(stem)}: {gain},")
+def _band_db(audio: np.ndarray) -> np.ndarray:
+    """(frames, bands) band energies in dB: Hann-windowed STFT summed into log-spaced bands."""
+    x = np.pad(audio.astype(np.float64), (0, _SPEC_FRAME))
+    frames = np.lib.stride_tricks.sliding_window_view(x, _SPEC_FRAME)[::_SPEC_HOP]
+    power = np.abs(np.fft.rfft(frames * np.hanning(_SPEC_FRAME), axis=1)) ** 2
+    edges = np.unique(np.geomspace(2, power.shape[1] - 1, _SPEC_BANDS + 1).astype(int))
+    return 10.0 * np.log10(np.add.reduceat(power, edges, axis=1)[:, :-1] + 1e-30)
+
+
+def sibling_distance_db(a: Preset, b: Preset) -> float:
+    """Mean |difference| in dB between the two presets' canonical-note band spectrograms."""
+    sa, sb = _band_db(render_canonical(a)), _band_db(render_canonical(b))
+    floor = max(sa.max(), sb.max()) - _SPEC_RANGE_DB
+    return float(np.mean(np.abs(np.maximum(sa, floor) - np.maximum(sb, floor))))
+
+
+def sibling_too_close(parent: Preset, sibling: Preset) -> bool:
+    """True when the sibling's canonical note sounds like its parent's."""
+    return sibling_distance_db(parent, sibling) < defaults.BANK_SIBLING_MIN_DB
+
+
+def measure_sibling_redraws() -> dict[str, int]:
+    """{preset id: sibling draws rejected} for the bank drawn with the live check."""
+    redraws: dict[str, int] = defaultdict(int)
+
+    def check(parent: Preset, sibling: Preset) -> bool:
+        same = sibling_too_close(parent, sibling)
+        redraws[sibling.id] += int(same)
+        return same
+
+    draw_bank(too_close=check)
+    return {k: v for k, v in sorted(redraws.items()) if v}
+
+
+def _print_table(name: str, table: dict[str, float] | dict[str, int]) -> None:
+    print(f"{name}: dict[str, {type(next(iter(table.values()), 0)).__name__}] = {{")
+    for key, value in sorted(table.items()):
+        print(f"    {json.dumps(key)}: {value},")
     print("}")
+
+
+if __name__ == "__main__":
+    if "--siblings" in sys.argv[1:]:
+        _print_table("SIBLING_REDRAWS", measure_sibling_redraws())
+    else:
+        _print_table("LEVEL_DB", measure_gains())

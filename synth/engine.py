@@ -14,6 +14,8 @@ What the preset numbers mean here (the bank relies on these):
 - Sources: oscillator, sub and FM levels add; when they sum above 1 the mix is scaled by
   1 / sum. Unison voices spread evenly over `detune_cents` and are scaled by 1/sqrt(unison).
   Saw, pulse, triangle and synced waves are band-limited (PolyBLEP/PolyBLAMP).
+- Fixed pitch: a voice with `fixed_pitch` plays that pitch for every note (velocity, timing and
+  gate still come from the note), as a drum machine plays its kick on any key.
 - Pitch envelope: `amount_semitones * exp(-t / decay)` (decay is a time constant). Glide:
   `glide` seconds to get within 5 % of the interval, from the previous mono note.
 - Filter: RBJ biquad (12 dB/octave; 24 = two sections, resonance on the second) with
@@ -36,7 +38,7 @@ import math
 import sys
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -95,6 +97,8 @@ def plan_voices(voice: Voice, notes: Sequence[Note]) -> list[_VoicePlan]:
     plans = []
     for pos, i in enumerate(order):
         note = notes[i]
+        if voice.fixed_pitch is not None:
+            note = replace(note, pitch=voice.fixed_pitch)
         gate = note.duration
         cut = None
         glide_from = None

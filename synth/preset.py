@@ -158,6 +158,9 @@ class Voice:
     glide: float = field(default=0.0, metadata=_range(0.0, 1.0))
     # How much velocity scales loudness (0 = none, 1 = linear).
     velocity_amp: float = field(default=0.7, metadata=_range(0.0, 1.0))
+    # A MIDI pitch this voice always plays, whatever note is pressed (drum machines: a kick on
+    # any key is the same kick); None = follow the played note.
+    fixed_pitch: int | None = field(default=None, metadata=_range(0, 127))
 
 
 @dataclass(frozen=True)
@@ -343,7 +346,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
         sub = f"{path}.{f.name}"
         value = _coerce(hints[f.name], data[f.name], sub)
         bounds = f.metadata.get("range")
-        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
             raise PresetError(f"{sub}: {value!r} is out of range [{bounds[0]}, {bounds[1]}]")
         kwargs[f.name] = value
     return cls(**kwargs)

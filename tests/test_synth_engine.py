@@ -448,3 +448,26 @@ def test_tune_allocator_does_not_change_the_sound():
     before = render_note(preset, 45, duration=0.3)
     assert isinstance(tune_allocator(), bool)
     assert render_note(preset, 45, duration=0.3).tobytes() == before.tobytes()
+
+
+def test_a_fixed_pitch_voice_plays_the_same_sound_on_every_key():
+    drum = make(family="percussion", fixed_pitch=60, amp_env=Envelope(0.001, 0.2, 0.0, 0.05))
+    at_c4 = render(drum, [Note(60, 100, 0.0, 0.25)], sample_rate=22_050, seconds=0.5)
+    at_c1 = render(drum, [Note(36, 100, 0.0, 0.25)], sample_rate=22_050, seconds=0.5)
+    np.testing.assert_array_equal(at_c1, at_c4)
+    softer = render(drum, [Note(36, 40, 0.0, 0.25)], sample_rate=22_050, seconds=0.5)
+    assert np.abs(softer).max() < np.abs(at_c4).max()  # velocity still comes from the note
+    follows = make(family="percussion", amp_env=Envelope(0.001, 0.2, 0.0, 0.05))
+    moved = render(follows, [Note(36, 100, 0.0, 0.25)], sample_rate=22_050, seconds=0.5)
+    assert not np.allclose(moved, render(follows, [Note(60, 100, 0.0, 0.25)],
+                                         sample_rate=22_050, seconds=0.5))
+
+
+def test_fixed_pitch_in_a_preset_file_is_checked():
+    data = make(fixed_pitch=60).to_dict()
+    assert Preset.from_dict(data).voice.fixed_pitch == 60
+    data["voice"]["fixed_pitch"] = 200
+    with pytest.raises(PresetError, match=r"preset\.voice\.fixed_pitch: 200 is out of range"):
+        Preset.from_dict(data)
+    data["voice"]["fixed_pitch"] = None
+    assert Preset.from_dict(data).voice.fixed_pitch is None

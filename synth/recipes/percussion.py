@@ -1,11 +1,17 @@
 """Percussion: one-shots (sustain 0) tuned so the canonical note (MIDI 60) sounds like the drum.
 
-Oscillators are transposed relative to the played note: a kick's sine sits ~30 semitones
-below it, so at C4 its body lands around 40-60 Hz.
+Oscillators are transposed relative to that note: a kick's sine sits ~30 semitones below it,
+so its body lands around 40-60 Hz. Every percussion voice is pinned to the canonical pitch
+(`Voice.fixed_pitch`): like a drum machine or a GM kit piece, it plays its designed sound on
+whatever key a loop uses, so a kick played on C1 still sounds like the catalogue's kick.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
+from cir import defaults
 from cir.synth.preset import FM, LFO, Filter, Operator, Oscillator, PitchEnvelope, Sub, Voice
 from cir.synth.recipes.common import (
     Dice,
@@ -290,13 +296,27 @@ def mallet(d: Dice) -> Draft:
     return Draft(voice, effects, ("mallet", kind, "fm"), kind.capitalize())
 
 
-RECIPES = (
-    Recipe("percussion", "kick", "Kick", 300, kick),
-    Recipe("percussion", "snare", "Snare", 240, snare),
-    Recipe("percussion", "closed-hat", "Closed Hat", 160, closed_hat),
-    Recipe("percussion", "open-hat", "Open Hat", 110, open_hat),
-    Recipe("percussion", "tom", "Tom", 190, tom),
-    Recipe("percussion", "clap", "Clap", 150, clap),
-    Recipe("percussion", "perc", "Perc", 200, perc),
-    Recipe("percussion", "mallet", "Mallet", 200, mallet),
+def _pinned(draw: Callable[[Dice], Draft]) -> Callable[[Dice], Draft]:
+    """The draw with its voice pinned to the canonical pitch (any key plays the same drum)."""
+
+    def pinned(d: Dice) -> Draft:
+        draft = draw(d)
+        voice = replace(draft.voice, fixed_pitch=defaults.CANONICAL_PITCH["percussion"])
+        return replace(draft, voice=voice)
+
+    return pinned
+
+
+RECIPES = tuple(
+    Recipe("percussion", key, label, count, _pinned(draw))
+    for key, label, count, draw in (
+        ("kick", "Kick", 300, kick),
+        ("snare", "Snare", 240, snare),
+        ("closed-hat", "Closed Hat", 160, closed_hat),
+        ("open-hat", "Open Hat", 110, open_hat),
+        ("tom", "Tom", 190, tom),
+        ("clap", "Clap", 150, clap),
+        ("perc", "Perc", 200, perc),
+        ("mallet", "Mallet", 200, mallet),
+    )
 )
