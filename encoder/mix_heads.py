@@ -58,16 +58,21 @@ class HeadsConfig:
     # Queries also get the frozen encoder's shared vector as a second row (max fusion): right
     # for heads trained on mixes only; heads trained on solo lines too answer those alone.
     shared_row: bool = True
+    # Per-family attention pooling over time: each family weighs the frames where it is heard
+    # (the bass under a kick, the lead between hits) instead of the plain mean.
+    attention: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"trunk": self.trunk.to_dict(), "families": list(self.families), "name": self.name,
-                "presence": self.presence, "shared_row": self.shared_row}
+                "presence": self.presence, "shared_row": self.shared_row,
+                "attention": self.attention}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeadsConfig:
-        # Checkpoints written before presence existed have neither key: the old behaviour.
+        # Older checkpoints lack the later keys: they get the behaviour of their time.
         return cls(EncoderConfig.from_dict(d["trunk"]), tuple(d["families"]), d["name"],
-                   bool(d.get("presence", False)), bool(d.get("shared_row", True)))
+                   bool(d.get("presence", False)), bool(d.get("shared_row", True)),
+                   bool(d.get("attention", False)))
 
 
 class MixHeadsEncoder(nn.Module):
@@ -80,6 +85,15 @@ class MixHeadsEncoder(nn.Module):
         template = self.trunk.head
         self.trunk.head = nn.Identity()  # the trunk's own projection is replaced by the heads
         self.heads = nn.ModuleDict({_slot(f): copy.deepcopy(template) for f in config.families})
+        self.attend: nn.ModuleDict | None = None
+        if config.attention:
+            # Zero weights: uniform attention, so each head starts exactly as mean pooling.
+            frame_width = template[0].in_features // 2
+            self.attend = nn.ModuleDict(
+                {_slot(f): nn.Linear(frame_width, 1) for f in config.families})
+            for layer in self.attend.values():
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
         self.presence: nn.Module | None = None
         if config.presence:
             width = template[0].in_features
@@ -91,11 +105,12 @@ class MixHeadsEncoder(nn.Module):
     @classmethod
     def from_encoder(
         cls, encoder: TimbreEncoder, families: tuple[str, ...], name: str,
-        presence: bool = False, shared_row: bool = True,
+        presence: bool = False, shared_row: bool = True, attention: bool = False,
     ) -> MixHeadsEncoder:
         """Trunk and every head start as copies of `encoder`: at step 0 each head_f(mix) is the
         frozen encoder's single mix embedding (the shipped behaviour), then they specialise."""
-        model = cls(HeadsConfig(encoder.config, tuple(families), name, presence, shared_row))
+        model = cls(HeadsConfig(encoder.config, tuple(families), name, presence, shared_row,
+                                attention))
         state = encoder.state_dict()
         model.trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
         head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
@@ -107,25 +122,36 @@ class MixHeadsEncoder(nn.Module):
         """The projection head of `family`."""
         return self.heads[_slot(family)]
 
+    def pool(
+        self, frames: torch.Tensor, families: tuple[str, ...] | None = None
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(B, C*R, T') trunk frames -> ({family: (B, 2*C*R) its heads' input}, (B, 2*C*R)
+        shared mean+max pooling, the presence head's input)."""
+        mean, peak = frames.mean(-1), frames.amax(-1)
+        shared = torch.cat([mean, peak], dim=1)
+        families = families or self.config.families
+        if self.attend is None:
+            return {f: shared for f in families}, shared
+        per = {}
+        for f in families:
+            weights = torch.softmax(self.attend[_slot(f)](frames.transpose(1, 2)), dim=1)
+            per[f] = torch.cat([(frames * weights.transpose(1, 2)).sum(-1), peak], dim=1)
+        return per, shared
+
     def forward_features(
         self, mel: torch.Tensor, families: tuple[str, ...] | None = None
     ) -> dict[str, torch.Tensor]:
         """(B, M, T) log-mel -> {family: (B, dim) unit vectors} for `families` (default all)."""
-        pooled = self.trunk.pool_features(mel)
-        return {
-            f: F.normalize(self.head(f)(pooled), dim=-1) for f in families or self.config.families
-        }
+        return self.read_features(mel, families)[0]
 
     def read_features(
         self, mel: torch.Tensor, families: tuple[str, ...] | None = None
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         """One trunk pass: ({family: (B, dim) unit vectors}, (B, len(config.families))
         presence logits, or None without a presence head)."""
-        pooled = self.trunk.pool_features(mel)
-        vectors = {
-            f: F.normalize(self.head(f)(pooled), dim=-1) for f in families or self.config.families
-        }
-        return vectors, None if self.presence is None else self.presence(pooled)
+        per, shared = self.pool(self.trunk.frame_features(mel), families)
+        vectors = {f: F.normalize(self.head(f)(x), dim=-1) for f, x in per.items()}
+        return vectors, None if self.presence is None else self.presence(shared)
 
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_features(self.trunk.logmel(audio))

@@ -106,6 +106,11 @@ class TimbreEncoder(nn.Module):
 
     def pool_features(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, M, T) log-mel -> (B, 2*C*R) pooled trunk features (the projection's input)."""
+        x = self.frame_features(mel)
+        return torch.cat([x.mean(-1), x.amax(-1)], dim=1)  # (B, 2*C*R)
+
+    def frame_features(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, M, T) log-mel -> (B, C*R, T') trunk features per frame, before time pooling."""
         c = self.config
         x = ((mel - c.feature_mean) / c.feature_std).unsqueeze(1)  # (B, 1, M, T)
         x = self.stem(x)  # (B, C0, M/4, T/4)
@@ -115,8 +120,7 @@ class TimbreEncoder(nn.Module):
             if i < len(self.blocks) - 1:
                 x = F.max_pool2d(x, (2, 2 if x.shape[-1] >= 2 else 1))
         x = F.adaptive_avg_pool2d(x, (self.freq_rows, x.shape[-1]))  # (B, C, R, T')
-        x = x.flatten(1, 2)  # (B, C*R, T')
-        return torch.cat([x.mean(-1), x.amax(-1)], dim=1)  # (B, 2*C*R)
+        return x.flatten(1, 2)  # (B, C*R, T')
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, samples) audio at config.features.sample_rate -> (B, dim) unit vectors."""

@@ -159,3 +159,30 @@ def test_queries_with_more_rows_rank_as_their_best_row():
     assert stacked.shape == (3, 2, 3)
     hits = evaluate.rank_hits(stacked, catalogue, np.array([0, 1, 2]))
     assert hits[1].tolist() == [True, True, True]
+
+
+def test_attention_heads_start_as_mean_pooling_then_weigh_frames_per_family(tmp_path):
+    from daemon_support import tiny_heads_checkpoint
+
+    from cir.encoder.mix_heads import MixHeadsEncoder, load_heads
+
+    tiny_heads_checkpoint(tmp_path / "h.pt")
+    frozen = load_heads(tmp_path / "h.pt")[0]
+    plain = MixHeadsEncoder.from_encoder(frozen, FAMILIES, "plain", presence=True).eval()
+    attn = MixHeadsEncoder.from_encoder(frozen, FAMILIES, "attn", presence=True,
+                                        attention=True).eval()
+    attn.presence.load_state_dict(plain.presence.state_dict())
+    mel = torch.randn(3, frozen.config.features.n_mels, 200)
+    with torch.no_grad():
+        a, pa = plain.read_features(mel)
+        b, pb = attn.read_features(mel)
+        assert all(torch.allclose(a[f], b[f], atol=1e-5) for f in FAMILIES)  # uniform at init
+        assert torch.allclose(pa, pb)
+        frames = frozen.frame_features(mel)
+        per, shared = attn.pool(frames)
+        assert all(torch.allclose(per[f], shared, atol=1e-6) for f in FAMILIES)
+        torch.nn.init.normal_(attn.attend["bass"].weight, std=10.0)
+        per, shared = attn.pool(frames)
+    assert not torch.allclose(per["bass"], shared, atol=1e-3)  # bass now weighs its frames
+    assert torch.allclose(per["lead"], shared, atol=1e-6)
+    assert attn.config.attention and type(attn.config).from_dict(attn.config.to_dict()).attention

@@ -215,6 +215,7 @@ class FamilyHeadsTrainConfig(BaseTrainConfig):
     regression_weight: float = 0.5  # weight of the 1 - cos(head, target) term
     presence_weight: float = 1.0  # weight of the presence BCE
     shared_row: bool = False  # serve the frozen encoder's vector beside each head's (max)
+    attention: bool = False  # per-family attention pooling over time (encoder.mix_heads)
     bf16: bool = True
     channels_last: bool = True
     prefetch: int = 2

@@ -232,7 +232,8 @@ def train_family_heads(
 
         torch.manual_seed(config.seed)
         model = MixHeadsEncoder.from_encoder(frozen, tuple(config.families), config.name,
-                                             presence=True, shared_row=config.shared_row)
+                                             presence=True, shared_row=config.shared_row,
+                                             attention=config.attention)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         batches = Prefetcher(lambda s: make_mix_batch(s, config, hd), config.steps,
@@ -241,13 +242,14 @@ def train_family_heads(
         def step_loss(step: int) -> tuple[torch.Tensor, dict[str, float]]:
             batch = batches.get(step)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                pooled = model.trunk.pool_features(batch.mixes)
-            pooled = pooled.float()  # heads, presence, normalisation and loss in fp32
-            emb = {f: F.normalize(model.head(f)(pooled), dim=-1) for f in config.families}
+                frames = model.trunk.frame_features(batch.mixes)
+            # Pooling, heads, presence, normalisation and loss in fp32.
+            per, shared = model.pool(frames.float(), tuple(config.families))
+            emb = {f: F.normalize(model.head(f)(x), dim=-1) for f, x in per.items()}
             assert model.presence is not None
             match = heads_loss(emb, batch.targets, banks, config.temperature,
                                config.regression_weight)
-            seen = presence_loss(model.presence(pooled), batch.present)
+            seen = presence_loss(model.presence(shared), batch.present)
             return match + config.presence_weight * seen, {
                 "match": round(float(match.detach()), 4),
                 "presence": round(float(seen.detach()), 4)}
