@@ -87,7 +87,7 @@ def measure_gains() -> dict[str, float]:
     return gains
 
 
-def _band_db(audio: np.ndarray) -> np.ndarray:
+def band_db(audio: np.ndarray) -> np.ndarray:
     """(frames, bands) band energies in dB: Hann-windowed STFT summed into log-spaced bands."""
     x = np.pad(audio.astype(np.float64), (0, _SPEC_FRAME))
     frames = np.lib.stride_tricks.sliding_window_view(x, _SPEC_FRAME)[::_SPEC_HOP]
@@ -96,11 +96,17 @@ def _band_db(audio: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.add.reduceat(power, edges, axis=1)[:, :-1] + 1e-30)
 
 
-def sibling_distance_db(a: Preset, b: Preset) -> float:
-    """Mean |difference| in dB between the two presets' canonical-note band spectrograms."""
-    sa, sb = _band_db(render_canonical(a)), _band_db(render_canonical(b))
+def band_distance_db(sa: np.ndarray, sb: np.ndarray) -> float:
+    """Mean |difference| in dB of two band_db spectrograms, floored together below their peak."""
+    frames = min(len(sa), len(sb))
+    sa, sb = sa[:frames], sb[:frames]
     floor = max(sa.max(), sb.max()) - _SPEC_RANGE_DB
     return float(np.mean(np.abs(np.maximum(sa, floor) - np.maximum(sb, floor))))
+
+
+def sibling_distance_db(a: Preset, b: Preset) -> float:
+    """Mean |difference| in dB between the two presets' canonical-note band spectrograms."""
+    return band_distance_db(band_db(render_canonical(a)), band_db(render_canonical(b)))
 
 
 def sibling_too_close(parent: Preset, sibling: Preset) -> bool:
