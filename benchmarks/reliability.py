@@ -551,28 +551,37 @@ def daemon_kills(work: Path, kills: int) -> dict[str, Any]:
 
 # --- catalogue changed while matching ------------------------------------------------------------
 
-_CHURN = """
-import sys, numpy as np
-from pathlib import Path
-from cir.encoder.baseline import MFCCEmbedder
-from cir.presets_db.catalogue import Catalogue, PresetResult
-db, stop = Path(sys.argv[1]), Path(sys.argv[2])
-emb, rng, n = MFCCEmbedder(), np.random.default_rng(2), 0
-with Catalogue.open(db) as cat:
-    source = cat.add_source("folder", str(db.parent / "churn"), {})
-    while not stop.exists():
-        rows = []
-        for i in range(3):
-            v = rng.standard_normal(emb.dim).astype(np.float32)
-            rows.append((source.id, PresetResult(
-                key=f"churn-{n}-{i}", name="churn", family="bass", tags=(), locator={},
-                content_hash=str(n), settings_hash="t", status="ok", sample_rate=22050,
-                vector=v / np.linalg.norm(v), embedder=emb.name, embedder_version=emb.version)))
-        cat.write_results(rows)
-        cat.delete_presets([p.id for p in cat.presets(source=source.id)])
-        n += 1
-print(n * 2, flush=True)
-"""
+def churn(db: str | Path, stop: str | Path) -> None:
+    """Add three presets to `db`, delete them, again and again until `stop` exists, as fast as
+    the catalogue API allows; print the number of cycles done after each one (two writes each).
+    Runs in its own process (start_churn): the daemon's reads race a real second writer."""
+    from cir.encoder.baseline import MFCCEmbedder
+    from cir.presets_db.catalogue import Catalogue, PresetResult
+
+    db, stop = Path(db), Path(stop)
+    emb, rng, n = MFCCEmbedder(), np.random.default_rng(2), 0
+    with Catalogue.open(db) as cat:
+        source = cat.add_source("folder", str(db.parent / "churn"), {})
+        while not stop.exists():
+            rows = []
+            for i in range(3):
+                v = rng.standard_normal(emb.dim).astype(np.float32)
+                rows.append((source.id, PresetResult(
+                    key=f"churn-{n}-{i}", name="churn", family="bass", tags=(), locator={},
+                    content_hash=str(n), settings_hash="t", status="ok", sample_rate=22050,
+                    vector=v / np.linalg.norm(v), embedder=emb.name,
+                    embedder_version=emb.version)))
+            cat.write_results(rows)
+            cat.delete_presets([p.id for p in cat.presets(source=source.id)])
+            n += 1
+            print(n, flush=True)
+
+
+def start_churn(db: Path, stop: Path, cwd: Path | None = None) -> subprocess.Popen:
+    """`churn` in a child process; its stdout carries the cycle counts."""
+    code = "import sys; from cir.benchmarks.reliability import churn; churn(*sys.argv[1:])"
+    return subprocess.Popen([sys.executable, "-c", code, str(db), str(stop)], cwd=cwd,
+                            stdout=subprocess.PIPE, text=True)
 
 
 def race(work: Path, matches: int, clients: int = 4) -> dict[str, Any]:
@@ -584,8 +593,7 @@ def race(work: Path, matches: int, clients: int = 4) -> dict[str, Any]:
     failed: list[str] = []
     lost = [0]
     with running(daemon):
-        writer = subprocess.Popen([sys.executable, "-c", _CHURN, str(db), str(stop)],
-                                  stdout=subprocess.PIPE, text=True)
+        writer = start_churn(db, stop)
 
         def one() -> None:
             with Client(daemon.endpoint) as client:
@@ -604,7 +612,7 @@ def race(work: Path, matches: int, clients: int = 4) -> dict[str, Any]:
         for t in threads:
             t.join()
         stop.touch()
-        writes = int(writer.communicate(timeout=60)[0].strip() or 0)
+        writes = 2 * len(writer.communicate(timeout=60)[0].split())
     return {"matches": (matches // clients) * clients, "failed": len(failed),
             "failed_codes": sorted(set(failed)), "lost": lost[0], "catalogue_writes": writes}
 

@@ -121,6 +121,47 @@ def spawn_daemon(
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)
 
 
+def match_while_daemon_is_killed(directory: Path, **client_options) -> dict:
+    """A daemon subprocess receives a match and is SIGKILLed while it handles it; returns what
+    the client said: {"endpoint", "error" (DaemonUnavailableError's text), "seconds" (its
+    whole wait), "after_kill" (seconds from the kill to the answer)}."""
+    import signal
+    import threading
+
+    from cir.benchmarks.latency import query_loop
+    from cir.protocol.client import Client, DaemonUnavailableError, is_running
+
+    synthetic_db(directory, size=6)
+    flag = directory / "in-flight"
+    proc = spawn_daemon(directory, observer=f"lambda h, a: (Path({str(flag)!r}).touch(), "
+                                            "time.sleep(60))")
+    endpoint = f"ipc://{directory / 'd.sock'}"
+    outcome: dict = {"endpoint": endpoint}
+    try:
+        wait_until(lambda: is_running(endpoint, 2000), 60, "daemon up")
+
+        def ask() -> None:
+            t0 = time.monotonic()
+            try:
+                with Client(endpoint, **client_options) as client:
+                    client.match(query_loop(1.0, 48_000), 48_000)
+            except DaemonUnavailableError as exc:
+                outcome["error"] = str(exc)
+            outcome["seconds"] = time.monotonic() - t0
+
+        thread = threading.Thread(target=ask)
+        thread.start()
+        wait_until(flag.exists, 30, "request in flight")
+        killed = time.monotonic()
+        proc.send_signal(signal.SIGKILL)
+        thread.join(40)
+        outcome["after_kill"] = time.monotonic() - killed
+    finally:
+        proc.kill()
+        proc.wait()
+    return outcome
+
+
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

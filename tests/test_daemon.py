@@ -8,17 +8,25 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
-from daemon_support import REPO, mfcc, serve, short_dir, spawn_daemon, synthetic_db, wait_until
+from daemon_support import (
+    REPO,
+    match_while_daemon_is_killed,
+    mfcc,
+    serve,
+    short_dir,
+    spawn_daemon,
+    synthetic_db,
+    wait_until,
+)
 
 from cir.benchmarks.latency import query_loop, synthetic_catalogue
 from cir.daemon.errors import AlreadyRunningError
 from cir.daemon.lock import InstanceLock, is_locked, read_pid
 from cir.daemon.server import Server
-from cir.protocol.client import Client, DaemonUnavailableError, RequestRefusedError, is_running
+from cir.protocol.client import Client, DaemonUnavailableError, RequestRefusedError
 
 
 def loop(seconds: float = 2.0, rate: int = 48000) -> np.ndarray:
@@ -154,34 +162,8 @@ def test_reply_keeps_warnings_and_query_facts():
 @pytest.mark.slow
 def test_client_reports_a_daemon_killed_mid_request():
     with short_dir() as d:
-        synthetic_db(d, size=6)
-        flag = d / "in-flight"
-        proc = spawn_daemon(d, observer=f"lambda h, a: (Path({str(flag)!r}).touch(), "
-                                        "time.sleep(60))")
-        try:
-            endpoint = f"ipc://{d / 'd.sock'}"
-            wait_until(lambda: is_running(endpoint, 500), what="daemon up")
-            client = Client(endpoint, timeout_ms=1000, retries=2)
-            outcome = {}
-
-            def ask() -> None:
-                t0 = time.monotonic()
-                try:
-                    client.match(loop(1.0), 48000)
-                except DaemonUnavailableError as exc:
-                    outcome["error"] = str(exc)
-                outcome["seconds"] = time.monotonic() - t0
-
-            thread = threading.Thread(target=ask)
-            thread.start()
-            wait_until(flag.exists, what="request in flight")
-            proc.send_signal(signal.SIGKILL)
-            thread.join(30)
-            client.close()
-        finally:
-            proc.kill()
-            proc.wait()
-    assert "daemon not running at " + endpoint in outcome["error"]
+        outcome = match_while_daemon_is_killed(d, timeout_ms=1000, retries=2)
+    assert "daemon not running at " + outcome["endpoint"] in outcome["error"]
     assert "cir daemon start" in outcome["error"]
     # Its budget is 2 tries x 1 s; the bound is generous because a loaded 2-core CI machine can
     # stall a thread for seconds. What it guards against is waiting out the default timeouts.

@@ -19,10 +19,21 @@ import time
 
 import numpy as np
 import pytest
-from daemon_support import REPO, Raw, mfcc, serve, short_dir, spawn_daemon, synthetic_db, wait_until
+from daemon_support import (
+    REPO,
+    Raw,
+    match_while_daemon_is_killed,
+    mfcc,
+    serve,
+    short_dir,
+    spawn_daemon,
+    synthetic_db,
+    wait_until,
+)
 
 from cir import defaults, paths, protocol
 from cir.benchmarks.latency import query_loop
+from cir.benchmarks.reliability import start_churn
 from cir.protocol.client import Client, DaemonUnavailableError, RequestRefusedError, is_running
 
 
@@ -270,30 +281,6 @@ def test_an_old_catalogue_is_migrated_with_its_data_and_keys_intact(tmp_path):
             assert cat.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
 
 
-CHURN = """
-import sys, numpy as np
-from pathlib import Path
-from cir.encoder.baseline import MFCCEmbedder
-from cir.presets_db.catalogue import Catalogue, PresetResult
-db, stop = Path(sys.argv[1]), Path(sys.argv[2])
-emb, rng, n = MFCCEmbedder(), np.random.default_rng(2), 0
-with Catalogue.open(db) as cat:
-    source = cat.add_source("folder", str(db.parent / "churn"), {})
-    while not stop.exists():
-        rows = []
-        for i in range(3):
-            v = rng.standard_normal(emb.dim).astype(np.float32)
-            rows.append((source.id, PresetResult(
-                key=f"churn-{n}-{i}", name="churn", family="bass", tags=(), locator={},
-                content_hash=str(n), settings_hash="t", status="ok", sample_rate=22050,
-                vector=v / np.linalg.norm(v), embedder=emb.name, embedder_version=emb.version)))
-        cat.write_results(rows)
-        cat.delete_presets([p.id for p in cat.presets(source=source.id)])
-        n += 1
-        print(n, flush=True)
-"""
-
-
 @pytest.mark.slow
 def test_matches_never_fail_while_the_catalogue_changes_under_them():
     """Another process adds and deletes presets as fast as the API allows while a client
@@ -302,10 +289,7 @@ def test_matches_never_fail_while_the_catalogue_changes_under_them():
     with short_dir() as d:
         synthetic_db(d, size=12)
         stop = d / "stop"
-        writer = subprocess.Popen(
-            [sys.executable, "-c", CHURN, str(d / "catalogue.db"), str(stop)], cwd=REPO,
-            stdout=subprocess.PIPE, text=True,
-        )
+        writer = start_churn(d / "catalogue.db", stop, cwd=REPO)
         failures = []
         try:
             assert writer.stdout.readline().strip() == "1"  # churning
@@ -480,36 +464,9 @@ def test_client_says_not_running_at_once_when_nothing_listens():
 @pytest.mark.slow
 def test_client_of_a_daemon_killed_mid_request_fails_fast_with_default_timeouts():
     with short_dir() as d:
-        synthetic_db(d, size=6)
-        flag = d / "in-flight"
-        proc = spawn_daemon(d, observer=f"lambda h, a: (Path({str(flag)!r}).touch(), "
-                                        "time.sleep(60))")
-        try:
-            endpoint = f"ipc://{d / 'd.sock'}"
-            wait_until(lambda: is_running(endpoint, 2000), 60, "daemon up")
-            outcome = {}
-
-            def ask_match() -> None:
-                t0 = time.monotonic()
-                try:
-                    with Client(endpoint) as client:
-                        client.match(query_loop(1.0, 48_000), 48_000)
-                except DaemonUnavailableError as exc:
-                    outcome["error"] = str(exc)
-                outcome["seconds"] = time.monotonic() - t0
-
-            thread = threading.Thread(target=ask_match)
-            thread.start()
-            wait_until(flag.exists, 30, "request in flight")
-            killed = time.monotonic()
-            proc.send_signal(signal.SIGKILL)
-            thread.join(40)
-            after_kill = time.monotonic() - killed
-        finally:
-            proc.kill()
-            proc.wait()
-    assert "daemon not running at " + endpoint in outcome["error"]
-    assert after_kill < 10.0  # it was 3 x 10 s
+        outcome = match_while_daemon_is_killed(d)
+    assert "daemon not running at " + outcome["endpoint"] in outcome["error"]
+    assert outcome["after_kill"] < 10.0  # it was 3 x 10 s
 
 
 # --- issue 12, same code: replies have a limit of their own, sized from k -------------------------
