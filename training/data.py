@@ -78,6 +78,32 @@ def builtin_sources(split: str | None, families: Sequence[str]) -> list[Source]:
     ]
 
 
+def run_sources(families: Sequence[str], train_per_family: int | None,
+                valid_per_family: int | None) -> tuple[list[Source], list[Source]]:
+    """A training run's (TRAIN, VALID) factory-bank sources, each limited per family."""
+    return (limit_per_family(builtin_sources("train", families), train_per_family),
+            limit_per_family(builtin_sources("valid", families), valid_per_family))
+
+
+def limit_per_family(sources: list[Source], per_family: int | None) -> list[Source]:
+    """A deterministic subset (by id hash, not by position) of `per_family` sources per family."""
+    if per_family is None:
+        return sources
+    out = []
+    for family in sorted({s.family for s in sources}):
+        members = sorted((s for s in sources if s.family == family), key=lambda s: _key_seed(s.key))
+        out.extend(sorted(members[:per_family], key=lambda s: s.key))
+    return out
+
+
+def fit_frames(mel: np.ndarray, frames: int, floor: float) -> np.ndarray:
+    """Crop or pad (with silence at `floor` power) a (M, T) log-mel to `frames` frames."""
+    if mel.shape[1] >= frames:
+        return mel[:, :frames]
+    pad = np.full((mel.shape[0], frames - mel.shape[1]), np.log(floor), dtype=mel.dtype)
+    return np.concatenate([mel, pad], axis=1)
+
+
 def sf2_sources(path: str | Path, families: Sequence[str]) -> list[Source]:
     """Every preset (and drum-kit piece) of a SoundFont whose family is one of `families`."""
     from cir.presets_db.sources import sf2

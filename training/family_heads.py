@@ -39,7 +39,6 @@ from cir.training.heads import heads_loss
 from cir.training.lines import draw_gain
 from cir.training.loop import Job, Prefetcher, load_frozen, run_loop, start_run, torch_threads
 from cir.training.mixes import item_rng, mix_peak, power_sum
-from cir.training.train import _limit
 
 _FAMILY_HEADS_STREAM = 13  # item_rng stream of these batches (others: 2, 5, 7, 11)
 
@@ -58,10 +57,8 @@ class HeadsData:
 def prepare_heads_data(config: FamilyHeadsTrainConfig, progress: bool = True) -> HeadsData:
     """Lines, TRAIN and VALID reference clips, VALID mixes: rendered once, then cached."""
     features = FeatureConfig(n_mels=config.n_mels)
-    train = _limit(data.builtin_sources("train", config.families),
-                   config.train_presets_per_family)
-    valid = _limit(data.builtin_sources("valid", config.families),
-                   config.valid_presets_per_family)
+    train, valid = data.run_sources(config.families, config.train_presets_per_family,
+                                    config.valid_presets_per_family)
     kw = {"workers": config.workers, "progress": progress}
     lines = data.line_set(train, config.lines_per_preset, config.seed, features,
                           tuple(config.line_seconds), **kw)

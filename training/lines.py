@@ -48,7 +48,7 @@ from cir.training.evaluate import embed_mels, embed_references, rank_hits
 from cir.training.loop import Job, Prefetcher, run_loop, start_run, torch_threads
 from cir.training.losses import cross_infonce, multi_positive_infonce
 from cir.training.mixes import item_rng, power_sum
-from cir.training.train import _fit, _limit, feature_stats
+from cir.training.train import feature_stats
 
 _LINE_BATCH_STREAM = 11  # item_rng stream of these batches (cir.training.train uses 2 and 5)
 
@@ -69,8 +69,8 @@ class LineData:
 def prepare_line_data(config: LineEncoderTrainConfig, progress: bool = True) -> LineData:
     """Render (or read from the cache dir) the notes, lines and VALID sets of a run."""
     features = FeatureConfig(n_mels=config.n_mels)
-    train = _limit(data.builtin_sources("train", config.families), config.train_presets_per_family)
-    valid = _limit(data.builtin_sources("valid", config.families), config.valid_presets_per_family)
+    train, valid = data.run_sources(config.families, config.train_presets_per_family,
+                                    config.valid_presets_per_family)
     kw = {"workers": config.workers, "progress": progress}
     notes = data.note_set(
         train, config.notes_per_preset, config.note_seconds, config.seed, features, **kw
@@ -140,7 +140,7 @@ def make_line_batch(step: int, config: LineEncoderTrainConfig, ld: LineData) -> 
     notes, owner, lines = [], [], []
     for slot, p in enumerate(picked):
         for n in rng.choice(ld.note_index[p], size=config.batch_notes, replace=False):
-            notes.append(_fit(ld.notes.mels[n], note_frames, floor))
+            notes.append(data.fit_frames(ld.notes.mels[n], note_frames, floor))
             owner.append(slot)
         k = int(ld.line_index[p][int(rng.integers(len(ld.line_index[p])))])
         gain = draw_gain(rng, float(ld.lines.peaks[k]), tuple(config.gain_db))

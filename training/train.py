@@ -55,19 +55,6 @@ _VALID_STREAM = 5
 # --- data ----------------------------------------------------------------------------------------
 
 
-def _limit(sources: list[data.Source], per_family: int | None) -> list[data.Source]:
-    """A deterministic subset (by id hash, not by position) of `per_family` sources per family."""
-    if per_family is None:
-        return sources
-    out = []
-    for family in sorted({s.family for s in sources}):
-        members = sorted(
-            (s for s in sources if s.family == family), key=lambda s: data._key_seed(s.key)
-        )
-        out.extend(sorted(members[:per_family], key=lambda s: s.key))
-    return out
-
-
 @dataclass
 class TrainData:
     notes: data.NoteSet
@@ -83,8 +70,8 @@ class TrainData:
 def prepare_data(config: BaseTrainConfig, progress: bool = True) -> TrainData:
     """Render (or read from the cache dir) everything a run needs."""
     features = FeatureConfig(n_mels=config.n_mels)
-    train = _limit(data.builtin_sources("train", config.families), config.train_presets_per_family)
-    valid = _limit(data.builtin_sources("valid", config.families), config.valid_presets_per_family)
+    train, valid = data.run_sources(config.families, config.train_presets_per_family,
+                                    config.valid_presets_per_family)
     kw = {"workers": config.workers, "progress": progress}
     notes = data.note_set(
         train, config.notes_per_preset, config.note_seconds, config.seed, features, **kw
@@ -135,14 +122,6 @@ def feature_stats(notes: data.NoteSet, count: int = 2000) -> tuple[float, float]
     idx = np.linspace(0, len(notes.mels) - 1, min(count, len(notes.mels))).astype(int)
     x = notes.mels[idx].astype(np.float64)
     return float(x.mean()), float(x.std())
-
-
-def _fit(mel: np.ndarray, frames: int, floor: float) -> np.ndarray:
-    """Crop or pad (with silence) a (M, T) log-mel to `frames` frames."""
-    if mel.shape[1] >= frames:
-        return mel[:, :frames]
-    pad = np.full((mel.shape[0], frames - mel.shape[1]), np.log(floor), dtype=mel.dtype)
-    return np.concatenate([mel, pad], axis=1)
 
 
 @dataclass
@@ -197,11 +176,11 @@ def make_batch(step: int, config: EncoderTrainConfig, td: TrainData) -> Batch:
     singles, presets = [], []
     for p in pair_presets:
         for n in rng.choice(td.note_index[p], size=2, replace=False):
-            singles.append(_fit(td.notes.mels[n], crop, floor))
+            singles.append(data.fit_frames(td.notes.mels[n], crop, floor))
             presets.append(frozenset([p]))
     for chosen in mix_presets:
         for f in families:
-            singles.append(_fit(td.canonical[chosen[f]], crop, floor))
+            singles.append(data.fit_frames(td.canonical[chosen[f]], crop, floor))
             presets.append(frozenset([chosen[f]]))
 
     mixes = []
