@@ -6,10 +6,12 @@ import contextlib
 import functools
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,3 +195,51 @@ def tiny_heads_checkpoint(path: Path, seed: int = 0, presence: bool = False) -> 
             p.normal_(0.0, 0.3)
     save_heads(path, heads, frozen, version)
     return path
+
+
+class Impostor:
+    """Something bound to the daemon's address that records every byte or message it gets."""
+
+    def __init__(self, kind: str, port: int):
+        self.kind, self.received, self.stop = kind, [], threading.Event()
+        self.ctx = zmq.Context()
+        if kind == "raw-tcp":
+            self.sock = socket.create_server(("127.0.0.1", port))
+            self.sock.settimeout(0.1)
+        else:
+            self.sock = self.ctx.socket(zmq.ROUTER)
+            if kind == "curve-other-key":
+                public, secret = zmq.curve_keypair()
+                self.sock.curve_server = True
+                self.sock.curve_publickey, self.sock.curve_secretkey = public, secret
+            self.sock.bind(f"tcp://127.0.0.1:{port}")
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            if self.kind != "raw-tcp":
+                if self.sock.poll(100):
+                    self.received.append(b"".join(self.sock.recv_multipart()))
+                continue
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(0.1)
+            while not self.stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                self.received.append(data)
+            conn.close()
+
+    def close(self) -> bytes:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+        self.ctx.term()
+        return b"".join(self.received)

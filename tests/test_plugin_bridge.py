@@ -220,49 +220,11 @@ def test_daemon_down_gives_error_and_never_stalls(monkeypatch, tmp_path):
 @pytest.mark.parametrize("impostor", ["zmq-router", "curve-other-key", "raw-tcp"])
 def test_a_process_on_the_daemons_port_never_receives_the_audio(monkeypatch, tmp_path, impostor):
     """Whoever binds the port while the daemon is down gets no audio, and the plugin says so."""
-    import threading
-
-    import zmq
+    from daemon_support import Impostor
 
     user_key(tmp_path)
     port = free_port()
-    received: list[bytes] = []
-    stop = threading.Event()
-    ctx = zmq.Context()
-    if impostor == "raw-tcp":  # records every byte a client writes
-        listener = socket.create_server(("127.0.0.1", port))
-        listener.settimeout(0.1)
-
-        def serve() -> None:
-            while not stop.is_set():
-                try:
-                    conn, _ = listener.accept()
-                except TimeoutError:
-                    continue
-                conn.settimeout(0.1)
-                while not stop.is_set():
-                    try:
-                        data = conn.recv(65536)
-                    except TimeoutError:
-                        continue
-                    if not data:
-                        break
-                    received.append(data)
-                conn.close()
-    else:
-        sock = ctx.socket(zmq.ROUTER)
-        if impostor == "curve-other-key":  # a CURVE server, but not with the user's key
-            public, secret = zmq.curve_keypair()
-            sock.curve_server, sock.curve_publickey, sock.curve_secretkey = True, public, secret
-        sock.bind(f"tcp://127.0.0.1:{port}")
-
-        def serve() -> None:
-            while not stop.is_set():
-                if sock.poll(100):
-                    received.append(b"".join(sock.recv_multipart()))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    imp = Impostor(impostor, port)
     try:
         plugin = load_bridge(monkeypatch, f"tcp://127.0.0.1:{port}", timeout_ms=2000)
         loop = known_loop()
@@ -272,17 +234,10 @@ def test_a_process_on_the_daemons_port_never_receives_the_audio(monkeypatch, tmp
         assert feed.until(lambda: status(plugin)["state"] == "error", timeout=30)
         final = status(plugin)
     finally:
-        stop.set()
-        thread.join(5)
-        if impostor == "raw-tcp":
-            listener.close()
-        else:
-            sock.close(0)
-        ctx.term()
+        seen = imp.close()
     expected = {"raw-tcp": "no_handshake"}.get(impostor, "not_your_daemon")
     assert final["error"] == expected and final["requests"] == 0
     # Not a single block of the loop reached the impostor, in any byte alignment.
-    seen = b"".join(received)
     block = np.ascontiguousarray(loop[:, :64].T).tobytes()
     assert block not in seen and len(seen) < 1024
 
