@@ -39,6 +39,8 @@ _HEADROOM_DB = 24.0
 _SPEC_FRAME, _SPEC_HOP, _SPEC_BANDS = 1024, 512, 64
 # Band energies are floored this far (dB) below the louder clip's peak: silence compares equal.
 _SPEC_RANGE_DB = 80.0
+# Frames count when either clip's loudest band is within this many dB of the pair's peak.
+_SPEC_ACTIVE_DB = 60.0
 
 
 def peak_db(audio: np.ndarray) -> float:
@@ -97,11 +99,15 @@ def band_db(audio: np.ndarray) -> np.ndarray:
 
 
 def band_distance_db(sa: np.ndarray, sb: np.ndarray) -> float:
-    """Mean |difference| in dB of two band_db spectrograms, floored together below their peak."""
+    """Mean |difference| in dB of two band_db spectrograms over the frames where either sounds
+    (loudest band within _SPEC_ACTIVE_DB of the pair's peak), both floored _SPEC_RANGE_DB below
+    it: the silence after a one-shot would otherwise dilute every difference."""
     frames = min(len(sa), len(sb))
     sa, sb = sa[:frames], sb[:frames]
-    floor = max(sa.max(), sb.max()) - _SPEC_RANGE_DB
-    return float(np.mean(np.abs(np.maximum(sa, floor) - np.maximum(sb, floor))))
+    peak = max(sa.max(), sb.max())
+    active = np.maximum(sa.max(axis=1), sb.max(axis=1)) > peak - _SPEC_ACTIVE_DB
+    floor = peak - _SPEC_RANGE_DB
+    return float(np.mean(np.abs(np.maximum(sa[active], floor) - np.maximum(sb[active], floor))))
 
 
 def sibling_distance_db(a: Preset, b: Preset) -> float:
