@@ -144,6 +144,12 @@ def test_training_steps_resume_and_benchmark(tmp_path, cache):
     assert torch.equal(a.singles, b.singles) and torch.equal(a.mixes, b.mixes)
     assert a.presets == b.presets and sum(a.is_mix) == config.mixes
 
+    # A new run never replaces a finished one in the same folder.
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(TrainConfigError, match=r"already holds a run: add --resume"):
+        train(config, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
     longer = EncoderTrainConfig.from_dict({**TINY, "steps": 3, "eval_every": 3})
     resumed = train(longer, tmp_path / "run", resume=True, progress=False)
     assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3

@@ -216,7 +216,7 @@ def train_family_heads(
     progress: bool = True, stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a family-heads run in `out_dir`; same outputs as the other kinds."""
-    out = start_run(out_dir, config)
+    out = start_run(out_dir, config, resume)
     with torch_threads(config.threads):
         t0 = time.time()
         hd = prepare_heads_data(config, progress)

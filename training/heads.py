@@ -132,7 +132,7 @@ def train_heads(
     stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a mix-heads run in `out_dir`; same outputs as cir.training.train.train."""
-    out = start_run(out_dir, config)
+    out = start_run(out_dir, config, resume)
     with torch_threads(config.threads):
         t0 = time.time()
         td = prepare_train_data(config, progress)

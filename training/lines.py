@@ -263,7 +263,7 @@ def train_lines(
     progress: bool = True, stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a line-encoder run in `out_dir`; same outputs as cir.training.train."""
-    out = start_run(out_dir, config)
+    out = start_run(out_dir, config, resume)
     with torch_threads(config.threads):
         t0 = time.time()
         ld = prepare_line_data(config, progress)

@@ -94,9 +94,15 @@ def lr_factor(step: int, config: BaseTrainConfig) -> float:
     )
 
 
-def start_run(out_dir: str | Path, config: BaseTrainConfig) -> Path:
-    """The run folder, created, with the config it runs written beside its checkpoints."""
+def start_run(out_dir: str | Path, config: BaseTrainConfig, resume: bool) -> Path:
+    """The run folder, created, with the config it runs written beside its checkpoints. A new
+    run never replaces one that is there: TrainConfigError says how to continue or move it."""
     out = Path(out_dir)
+    if not resume and (out / "last.pt").exists():
+        raise TrainConfigError(
+            f"run folder {out} already holds a run: add --resume to continue it, or give "
+            "--out another folder (or delete this one) to start afresh"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     return out

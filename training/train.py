@@ -260,7 +260,7 @@ def train(
     stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) an encoder run in `out_dir`; return a summary with the best metrics."""
-    out = start_run(out_dir, config)
+    out = start_run(out_dir, config, resume)
     with torch_threads(config.threads):
         t0 = time.time()
         td = prepare_data(config, progress)
