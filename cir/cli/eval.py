@@ -28,8 +28,8 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
     \b
     Example:
         cir eval --benchmark builtin-mix3 --json
-        cir eval --benchmark gm-single --queries 300 \
-            --embedder ~/.local/share/cir/runs/cir-cnn/best.pt
+        cir eval --benchmark gm-single --queries 300
+        cir eval -b builtin-mix5 --embedder ~/.local/share/cir/runs/cir-line-heads/best.pt
     """
     from cir.training.evaluate import format_table, run_benchmark
 
