@@ -168,9 +168,17 @@ class RayEngine:
             return Outcome(task, False, crashed=True,
                            error=f"worker crashed on this preset ({tries} tries)")
         except exceptions.RayError as exc:  # a lost node, an object lost, cir not importable
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return Outcome(task, False, crashed=True,
-                           error=f"Ray could not run this preset: {type(exc).__name__} {first}")
+                           error=f"Ray could not run this preset: {_last_line(exc)}")
         if status == "ok":
             return Outcome(task, True, value=value)
         return Outcome(task, False, error=value)
+
+
+def _last_line(exc: BaseException) -> str:
+    """The line of a Ray error that says what went wrong: its innermost cause's last line
+    (Ray's own lines before it name the worker process, in terminal colours)."""
+    while getattr(exc, "cause", None) is not None and exc.cause is not exc:
+        exc = exc.cause
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
