@@ -400,6 +400,13 @@ BENCH_SEARCH_K = 5
 # `cir bench build`: presets per source in the throughput benchmark (enough that the workers'
 # start-up, a few seconds, does not dominate).
 BENCH_BUILD_PRESETS = 96
+# `cir bench engines`: no-op tasks timed per engine (their round trip is the engine's own cost),
+# and the cluster its projection is for: this many cores, this many presets.
+BENCH_ENGINES_NOOP_TASKS = 300
+# Presets of the untimed build that loads the driver's imports before the timed ones.
+BENCH_ENGINES_WARM_UP = 4
+BENCH_PROJECTION_CORES = 100
+BENCH_PROJECTION_PRESETS = 1_000_000
 
 # --- Built-in synth engine (synth/engine.py, synth/dsp.py) ---------------------------------------
 # Sample rates the engine accepts: telephone band up to high-resolution studio rates.

@@ -125,8 +125,10 @@ class RayEngine:
                 if not flight:
                     return
                 self._start_clocks(flight)
-                ready, _ = ray.wait(list(flight), num_returns=1,
-                                    timeout=self._wait_for(flight, timeout))  # fmt: skip
+                refs = list(flight)
+                ready, _ = ray.wait(refs, num_returns=1, timeout=self._wait_for(flight, timeout))
+                if ready:  # and every other result already here: one call per round, not each
+                    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
                 for ref in ready:
                     yield self._outcome(flight.pop(ref).task, ref)
                 yield from self._expire(flight, timeout)
