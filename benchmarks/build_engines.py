@@ -137,4 +137,6 @@ def project(
         "bound_by": "cores" if cores / core_s <= driver_rate else "driver",
         "hours": round(target / cluster_rate / 3600, 2),
         "cores_for_one_hour": int(-(-target * core_s // 3600)),
+        # Beyond this many cores one driver cannot take the results as fast as they come.
+        "cores_to_saturate_driver": round(driver_rate * core_s, 1),
     }

@@ -203,7 +203,8 @@ def engines_speed(presets: int | None, embedder: str, as_json: bool) -> None:
         f"{p['presets']:,} presets at {p['core_seconds_per_preset']:.3f} core-s each = "
         f"{p['core_hours']:.0f} core-hours; {p['cores']} cores: "
         f"{p['cluster_presets_per_second']:.0f} presets/s ({p['bound_by']}-bound; one "
-        f"driver takes {p['driver_max_presets_per_second']:.0f}/s), {p['hours']:.1f} h"
+        f"driver takes {p['driver_max_presets_per_second']:.0f}/s, as many as "
+        f"{p['cores_to_saturate_driver']:.0f} cores send), {p['hours']:.1f} h"
     )
 
 
