@@ -37,7 +37,7 @@ from rich.progress import (
 from cir import defaults
 from cir.presets_db import sources as sources_mod
 from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
-from cir.presets_db.engines import Engine, open_engine
+from cir.presets_db.engines import Engine, check_engine, open_engine
 from cir.presets_db.errors import CatalogueError, NoSourcesError, RenderError, SourceError
 from cir.presets_db.pool import Outcome
 from cir.presets_db.render import reference_notes
@@ -414,6 +414,9 @@ def add_source(
     catalogue: Catalogue, kind: str, path: str, args: dict[str, Any], **options: Any
 ) -> BuildSummary:
     """Scan a new source (errors before anything is written), register it, and build it."""
+    engine = options.get("engine", defaults.BUILD_ENGINE)
+    if isinstance(engine, str):
+        check_engine(engine, options.get("address"))
     module = sources_mod.module(kind)
     if kind != "builtin":
         path = str(Path(path).expanduser().resolve())

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from cir import defaults
+from cir.errors import import_optional
 from cir.presets_db.errors import EngineError
 from cir.presets_db.pool import Outcome, run_tasks
 
@@ -53,14 +54,7 @@ def open_engine(
 
     `workers`: processes (local) or Ray tasks at once; `address`: an existing Ray cluster.
     """
-    if name not in defaults.BUILD_ENGINES:
-        raise EngineError(
-            f"unknown build engine {name!r}: expected one of {', '.join(defaults.BUILD_ENGINES)}"
-        )
-    if address and name != "ray":
-        raise EngineError(
-            f"a cluster address ({address}) needs the Ray engine: add --engine ray"
-        )
+    check_engine(name, address)
     if name == "local":
         yield LocalEngine(workers)
         return
@@ -71,3 +65,18 @@ def open_engine(
         yield engine
     finally:
         engine.close()
+
+
+def check_engine(name: str, address: str | None = None) -> None:
+    """EngineError or MissingDependencyError now, before a build writes anything, when the
+    engine `name` cannot be used as asked."""
+    if name not in defaults.BUILD_ENGINES:
+        raise EngineError(
+            f"unknown build engine {name!r}: expected one of {', '.join(defaults.BUILD_ENGINES)}"
+        )
+    if address and name != "ray":
+        raise EngineError(
+            f"a cluster address ({address}) needs the Ray engine: add --engine ray"
+        )
+    if name == "ray":
+        import_optional("ray", "ray")

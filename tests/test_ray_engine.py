@@ -165,6 +165,20 @@ def test_cli_engine_options_are_checked_and_explained(tmp_path):
     assert "cir catalogue build --engine ray" in help_text
     with pytest.raises(EngineError, match="unknown build engine 'dask'"), open_engine("dask"):
         pass
+    with Catalogue.open(db) as cat:
+        assert cat.sources() == []  # refused before the source was registered
+
+
+def test_without_ray_the_command_says_how_to_get_it(tmp_path):
+    db = tmp_path / "cat.db"
+    hide_ray = "import sys; sys.modules['ray'] = None; from cir.cli import main; main()"
+    res = subprocess.run([sys.executable, "-c", hide_ray, "catalogue", "add-builtin", "--limit",
+                          "2", "--engine", "ray", "--db", str(db)],
+                         cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "pip install 'cir[ray]'" in res.stderr and "Traceback" not in res.stderr
+    with Catalogue.open(db) as cat:
+        assert cat.sources() == []  # nothing registered before the engine was checked
 
 
 def test_killed_driver_resumes_without_loss_or_repeats(tmp_path, ray_engine):
