@@ -86,9 +86,17 @@ class RayEngine:
             else:
                 temp, throwaway = paths.ray_temp_dir()
                 self._temp = temp if throwaway else None
-                ray.init(address="local", num_cpus=self.workers or os.cpu_count() or 1,
-                         object_store_memory=defaults.RAY_OBJECT_STORE_BYTES,
-                         _temp_dir=str(temp), **quiet)  # fmt: skip
+                try:
+                    ray.init(address="local", num_cpus=self.workers or os.cpu_count() or 1,
+                             object_store_memory=defaults.RAY_OBJECT_STORE_BYTES,
+                             _temp_dir=str(temp), **quiet)  # fmt: skip
+                except Exception as exc:  # Ray's own processes did not come up
+                    self.close()
+                    logs = "" if throwaway else f" (its logs: {temp})"
+                    raise EngineError(
+                        f"could not start a local Ray instance{logs}: {describe_error(exc)}; "
+                        "build with --engine local meanwhile"
+                    ) from None
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < 1:
