@@ -49,7 +49,7 @@ BANK_SIBLING_FRACTION = 0.2
 BANK_SIBLING_MIN_PARENTS = 5
 # A sibling must differ from its parent by at least this mean |difference| (dB) of 64-band log
 # spectrograms over the canonical note (synth.calibrate). About 1 dB is a just-noticeable level
-# change; on BANK_VERSION 1, 305 of 1,218 siblings were under 1 dB and many exactly 0 (twins).
+# change; on BANK_VERSION 1, 287 of 1,218 siblings were under 1 dB and 96 under 0.1 (twins).
 BANK_SIBLING_MIN_DB = 1.5
 # Redraws allowed when a draw repeats an existing sound (a recipe that needs more is a bug).
 BANK_MAX_REDRAWS = 20
@@ -356,6 +356,27 @@ BUILD_BATCH_SECONDS = 2.0
 # A worker that takes longer than this on one preset is killed and the preset marked failed
 # (a hanging plugin must not stall the build). Generous: the first task includes imports.
 BUILD_TASK_TIMEOUT_S = 120.0
+# Build engines (presets_db.engines): "local" worker processes, or "ray" tasks (cir[ray]).
+BUILD_ENGINES = ("local", "ray")
+BUILD_ENGINE = "local"
+# Ray: a task whose worker process dies (a plugin's segfault, a lost node, the OOM killer) runs
+# once more on a fresh worker before its preset is marked failed; on a cluster a death is often
+# the node's fault, not the preset's. A task that raises is not retried: renders are
+# deterministic, the same preset fails the same way.
+RAY_TASK_RETRIES = 1
+# Ray tasks submitted ahead per running task: enough that a worker finishing one preset finds
+# the next already on its node, few enough that a killed driver loses little work in flight
+# and the driver's memory stays bounded (a result is a vector and a FLAC preview, ~100 KB).
+RAY_IN_FLIGHT_PER_WORKER = 2
+# Longest the driver waits for a Ray result before it checks the timeouts again (seconds).
+RAY_POLL_S = 1.0
+# Object store of a local Ray instance (bytes): results are small and fetched at once; Ray's
+# default (30 % of memory) would reserve gigabytes of shared memory for nothing.
+RAY_OBJECT_STORE_BYTES = 256 * 1024**2
+# Longest Ray temp dir (characters) under the cir runtime dir: Ray puts Unix sockets at
+# <temp dir>/session_<date>_<pid>/sockets/<name> (about 60 more), and a socket path may not
+# exceed 107 bytes on Linux. A longer runtime dir gets a private temporary folder instead.
+RAY_TEMP_DIR_MAX_CHARS = 40
 # A clip whose peak stays below this (about -80 dBFS) is silence: the preset made no sound.
 SILENCE_PEAK = 1e-4
 # Folder samples longer than this are cut: the attack and body carry the timbre.
@@ -385,6 +406,13 @@ BENCH_SEARCH_K = 5
 # `cir bench build`: presets per source in the throughput benchmark (enough that the workers'
 # start-up, a few seconds, does not dominate).
 BENCH_BUILD_PRESETS = 96
+# `cir bench engines`: no-op tasks timed per engine (their round trip is the engine's own cost),
+# and the cluster its projection is for: this many cores, this many presets.
+BENCH_ENGINES_NOOP_TASKS = 300
+# Presets of the untimed build that loads the driver's imports before the timed ones.
+BENCH_ENGINES_WARM_UP = 4
+BENCH_PROJECTION_CORES = 100
+BENCH_PROJECTION_PRESETS = 1_000_000
 
 # --- Built-in synth engine (synth/engine.py, synth/dsp.py) ---------------------------------------
 # Sample rates the engine accepts: telephone band up to high-resolution studio rates.

@@ -11,6 +11,7 @@ Nothing is ever written inside the installed package. Every location comes from 
 | logs (daemon log) | ``~/.local/state/cir/log`` | ``CIR_HOME`` (``<CIR_HOME>/log``) |
 | runtime (ipc socket) | ``$XDG_RUNTIME_DIR/cir``, else ``<user data>/run`` | ``CIR_RUNTIME_DIR`` |
 | built plugin bundles | ``build/plugins`` of a source checkout | ``CIR_PLUGIN_BUILD_DIR`` |
+| Ray sessions (local instance) | ``<runtime>/ray``, if short, else a temp dir | runtime |
 
 ``CIR_HOME`` moves data and logs together, so tests and portable installs stay in one folder.
 """
@@ -88,6 +89,23 @@ def plugin_build_dir() -> Path:
     if override:
         return override
     return Path(__file__).resolve().parents[1] / "build" / "plugins"
+
+
+def ray_temp_dir() -> tuple[Path, bool]:
+    """Where a local Ray instance keeps its sessions (sockets, logs), and whether the folder is
+    a throwaway to delete after the build.
+
+    ``<runtime dir>/ray`` when it is short enough for the Unix sockets Ray puts under it
+    (RAY_TEMP_DIR_MAX_CHARS), else a new private folder from tempfile (mode 0700).
+    """
+    preferred = runtime_dir() / "ray"
+    if len(str(preferred)) <= defaults.RAY_TEMP_DIR_MAX_CHARS:
+        # Ray opens its own folders to everyone (0777): the private runtime dir guards them.
+        ensure_dir(runtime_dir(), private=True)
+        return ensure_dir(preferred, private=True), False
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="cir-ray-")), True
 
 
 def ensure_dir(path: Path, private: bool = False) -> Path:

@@ -5,13 +5,18 @@ reference notes, sample rate) and the embedder version are unchanged; failed pre
 retried until one of those changes (or `retry_failed`). Resumable: results are committed in
 batches of BUILD_BATCH_SIZE (or every BUILD_BATCH_SECONDS), each batch one transaction, so a
 killed build keeps every finished batch and the next build renders only the rest. Rendering
-and embedding run in spawned worker processes (presets_db.pool), one per core by default.
+and embedding run on a build engine (presets_db.engines): spawned worker processes on this
+machine (presets_db.pool, one per core by default) or Ray tasks on a local Ray instance or a
+cluster. Either way this process alone writes the catalogue: the previews (FLAC bytes the
+workers send back) and the rows.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,8 +37,9 @@ from rich.progress import (
 from cir import defaults
 from cir.presets_db import sources as sources_mod
 from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
-from cir.presets_db.errors import CatalogueError, NoSourcesError, RenderError
-from cir.presets_db.pool import Outcome, run_tasks
+from cir.presets_db.engines import Engine, check_engine, open_engine
+from cir.presets_db.errors import CatalogueError, NoSourcesError, RenderError, SourceError
+from cir.presets_db.pool import Outcome
 from cir.presets_db.render import reference_notes
 from cir.presets_db.sources import Entry
 
@@ -122,7 +128,6 @@ class Task:
     added: bool
     settings_hash: str
     embedder: EmbedderRef
-    previews_dir: str
 
 
 @dataclass(frozen=True)
@@ -156,19 +161,46 @@ def preset_embedding(embedder: Any, clips: Sequence[np.ndarray]) -> np.ndarray:
     return unit_mean(embedder.embed_clips(list(clips)))
 
 
-def write_preview(clip: np.ndarray, sample_rate: int, path: Path) -> None:
-    """Write a mono FLAC atomically (temporary name, then rename): never a half file."""
+def encode_flac(clip: np.ndarray, sample_rate: int) -> bytes:
+    """A mono clip as FLAC file bytes (a worker encodes; the build's writer stores them)."""
     from pedalboard.io import AudioFile
 
+    out = io.BytesIO()
+    with AudioFile(out, "w", samplerate=sample_rate, num_channels=1, format="flac") as f:
+        f.write(clip[None, :])
+    return out.getvalue()
+
+
+def store_preview(data: bytes, path: Path) -> None:
+    """Write a preview file atomically (temporary name, then rename): never a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    with AudioFile(str(tmp), "w", samplerate=sample_rate, num_channels=1) as f:
-        f.write(clip[None, :])
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
+def write_preview(clip: np.ndarray, sample_rate: int, path: Path) -> None:
+    """Write a mono FLAC preview atomically."""
+    store_preview(encode_flac(clip, sample_rate), path)
+
+
+def check_files(task: Task) -> None:
+    """SourceError naming the file and this host when the worker cannot see a file the preset
+    needs (a Ray worker on another host without the user's plugins or SoundFonts)."""
+    for path in sources_mod.module(task.kind).files(task.entry.spec):
+        if not os.path.exists(path):
+            raise SourceError(
+                f"{path} is not on the worker's host {socket.gethostname()}: put it at the "
+                "same path on every host of the cluster (a shared or copied folder)"
+            )
+
+
 def render_task(task: Task) -> dict[str, Any]:
-    """Worker: render the reference clips, embed them, write the preview; return the result."""
+    """Worker: render the reference clips, embed them, encode the preview; return the result.
+
+    The preview travels back as FLAC bytes ("flac") for the build's writer to store: a worker
+    on another host cannot write into the catalogue's folder.
+    """
     global _EMBEDDER
     if _EMBEDDER is None:  # first task of this worker process
         from cir.synth.engine import tune_allocator
@@ -180,14 +212,15 @@ def render_task(task: Task) -> dict[str, Any]:
             f"worker embedder is {_EMBEDDER.version!r}, build expects {task.embedder.version!r}"
         )
     entry = task.entry
+    check_files(task)
     module = sources_mod.module(task.kind)
     rate = task.embedder.sample_rate
     clips = normalise_clips(module.render_clips(entry.spec, entry.family, rate))
     vector = preset_embedding(_EMBEDDER, clips)
     preview = f"{entry.content_hash[:20]}-{task.settings_hash[:8]}.flac"
-    write_preview(clips[0], rate, Path(task.previews_dir) / preview)
     notes = [asdict(n) for n in reference_notes(entry.family)] if task.kind != "folder" else []
-    return {"vector": vector, "preview": preview, "notes": notes}
+    return {"vector": vector, "preview": preview, "notes": notes,
+            "flac": encode_flac(clips[0], rate)}
 
 
 # --- parent side ------------------------------------------------------------------------------
@@ -250,8 +283,7 @@ class _Builder:
                 self.summary.skipped += 1
                 continue
             task = Task(source_id=source.id, kind=source.kind, entry=entry, added=state is None,
-                        settings_hash=settings, embedder=self.ref,
-                        previews_dir=str(self.catalogue.previews_dir))
+                        settings_hash=settings, embedder=self.ref)
             plan.tasks.append(task)  # an entry with `error` is written as failed, no worker
 
     def _current(self, state: Any, entry: Entry, settings: str) -> bool:
@@ -261,7 +293,7 @@ class _Builder:
             return not self.retry_failed
         return state.embedder_version == self.embedder.version
 
-    def run(self, plan: _Plan, workers: int, batch_size: int, progress: bool) -> None:
+    def run(self, plan: _Plan, engine: Engine, batch_size: int, progress: bool) -> None:
         batch: list[tuple[int, PresetResult]] = []
         last_flush = time.monotonic()
         todo = [t for t in plan.tasks if not t.entry.error]
@@ -272,9 +304,12 @@ class _Builder:
                     batch.append((task.source_id, _result(task, None, task.entry.error)))
                     self._count(task, ok=False, error=task.entry.error)
                     bar.advance(job)
-                outcomes = run_tasks(render_task, todo, workers, defaults.BUILD_TASK_TIMEOUT_S)
+                outcomes = engine.run(render_task, todo, defaults.BUILD_TASK_TIMEOUT_S)
                 for outcome in outcomes:
                     task = outcome.task
+                    if outcome.ok:  # the preview file before its row: a row never lacks it
+                        path = self.catalogue.previews_dir / outcome.value["preview"]
+                        store_preview(outcome.value.pop("flac"), path)
                     batch.append((task.source_id, _result(task, outcome)))
                     self._count(task, ok=outcome.ok, error=outcome.error)
                     self.summary.rendered += 1
@@ -325,6 +360,8 @@ def build(
     *,
     embedder: str | None = None,
     workers: int | None = None,
+    engine: str | Engine = defaults.BUILD_ENGINE,
+    address: str | None = None,
     batch_size: int = defaults.BUILD_BATCH_SIZE,
     retry_failed: bool = False,
     progress: bool = True,
@@ -335,6 +372,9 @@ def build(
 
     `strict`: a source that cannot be scanned raises (add-*); otherwise it is reported in the
     summary as a failure with key "*" and its presets are kept as they are (build).
+    `engine`: "local" (worker processes here) or "ray" (Ray tasks: a local Ray instance, or
+    the cluster at `address`), or an open Engine to reuse (presets_db.engines.open_engine);
+    `workers`: processes here, or Ray tasks at once (default: the cores / the cluster's CPUs).
     """
     start = time.monotonic()
     catalogue.sweep_stale_previews()  # what a killed build's preview writers left behind
@@ -358,7 +398,11 @@ def build(
             continue
         builder.plan(source, entries, plan)
     builder.summary.sources = len(chosen)
-    builder.run(plan, workers or os.cpu_count() or 1, batch_size, progress)
+    if isinstance(engine, str):
+        with open_engine(engine, workers, address) as opened:
+            builder.run(plan, opened, batch_size, progress)
+    else:
+        builder.run(plan, engine, batch_size, progress)
     from cir.presets_db.search import refresh_index
 
     refresh_index(catalogue, emb.version)
@@ -370,6 +414,9 @@ def add_source(
     catalogue: Catalogue, kind: str, path: str, args: dict[str, Any], **options: Any
 ) -> BuildSummary:
     """Scan a new source (errors before anything is written), register it, and build it."""
+    engine = options.get("engine", defaults.BUILD_ENGINE)
+    if isinstance(engine, str):
+        check_engine(engine, options.get("address"))
     module = sources_mod.module(kind)
     if kind != "builtin":
         path = str(Path(path).expanduser().resolve())

@@ -35,3 +35,7 @@ class EmbedderMismatchError(CatalogueError):
 
 class NoSourcesError(CatalogueError):
     """`build` was asked to re-scan a catalogue that has no registered source."""
+
+
+class EngineError(CatalogueError):
+    """The build engine cannot be used: an unknown name, or a Ray cluster it cannot reach."""

@@ -36,12 +36,23 @@ class Outcome:
     crashed: bool = False  # the worker died or was killed: it must be replaced
 
 
-def _worker_main(conn: Connection, func: Callable[[Any], Any]) -> None:
-    # One compute thread per worker: the pool's parallelism is its processes. Set before the
-    # task imports torch; intra-op threads fighting over the same cores made the small
-    # feature ops of an embedding about 10x slower on a loaded 2-core machine.
+def one_compute_thread() -> None:
+    """One compute thread per worker: a build's parallelism is its worker processes.
+
+    Call before the first task imports torch; intra-op threads fighting over the same cores
+    made the small feature ops of an embedding about 10x slower on a loaded 2-core machine.
+    """
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
+
+
+def describe_error(exc: BaseException) -> str:
+    """A task's exception as the one line a build's failure list shows: "Type: message"."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _worker_main(conn: Connection, func: Callable[[Any], Any]) -> None:
+    one_compute_thread()
     while True:
         try:
             task = conn.recv()
@@ -52,7 +63,7 @@ def _worker_main(conn: Connection, func: Callable[[Any], Any]) -> None:
         try:
             result = ("ok", func(task))
         except Exception as exc:
-            result = ("error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            result = ("error", describe_error(exc))
         try:
             conn.send(result)
         except (BrokenPipeError, OSError):

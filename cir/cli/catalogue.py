@@ -49,7 +49,24 @@ def _build_options(f: Callable) -> Callable:
             "--workers",
             type=click.IntRange(1),
             default=None,
-            help="Render processes (default: all cores).",
+            help="Render processes (default: all cores); with --engine ray, Ray tasks at "
+            "once (default: the cluster's CPUs).",
+        ),
+        click.option(
+            "--engine",
+            type=click.Choice(defaults.BUILD_ENGINES),
+            default=defaults.BUILD_ENGINE,
+            show_default=True,
+            help="Where presets render: 'local' worker processes, or 'ray' tasks on a local "
+            "Ray instance or the cluster at --address (pip install 'cir[ray]').",
+        ),
+        click.option(
+            "--address",
+            default=None,
+            metavar="HOST:PORT",
+            help="With --engine ray: the Ray cluster to use (its head, e.g. head:6379); "
+            "every node needs cir and the plugins/SoundFonts at the same paths. Default: "
+            "start a local Ray instance for the build.",
         ),
         click.option(
             "--batch-size",
@@ -100,6 +117,8 @@ def _run_build(db: str | None, as_json: bool, call: Callable, **kwargs: Any) -> 
     options = {
         "embedder": kwargs.pop("embedder"),
         "workers": kwargs.pop("workers"),
+        "engine": kwargs.pop("engine"),
+        "address": kwargs.pop("address"),
         "batch_size": kwargs.pop("batch_size"),
         "retry_failed": kwargs.pop("retry_failed"),
         "progress": not as_json,
@@ -141,6 +160,7 @@ def add_builtin(db, as_json, split, limit, **build) -> None:
     Example:
         cir catalogue add-builtin
         cir catalogue add-builtin --split test --json
+        cir catalogue add-builtin --engine ray
     """
     from cir.presets_db.build import add_builtin as call
 
@@ -168,6 +188,7 @@ def add_sf2(db, as_json, file, programs, **build) -> None:
     Example:
         cir catalogue add-sf2 /usr/share/sounds/sf2/TimGM6mb.sf2
         cir catalogue add-sf2 my.sf2 --program 33 --program 81 --left-out
+        cir catalogue add-sf2 /shared/sf2/big.sf2 --engine ray --address head:6379
     """
     from cir.presets_db.build import add_sf2 as call
 
@@ -228,6 +249,8 @@ def build_command(db, as_json, **build) -> None:
     Example:
         cir catalogue build
         cir catalogue build --embedder mfcc80 --json
+        cir catalogue build --engine ray --workers 2
+        cir catalogue build --engine ray --address head-node:6379
     """
     from cir.presets_db.build import build as call
 

@@ -4,6 +4,8 @@ A module offers `scan(path, args) -> Iterator[Entry]` (main process: cheap, list
 and `render_clips(spec, family, sample_rate) -> list[np.ndarray]` (worker process: builds the
 source's Instrument and calls presets_db.render.render_references, or for a folder reads the
 file itself). `spec` is plain picklable data, so a spawned worker can rebuild the instrument.
+`files(spec) -> tuple[str, ...]` names the files a worker must see (on a Ray cluster, another
+host's worker may not).
 """
 
 from __future__ import annotations

@@ -60,6 +60,11 @@ def scan(path: str, args: dict[str, Any]) -> Iterator[Entry]:
         )
 
 
+def files(spec: str) -> tuple[str, ...]:
+    """Files a worker must see to render `spec`: none, the bank ships with cir."""
+    return ()
+
+
 def render_clips(spec: str, family: str, sample_rate: int) -> list[np.ndarray]:
     from cir.synth.engine import BuiltinInstrument
     from cir.synth.preset import Preset

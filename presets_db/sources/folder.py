@@ -94,5 +94,10 @@ def read_clip(path: str | Path, sample_rate: int) -> np.ndarray:
     return np.pad(mono, (0, max(0, shortest - mono.size)))
 
 
+def files(spec: str) -> tuple[str, ...]:
+    """Files a worker must see to render `spec`: the sample itself."""
+    return (spec,)
+
+
 def render_clips(spec: str, family: str, sample_rate: int) -> list[np.ndarray]:
     return [read_clip(spec, sample_rate)]

@@ -248,5 +248,10 @@ class SF2Instrument:
         return stereo.mean(axis=1)
 
 
+def files(spec: tuple) -> tuple[str, ...]:
+    """Files a worker must see to render `spec`: the SoundFont."""
+    return (spec[0],)
+
+
 def render_clips(spec: tuple, family: str, sample_rate: int) -> list[np.ndarray]:
     return render_references(SF2Instrument(*spec), family, sample_rate)

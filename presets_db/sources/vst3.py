@@ -146,6 +146,11 @@ class VST3Instrument:
         return np.pad(mono[:total], (0, max(0, total - mono.size)))
 
 
+def files(spec: tuple[str, str | None]) -> tuple[str, ...]:
+    """Files a worker must see to render `spec`: the plugin bundle and the .vstpreset."""
+    return tuple(path for path in spec if path)
+
+
 def render_clips(spec: tuple[str, str | None], family: str, sample_rate: int) -> list[np.ndarray]:
     return render_references(VST3Instrument(*spec), family, sample_rate)
 
