@@ -149,7 +149,6 @@ def run_tasks(
                 outcome = _collect(worker, ready, timeout)
                 if outcome is None:
                     continue
-                yield outcome
                 worker.task = None
                 if outcome.crashed:
                     # The process is dead or killed: replace it before giving more work.
@@ -160,6 +159,8 @@ def run_tasks(
                 if not feed(worker):
                     worker.stop()
                     pool.remove(worker)
+                # Fed first, then handed over: the worker renders while the caller writes.
+                yield outcome
     finally:
         for worker in pool:
             worker.stop(kill=worker.task is not None)
