@@ -369,6 +369,9 @@ SEARCH_EXACT_MAX = 100_000
 HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 64
+# A saved HNSW index is updated in place (usearch add/remove) as entries come and go; removed
+# nodes stay in the graph as tombstones, so past this share of removals it is built afresh.
+HNSW_MAX_REMOVED_FRACTION = 0.25
 # `cir bench search`: catalogue sizes, dimension, queries per size.
 BENCH_SEARCH_SIZES = (10_000, 100_000, 1_000_000)
 BENCH_SEARCH_DIM = 256
