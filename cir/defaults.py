@@ -372,6 +372,20 @@ HNSW_EXPANSION_SEARCH = 64
 # A saved HNSW index is updated in place (usearch add/remove) as entries come and go; removed
 # nodes stay in the graph as tombstones, so past this share of removals it is built afresh.
 HNSW_MAX_REMOVED_FRACTION = 0.25
+# Shared catalogue (presets_db.shared, PostgreSQL + pgvector): seconds to wait for the server
+# before saying it cannot be reached (the daemon keeps serving and says why); presets per COPY
+# batch of a push (one progress step); memory for pgvector's HNSW build (the build is far
+# slower once the graph outgrows it; 10^6 x 256-d needs about 1.3 GB).
+SHARED_CONNECT_TIMEOUT_S = 5
+SHARED_PUSH_BATCH = 2_000
+SHARED_INDEX_BUILD_MEMORY = "2GB"
+# `cir catalogue server start`: the port of the local PostgreSQL (one above PostgreSQL's own
+# 5432, so that a system server is left alone), its user and database.
+SHARED_SERVER_PORT = 5433
+SHARED_SERVER_USER = "cir"
+SHARED_SERVER_DATABASE = "cir"
+# Seconds pg_ctl waits for the server to start or stop.
+SHARED_SERVER_WAIT_S = 60
 # `cir bench search`: catalogue sizes, dimension, queries per size.
 BENCH_SEARCH_SIZES = (10_000, 100_000, 1_000_000)
 BENCH_SEARCH_DIM = 256
@@ -379,6 +393,18 @@ BENCH_SEARCH_DIM = 256
 BENCH_SEARCH_LATENT_DIM = 16
 BENCH_SEARCH_QUERIES = 200
 BENCH_SEARCH_K = 5
+# `cir bench search-scale`: real catalogue vectors grown by jittered copies to these sizes;
+# 200 queries; copies and queries are real vectors plus noise of std JITTER/sqrt(dim) per
+# coordinate: 0.35 puts a copy at cosine about 0.945 from its source, as far as real built-in
+# presets lie from their nearest neighbour (median 0.94), so copies read as new presets.
+BENCH_SCALE_SIZES = (100_000, 1_000_000)
+BENCH_SCALE_QUERIES = 200
+BENCH_SCALE_JITTER = 0.35
+# Entries added and removed by the timed in-place HNSW update; clients querying the server at
+# once in the throughput run; the private server's port.
+BENCH_SCALE_CHURN = 1_000
+BENCH_SCALE_CLIENTS = 4
+BENCH_SCALE_PORT = 55_433
 # `cir bench build`: presets per source in the throughput benchmark (enough that the workers'
 # start-up, a few seconds, does not dominate).
 BENCH_BUILD_PRESETS = 96

@@ -60,7 +60,9 @@ def split_by_family(ids: np.ndarray, matrix: np.ndarray, families: Sequence[str]
     return {f: (ids[fam == f], matrix[fam == f]) for f in sorted(set(families))}
 
 
-class _Base:
+class FamilyIndex:
+    """The search API every index shares: per-family top k of one embedder version."""
+
     kind = ""
 
     def __init__(self, counts: dict[str, int], dim: int, embedder_version: str):
@@ -105,7 +107,7 @@ class _Base:
         return f"<{type(self).__name__} {self.embedder_version} size={self.size} {self.counts}>"
 
 
-class ExactIndex(_Base):
+class ExactIndex(FamilyIndex):
     """Exact cosine search on unit vectors held in memory, one matrix per family."""
 
     kind = "exact"
@@ -154,6 +156,7 @@ def _graph_params() -> dict[str, int]:
 def fingerprints(ids: np.ndarray, matrix: np.ndarray, families: Sequence[str]) -> np.ndarray:
     """One uint64 per row from its id, family and vector bits: an entry whose vector or family
     changed gets a new key, so the index update removes the old node and adds the new one."""
+    matrix = np.ascontiguousarray(matrix, np.float32)
     n, dim = matrix.shape if matrix.ndim == 2 else (0, 0)
     if dim > _MIX.size:
         raise CatalogueError(f"vectors of {dim} dimensions: the fingerprint handles {_MIX.size}")
@@ -199,7 +202,7 @@ class Entries:
             return cls(data["ids"], data["families"], data["keys"])
 
 
-class HnswIndex(_Base):
+class HnswIndex(FamilyIndex):
     """Approximate cosine search: one usearch HNSW graph per family.
 
     Saved in a folder with a manifest and `entries.npz` (each entry's id, family and vector
@@ -342,7 +345,7 @@ def index_folder(catalogue: Catalogue, embedder_version: str) -> Path:
 class SearchSource(Protocol):
     """A catalogue that searches itself (the shared server): load_index hands over to it."""
 
-    def search_index(self, embedder_version: str) -> SearchIndex: ...
+    def search_index(self, embedder_version: str, exact_max: int | None) -> SearchIndex: ...
 
 
 class SearchIndex(Protocol):
@@ -364,7 +367,7 @@ def load_index(
     database, updated in place as entries come and go) when large; a shared catalogue's own
     index when `catalogue` is one (cir.presets_db.shared)."""
     if not isinstance(catalogue, Catalogue):
-        return catalogue.search_index(embedder_version)
+        return catalogue.search_index(embedder_version, exact_max)
     exact_max = defaults.SEARCH_EXACT_MAX if exact_max is None else exact_max
     versions = catalogue.embedder_versions()
     count = versions.get(embedder_version, 0)
