@@ -122,6 +122,7 @@ def bench_size(size: int, real: np.ndarray, real_families: np.ndarray, url: str 
     found, row["hnsw"] = _latency(lambda q, f: hnsw.search(q, f, k), qs, q_families)
     row["hnsw"].update(recall=_recall(truth, found, k), build_s=round(build_s, 1),
                        memory_mb=round(hnsw.memory_bytes / 2**20))
+    row["hnsw"]["by_ef"] = _sweep(hnsw, qs, q_families, truth, k)
     row["hnsw"]["update_s"] = _time_update(hnsw, rng, ids, matrix, families, real, amount)
     log(f"{size:,}: hnsw {row['hnsw']}")
 
@@ -129,6 +130,19 @@ def bench_size(size: int, real: np.ndarray, real_families: np.ndarray, url: str 
         row["server"] = _bench_server(url, ids, matrix, families, qs, q_families, truth, k)
         log(f"{size:,}: server {row['server']}")
     return row
+
+
+def _sweep(index: Any, qs: np.ndarray, q_families: np.ndarray, truth: list[list[int]],
+           k: int) -> dict[int, dict[str, float]]:
+    """{expansion_search: {p50_ms, p95_ms, recall}} for BENCH_SCALE_EF, then back to the
+    default: how much breadth real embeddings need."""
+    out = {}
+    for ef in defaults.BENCH_SCALE_EF:
+        index.set_expansion_search(ef)
+        found, stats = _latency(lambda q, f: index.search(q, f, k), qs, q_families)
+        out[ef] = {**stats, "recall": _recall(truth, found, k)}
+    index.set_expansion_search(defaults.HNSW_EXPANSION_SEARCH)
+    return out
 
 
 def _time_update(hnsw: HnswIndex, rng: np.random.Generator, ids: np.ndarray,
@@ -166,6 +180,7 @@ def _bench_server(url: str, ids: np.ndarray, matrix: np.ndarray, families: np.nd
         index_s = time.perf_counter() - t
         index = shared.search_index(version, exact_max=0)  # HNSW whatever the size
         found, row = _latency(lambda q, f: index.search(q, f, k), qs, q_families)
+        row["by_ef"] = _sweep(index, qs, q_families, truth, k)
         row.update(recall=_recall(truth, found, k), load_s=round(load_s, 1),
                    inserts_per_s=round(len(ids) / load_s), index_build_s=round(index_s, 1),
                    disk_mb=shared.version_disk_mb())

@@ -403,6 +403,8 @@ BENCH_SCALE_JITTER = 0.35
 # Entries added and removed by the timed in-place HNSW update; clients querying the server at
 # once in the throughput run; the private server's port.
 BENCH_SCALE_CHURN = 1_000
+# expansion_search (usearch) / hnsw.ef_search (pgvector) values the benchmark also tries.
+BENCH_SCALE_EF = (32, 128, 256, 512)
 BENCH_SCALE_CLIENTS = 4
 BENCH_SCALE_PORT = 55_433
 # `cir bench build`: presets per source in the throughput benchmark (enough that the workers'

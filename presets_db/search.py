@@ -146,10 +146,10 @@ _CHUNK = 65_536
 
 
 def _graph_params() -> dict[str, int]:
+    """What shapes a saved graph (a change rebuilds it); the search breadth is set on load."""
     return {
         "connectivity": defaults.HNSW_CONNECTIVITY,
         "expansion_add": defaults.HNSW_EXPANSION_ADD,
-        "expansion_search": defaults.HNSW_EXPANSION_SEARCH,
     }
 
 
@@ -316,6 +316,7 @@ class HnswIndex(FamilyIndex):
             return None
         index = cls(indexes, manifest["dim"], manifest["embedder_version"], entries,
                     int(manifest.get("removed", 0)))
+        index.set_expansion_search(defaults.HNSW_EXPANSION_SEARCH)
         if index.size != len(entries.ids):
             return None
         return index, int(manifest["generation"])
@@ -327,6 +328,11 @@ class HnswIndex(FamilyIndex):
         if opened is None or opened[1] != generation:
             return None
         return opened[0]
+
+    def set_expansion_search(self, ef: int) -> None:
+        """Search breadth of every graph (recall against speed; no rebuild needed)."""
+        for graph in self._indexes.values():
+            graph.expansion_search = int(ef)
 
     def _search(self, q: np.ndarray, family: str, k: int) -> list[Hit]:
         index = self._indexes[family]

@@ -414,7 +414,7 @@ class ServerIndex(FamilyIndex):
         super().__init__(counts, dim, embedder_version)
         self.catalogue = catalogue
         self.exact = exact
-        catalogue.execute(f"SET hnsw.ef_search = {int(defaults.HNSW_EXPANSION_SEARCH)}")
+        self.set_expansion_search(defaults.HNSW_EXPANSION_SEARCH)
         sql = import_optional("psycopg", "shared").sql
         self._sql = {
             family: sql.SQL(
@@ -425,6 +425,10 @@ class ServerIndex(FamilyIndex):
                      family=sql.Literal(family))
             for family in self.counts
         }  # literals, not parameters: the planner must see the partial index's predicate
+
+    def set_expansion_search(self, ef: int) -> None:
+        """pgvector's hnsw.ef_search for this connection (recall against speed)."""
+        self.catalogue.execute(f"SET hnsw.ef_search = {int(ef)}")
 
     def _search(self, q: np.ndarray, family: str, k: int) -> list[Hit]:
         conn = self.catalogue.conn

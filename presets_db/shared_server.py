@@ -43,9 +43,9 @@ class ServerInfo:
     pid: int | None
 
 
-def _bin_dir() -> Path:
+def _installed_bin_dir() -> Path:
     """pgserver's PostgreSQL binaries, found without importing it (its import has side
-    effects: a lock file and a user of its own when run as root)."""
+    effects: a lock file, and a user of its own when run as root)."""
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
         import_optional("pgserver", "shared")  # raises the 'install cir[shared]' error
@@ -54,6 +54,28 @@ def _bin_dir() -> Path:
         raise SharedServerError(f"pgserver's PostgreSQL is missing from {folder}: reinstall "
                                 "it with `pip install --force-reinstall 'cir[shared]'`")
     return folder
+
+
+def _bin_dir(folder: Path) -> Path:
+    """The binaries the server runs: the installed ones, or under root, when `nobody` cannot
+    reach them (a virtual environment under /root), a copy kept in the server's folder."""
+    installed = _installed_bin_dir()
+    if os.geteuid() != 0 or _reachable(installed):
+        return installed
+    import shutil
+
+    # The binaries find their libraries at $ORIGIN/../../../pgserver.libs: keep that layout.
+    site, copy = installed.parents[2], folder / "pgserver-copy"
+    if not (copy / "pgserver" / "pginstall" / "bin" / "postgres").exists():
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(installed.parent, copy / "pgserver" / "pginstall", symlinks=True)
+        shutil.copytree(site / "pgserver.libs", copy / "pgserver.libs", symlinks=True)
+    return copy / "pgserver" / "pginstall" / "bin"
+
+
+def _reachable(path: Path) -> bool:
+    """Whether others may walk down to `path` (every folder above it searchable)."""
+    return all(os.stat(p).st_mode & 0o001 for p in path.resolve().parents)
 
 
 def _run_as() -> dict[str, str]:
@@ -76,15 +98,12 @@ def _run(args: list[str], folder: Path, what: str) -> str:
 
 def _check_reachable(folder: Path) -> None:
     """Under root, `nobody` must be able to walk down to `folder`."""
-    if os.geteuid() != 0:
-        return
-    for parent in folder.resolve().parents:
-        if not os.stat(parent).st_mode & 0o001:
-            raise SharedServerError(
-                f"{parent} is not searchable by others, so the server (run as {ROOT_RUNS_AS} "
-                f"under root) cannot reach {folder}: pick a folder under /var/tmp or /srv, "
-                "or run as a normal user"
-            )
+    if os.geteuid() == 0 and not _reachable(folder):
+        raise SharedServerError(
+            f"a folder above {folder} is not searchable by others, so the server (run as "
+            f"{ROOT_RUNS_AS} under root) cannot reach it: pick a folder under /var/tmp or "
+            "/srv, or run as a normal user"
+        )
 
 
 def _own(path: Path) -> None:
@@ -108,7 +127,7 @@ def init(folder: Path) -> None:
         password.write_text(secrets.token_urlsafe(18))
         password.chmod(0o600)
         _own(password)
-    _run([str(_bin_dir() / "initdb"), "-D", str(data), "-U", defaults.SHARED_SERVER_USER,
+    _run([str(_bin_dir(folder) / "initdb"), "-D", str(data), "-U", defaults.SHARED_SERVER_USER,
           "--pwfile", str(password), "--auth-local=scram-sha-256",
           "--auth-host=scram-sha-256", "-E", "UTF8", "--no-instructions"],
          folder, f"initdb in {data}")
@@ -123,8 +142,9 @@ def start(folder: Path, port: int | None = None, host: str = "127.0.0.1") -> Ser
     init(folder)
     port = port or defaults.SHARED_SERVER_PORT
     options = f"-h {host} -p {port} -k {folder}"
-    _run([str(_bin_dir() / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / LOG_FILE),
-          "-o", options, "-w", "-t", str(defaults.SHARED_SERVER_WAIT_S), "start"],
+    pg_ctl = str(_bin_dir(folder) / "pg_ctl")
+    _run([pg_ctl, "-D", str(folder / "data"), "-l", str(folder / LOG_FILE), "-o", options,
+          "-w", "-t", str(defaults.SHARED_SERVER_WAIT_S), "start"],
          folder, f"starting PostgreSQL on {host}:{port}")
     info = {"host": host, "port": port}
     (folder / INFO_FILE).write_text(json.dumps(info))
@@ -168,7 +188,7 @@ def stop(folder: Path) -> bool:
     folder = Path(folder).expanduser().resolve()
     if status(folder) is None:
         return False
-    _run([str(_bin_dir() / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w",
+    _run([str(_bin_dir(folder) / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w",
           "-t", str(defaults.SHARED_SERVER_WAIT_S), "stop"], folder,
          f"stopping PostgreSQL in {folder}")
     return True

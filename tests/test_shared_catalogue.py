@@ -160,8 +160,9 @@ def _match(server_obj, k: int = 3) -> dict:
 
 @pytest.mark.slow
 def test_daemon_serves_a_shared_catalogue_and_keeps_serving_while_it_is_down(tmp_path):
+    from daemon_support import mfcc, synthetic_db
+
     from cir.daemon.server import Server
-    from tests.daemon_support import mfcc, synthetic_db
 
     local = synthetic_db(tmp_path, size=60)
     with pg_server() as info:
