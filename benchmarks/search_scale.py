@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from cir import defaults
 from cir.presets_db.catalogue import Catalogue
@@ -112,7 +113,8 @@ def bench_size(size: int, real: np.ndarray, real_families: np.ndarray, url: str 
     parts = split_by_family(ids, matrix, list(families))
 
     exact = ExactIndex(parts, "bench")
-    truth, row["exact"] = _latency(lambda q, f: exact.search(q, f, k), qs, q_families)
+    with threadpool_limits(defaults.DAEMON_BLAS_THREADS, user_api="blas"):  # as the daemon
+        truth, row["exact"] = _latency(lambda q, f: exact.search(q, f, k), qs, q_families)
     row["exact"]["memory_mb"] = round(exact.memory_bytes / 2**20)
     log(f"{size:,}: exact {row['exact']}")
 

@@ -214,13 +214,15 @@ def run(kind: str, data: Path) -> dict[str, Any]:
         for th in threads:
             th.join()
         row[f"qps_{CLIENTS}_clients"] = round(CLIENTS * len(qs) / (time.perf_counter() - t), 1)
+        row["disk_mb"] = round(sum(p.stat().st_size for p in folder.rglob("*")
+                                   if p.is_file()) / 2**20)  # fmt: skip
         proc.terminate()
         proc.wait(60)
         proc = cand.start(folder / "data", port)
         row["restart_s"] = round(_wait(lambda: cand.ping(port)), 2)
         row["entries_after_restart"] = cand.count(cand.client(port))
-        row["disk_mb"] = round(sum(p.stat().st_size for p in folder.rglob("*")
-                                   if p.is_file()) / 2**20)  # fmt: skip
+    except Exception as exc:  # report what was measured, and where it stopped
+        row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
         proc.terminate()
         try:

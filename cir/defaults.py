@@ -245,6 +245,10 @@ KEY_FILE_ENV = "CIR_KEY_FILE"
 # audio threads, other jobs) torch's thread hand-offs stall: p50 on 2 shared cores went from
 # 185 ms with 2 threads to 27 ms with 1 (`cir bench latency`, docs/BENCHMARKS.md).
 DAEMON_TORCH_THREADS = 1
+# numpy's BLAS threads in a daemon (exact search), for the same reason: exact search of 10^5
+# real vectors, p50 on 2 loaded cores, took 18 ms with OpenBLAS's 2 threads and 0.5 ms with 1
+# (`cir bench search-scale` measures exact search under this limit, docs/BENCHMARKS.md).
+DAEMON_BLAS_THREADS = 1
 
 # --- Results page (daemon/web: served by the daemon beside its ZeroMQ loop) ---------------------
 # Loopback only, always: the page plays your audio and reveals files; no other host may reach it.
@@ -363,9 +367,14 @@ SF2_DRUM_PIECES = {
 # VST3 renders: pedalboard's block size and the tail rendered before reading state.
 VST3_BUFFER_SIZE = 512
 # Exact search (numpy) up to this many vectors per embedder version; HNSW (usearch) beyond.
-SEARCH_EXACT_MAX = 100_000
-# HNSW parameters (usearch): graph degree and search/build breadth. Recall is measured by
-# `cir bench search`; raise expansion_search if it drops on real embeddings.
+# From `cir bench search-scale` on the shipped encoder's vectors (docs/BENCHMARKS.md, "Catalogue
+# search on real embeddings"): exact p95 8.1 ms at 50,000 and 13.1 ms at 100,000 on 2 loaded
+# cores; HNSW 0.1 ms with recall@5 1.000 from 10^4 to 10^5, built in 3-6 s, updated in place.
+SEARCH_EXACT_MAX = 50_000
+# HNSW parameters (usearch and the shared server's pgvector): graph degree and search/build
+# breadth. Recall on real embeddings (`cir bench search-scale`): 1.000 up to 10^5; at 10^6 of
+# crowded jittered copies 0.77, and expansion_search 512 only reaches 0.80 (the graph, not the
+# breadth), so the search breadth stays at 64.
 HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 64

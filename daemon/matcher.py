@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cir import paths
+from cir import defaults, paths
 from cir.daemon.logs import LOGGER_NAME
 from cir.encoder.api import FamilyEmbedder
 from cir.errors import CIRError
@@ -37,6 +37,14 @@ def ms_since(start: float) -> float:
     """Milliseconds since `start` (a time.perf_counter() value), to the microsecond: timings
     in replies and logs."""
     return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+def limit_blas_threads() -> None:
+    """numpy's BLAS (exact search's `X @ q`) on DAEMON_BLAS_THREADS threads, for the rest of
+    the process: on busy cores its thread hand-offs, not the arithmetic, set the time."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(defaults.DAEMON_BLAS_THREADS, user_api="blas")
 
 
 class Matcher:

@@ -39,7 +39,7 @@ from cir.daemon.auth import Gatekeeper
 from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
-from cir.daemon.matcher import Matcher, ms_since
+from cir.daemon.matcher import Matcher, limit_blas_threads, ms_since
 from cir.daemon.memory import MemoryGuard, release_large_blocks, rss_bytes
 from cir.daemon.preprocess import prepare
 from cir.daemon.work import Job, Worker, WorkQueue
@@ -281,6 +281,7 @@ class Server:
             import torch
 
             torch.set_num_threads(defaults.DAEMON_TORCH_THREADS)
+        limit_blas_threads()
         self.matcher = Matcher(embedder, self.catalogue_path)
         self.matcher.load()
         if self.warm_up:  # the first forward pass is slow (allocations, lazy init)
