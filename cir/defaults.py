@@ -368,13 +368,14 @@ SF2_DRUM_PIECES = {
 VST3_BUFFER_SIZE = 512
 # Exact search (numpy) up to this many vectors per embedder version; HNSW (usearch) beyond.
 # From `cir bench search-scale` on the shipped encoder's vectors (docs/BENCHMARKS.md, "Catalogue
-# search on real embeddings"): exact p95 8.1 ms at 50,000 and 13.1 ms at 100,000 on 2 loaded
-# cores; HNSW 0.1 ms with recall@5 1.000 from 10^4 to 10^5, built in 3-6 s, updated in place.
-SEARCH_EXACT_MAX = 50_000
+# search on real embeddings", run 3): exact on one BLAS thread takes 0.5 ms at 10^5 and 7.7 ms
+# (p95 8.7) at 10^6, always exact; usearch HNSW takes 0.15 ms at 10^6 but finds only 77% of
+# the true top 5 there. Beyond 10^6 exact passes 10 ms, and the index takes over.
+SEARCH_EXACT_MAX = 1_000_000
 # HNSW parameters (usearch and the shared server's pgvector): graph degree and search/build
-# breadth. Recall on real embeddings (`cir bench search-scale`): 1.000 up to 10^5; at 10^6 of
-# crowded jittered copies 0.77, and expansion_search 512 only reaches 0.80 (the graph, not the
-# breadth), so the search breadth stays at 64.
+# breadth. Recall on real embeddings (`cir bench search-scale`): 0.999-1.000 up to 10^5; at
+# 10^6 of crowded jittered copies 0.77, and expansion_search 512 only reaches 0.81 (the graph,
+# not the breadth), so the search breadth stays at 64.
 HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 64
@@ -386,6 +387,11 @@ HNSW_MAX_REMOVED_FRACTION = 0.25
 # batch of a push (one progress step); memory for pgvector's HNSW build (the build is far
 # slower once the graph outgrows it; 10^6 x 256-d needs about 1.3 GB).
 SHARED_CONNECT_TIMEOUT_S = 5
+# The server searches exactly (a scan of the family, index scans off) up to this many entries
+# of a version, its HNSW indexes beyond: they kept recall@5 at 1.000 at 2*10^4 and 10^5 and
+# 0.997 at 10^6 (`cir bench search-scale`), where a scan cost 16 ms p50 at 10^5 (a first run
+# whose planner, lacking statistics, sorted the family instead of using the index).
+SHARED_SEARCH_EXACT_MAX = 10_000
 SHARED_PUSH_BATCH = 2_000
 SHARED_INDEX_BUILD_MEMORY = "2GB"
 # `cir catalogue server start`: the port of the local PostgreSQL (one above PostgreSQL's own

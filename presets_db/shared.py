@@ -12,7 +12,8 @@ Tables: cir_meta (the generation, bumped by every push that changed something), 
 (what a hit shows) and cir_vectors (one row per preset and embedder version, with the family
 and the fingerprint the push compares). Search is per family and version: one partial HNSW
 index per (embedder version, family), searched exactly (index scans off) while the version
-has at most SEARCH_EXACT_MAX entries, as the local catalogue does.
+has at most SHARED_SEARCH_EXACT_MAX entries (a scan costs more on the server than numpy's
+product does locally, and pgvector's graphs keep their recall).
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ class SharedCatalogue:
         )
         counts = {r[0]: int(r[1]) for r in rows}
         dim = int(max((r[2] for r in rows), default=0))
-        limit = defaults.SEARCH_EXACT_MAX if exact_max is None else exact_max
+        limit = defaults.SHARED_SEARCH_EXACT_MAX if exact_max is None else exact_max
         return ServerIndex(self, counts, dim, embedder_version, exact=sum(counts.values()) <= limit)
 
     # --- writes ----------------------------------------------------------------------------
@@ -405,7 +406,7 @@ def _unreachable(url: str, exc: BaseException) -> str:
 
 class ServerIndex(FamilyIndex):
     """Per-family top-k on the server: `ORDER BY embedding <=> q LIMIT k` within one family
-    and embedder version (exact below SEARCH_EXACT_MAX entries, pgvector HNSW above)."""
+    and embedder version (exact up to SHARED_SEARCH_EXACT_MAX entries, pgvector HNSW above)."""
 
     kind = "server"
 
