@@ -452,7 +452,8 @@ def push(
     catalogue: Catalogue, url: str, progress: Callable[[int], None] | None = None
 ) -> PushSummary:
     """Publish a local catalogue's vectors (every embedder version) and what its hits show to
-    the shared catalogue at `url`; only what changed since the last push travels."""
+    the shared catalogue at `url`; only what changed since the last push travels (an entry
+    travels again when its vector or family changed, bringing its name and tags along)."""
     import time
 
     t0 = time.perf_counter()

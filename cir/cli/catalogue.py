@@ -520,7 +520,8 @@ def server_status(folder, as_json) -> None:
 
 @server.command("stop")
 @_dir_option
-def server_stop(folder) -> None:
+@json_option("Print whether it was running as JSON.")
+def server_stop(folder, as_json) -> None:
     """Stop the server of a folder (committed data stays).
 
     \b
@@ -530,6 +531,9 @@ def server_stop(folder) -> None:
     from cir.presets_db import shared_server
 
     stopped = shared_server.stop(Path(folder))
+    if as_json:
+        echo_json({"folder": str(folder), "stopped": stopped})
+        return
     click.echo(f"server in {folder} {'stopped' if stopped else 'was not running'}")
 
 
