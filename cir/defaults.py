@@ -246,8 +246,8 @@ KEY_FILE_ENV = "CIR_KEY_FILE"
 # 185 ms with 2 threads to 27 ms with 1 (`cir bench latency`, docs/BENCHMARKS.md).
 DAEMON_TORCH_THREADS = 1
 # numpy's BLAS threads in a daemon (exact search), for the same reason: exact search of 10^5
-# real vectors, p50 on 2 loaded cores, took 18 ms with OpenBLAS's 2 threads and 0.5 ms with 1
-# (`cir bench search-scale` measures exact search under this limit, docs/BENCHMARKS.md).
+# real vectors, p50 on 2 loaded cores, took 7.9 ms with OpenBLAS's 2 threads and 0.53 ms with
+# 1 (`cir bench search-scale` runs 1 and 3, docs/BENCHMARKS.md; it measures under this limit).
 DAEMON_BLAS_THREADS = 1
 
 # --- Results page (daemon/web: served by the daemon beside its ZeroMQ loop) ---------------------
