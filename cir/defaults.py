@@ -251,6 +251,10 @@ KEY_FILE_ENV = "CIR_KEY_FILE"
 # audio threads, other jobs) torch's thread hand-offs stall: p50 on 2 shared cores went from
 # 185 ms with 2 threads to 27 ms with 1 (`cir bench latency`, docs/BENCHMARKS.md).
 DAEMON_TORCH_THREADS = 1
+# numpy's BLAS threads in a daemon (exact search), for the same reason: exact search of 10^5
+# real vectors, p50 on 2 loaded cores, took 7.9 ms with OpenBLAS's 2 threads and 0.53 ms with
+# 1 (`cir bench search-scale` runs 1 and 3, docs/BENCHMARKS.md; it measures under this limit).
+DAEMON_BLAS_THREADS = 1
 
 # --- Results page (daemon/web: served by the daemon beside its ZeroMQ loop) ---------------------
 # Loopback only, always: the page plays your audio and reveals files; no other host may reach it.
@@ -390,12 +394,40 @@ SF2_DRUM_PIECES = {
 # VST3 renders: pedalboard's block size and the tail rendered before reading state.
 VST3_BUFFER_SIZE = 512
 # Exact search (numpy) up to this many vectors per embedder version; HNSW (usearch) beyond.
-SEARCH_EXACT_MAX = 100_000
-# HNSW parameters (usearch): graph degree and search/build breadth. Recall is measured by
-# `cir bench search`; raise expansion_search if it drops on real embeddings.
+# From `cir bench search-scale` on the shipped encoder's vectors (docs/BENCHMARKS.md, "Catalogue
+# search on real embeddings", run 3): exact on one BLAS thread takes 0.5 ms at 10^5 and 7.7 ms
+# (p95 8.7) at 10^6, always exact; usearch HNSW takes 0.15 ms at 10^6 but finds only 77% of
+# the true top 5 there. Beyond 10^6 exact passes 10 ms, and the index takes over.
+SEARCH_EXACT_MAX = 1_000_000
+# HNSW parameters (usearch and the shared server's pgvector): graph degree and search/build
+# breadth. Recall on real embeddings (`cir bench search-scale`): 0.999-1.000 up to 10^5; at
+# 10^6 of crowded jittered copies 0.77, and expansion_search 512 only reaches 0.81 (the graph,
+# not the breadth), so the search breadth stays at 64.
 HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 64
+# A saved HNSW index is updated in place (usearch add/remove) as entries come and go; removed
+# nodes stay in the graph as tombstones, so past this share of removals it is built afresh.
+HNSW_MAX_REMOVED_FRACTION = 0.25
+# Shared catalogue (presets_db.shared, PostgreSQL + pgvector): seconds to wait for the server
+# before saying it cannot be reached (the daemon keeps serving and says why); presets per COPY
+# batch of a push (one progress step); memory for pgvector's HNSW build (the build is far
+# slower once the graph outgrows it; 10^6 x 256-d needs about 1.3 GB).
+SHARED_CONNECT_TIMEOUT_S = 5
+# The server searches exactly (a scan of the family, index scans off) up to this many entries
+# of a version, its HNSW indexes beyond: they kept recall@5 at 1.000 at 2*10^4 and 10^5 and
+# 0.997 at 10^6 (`cir bench search-scale`), where a scan cost 16 ms p50 at 10^5 (a first run
+# whose planner, lacking statistics, sorted the family instead of using the index).
+SHARED_SEARCH_EXACT_MAX = 10_000
+SHARED_PUSH_BATCH = 2_000
+SHARED_INDEX_BUILD_MEMORY = "2GB"
+# `cir catalogue server start`: the port of the local PostgreSQL (one above PostgreSQL's own
+# 5432, so that a system server is left alone), its user and database.
+SHARED_SERVER_PORT = 5433
+SHARED_SERVER_USER = "cir"
+SHARED_SERVER_DATABASE = "cir"
+# Seconds pg_ctl waits for the server to start or stop.
+SHARED_SERVER_WAIT_S = 60
 # `cir bench search`: catalogue sizes, dimension, queries per size.
 BENCH_SEARCH_SIZES = (10_000, 100_000, 1_000_000)
 BENCH_SEARCH_DIM = 256
@@ -403,6 +435,20 @@ BENCH_SEARCH_DIM = 256
 BENCH_SEARCH_LATENT_DIM = 16
 BENCH_SEARCH_QUERIES = 200
 BENCH_SEARCH_K = 5
+# `cir bench search-scale`: real catalogue vectors grown by jittered copies to these sizes;
+# 200 queries; copies and queries are real vectors plus noise of std JITTER/sqrt(dim) per
+# coordinate: 0.35 puts a copy at cosine about 0.945 from its source, as far as real built-in
+# presets lie from their nearest neighbour (median 0.94), so copies read as new presets.
+BENCH_SCALE_SIZES = (100_000, 1_000_000)
+BENCH_SCALE_QUERIES = 200
+BENCH_SCALE_JITTER = 0.35
+# Entries added and removed by the timed in-place HNSW update; clients querying the server at
+# once in the throughput run; the private server's port.
+BENCH_SCALE_CHURN = 1_000
+# expansion_search (usearch) / hnsw.ef_search (pgvector) values the benchmark also tries.
+BENCH_SCALE_EF = (32, 128, 256, 512)
+BENCH_SCALE_CLIENTS = 4
+BENCH_SCALE_PORT = 55_433
 # `cir bench build`: presets per source in the throughput benchmark (enough that the workers'
 # start-up, a few seconds, does not dominate).
 BENCH_BUILD_PRESETS = 96

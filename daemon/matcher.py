@@ -1,7 +1,9 @@
 """The matcher: one query embedding, then a per-family top-k search of the catalogue.
 
 It holds the loaded embedder and the catalogue's index, and reloads the index when the
-catalogue changes on disk (its generation counter moves) or on demand (`rebuild`).
+catalogue changes on disk (its generation counter moves) or on demand (`rebuild`). The
+catalogue is a SQLite file or a shared catalogue's URL (presets_db.shared): a server that
+cannot be reached leaves the daemon serving, each match answering why, until it is back.
 """
 
 from __future__ import annotations
@@ -14,10 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from cir import defaults, paths
 from cir.daemon.logs import LOGGER_NAME
 from cir.encoder.api import FamilyEmbedder
 from cir.errors import CIRError
 from cir.families import FAMILIES
+from cir.presets_db.shared import (
+    SharedCatalogueError,
+    catalogue_ref,
+    is_url,
+    open_catalogue,
+    redact,
+)
 from cir.protocol import ProtocolError
 
 log = logging.getLogger(LOGGER_NAME)
@@ -29,12 +39,21 @@ def ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
+def limit_blas_threads() -> None:
+    """numpy's BLAS (exact search's `X @ q`) on DAEMON_BLAS_THREADS threads, for the rest of
+    the process: on busy cores its thread hand-offs, not the arithmetic, set the time."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(defaults.DAEMON_BLAS_THREADS, user_api="blas")
+
+
 class Matcher:
     """Embed a query once, rank each family's catalogue entries, describe the hits."""
 
     def __init__(self, embedder: Any, catalogue_path: str | Path):
         self.embedder = embedder
-        self.catalogue_path = Path(catalogue_path)
+        self.catalogue_path = catalogue_ref(catalogue_path, paths.catalogue_path)
+        self.catalogue_name = redact(str(self.catalogue_path))  # for messages: no password
         self._catalogue = None
         self._index = None
         self._generation: int | None = None
@@ -55,15 +74,22 @@ class Matcher:
         with self._lock:
             self._close()
             self.problem = None
-            if not self.catalogue_path.is_file():
-                log.warning("no catalogue at %s yet: matches will fail", self.catalogue_path)
+            if not self._present():
+                log.warning("no catalogue at %s yet: matches will fail", self.catalogue_name)
                 return 0
-            from cir.presets_db.catalogue import Catalogue
+            try:
+                self._catalogue = open_catalogue(self.catalogue_path)
+                self._file_id = self._identity()
+                with self._catalogue.snapshot():
+                    return self._load_index()
+            except SharedCatalogueError as exc:  # its server is down: serve, say why
+                self._close()
+                self.problem = str(exc)
+                log.warning("catalogue not searchable: %s", exc)
+                return 0
 
-            self._catalogue = Catalogue.open(self.catalogue_path)
-            self._file_id = self._identity()
-            with self._catalogue.snapshot():
-                return self._load_index()
+    def _present(self) -> bool:
+        return is_url(self.catalogue_path) or Path(self.catalogue_path).is_file()
 
     def _load_index(self) -> int:
         """Load the index inside the caller's snapshot: generation and vectors agree."""
@@ -81,14 +107,14 @@ class Matcher:
             return 0
         log.info(
             "catalogue %s loaded: %d entries for encoder %s (generation %s)",
-            self.catalogue_path, self.size, self.embedder.version, self._generation,
+            self.catalogue_name, self.size, self.embedder.version, self._generation,
         )
         return self.size
 
     def refresh(self) -> bool:
         """Reload when the catalogue appeared or changed since the last load; True if so."""
         if self._catalogue is None:
-            if self.catalogue_path.is_file():
+            if self._present():
                 self.load()
                 return True
             return False
@@ -103,8 +129,10 @@ class Matcher:
         return False
 
     def _identity(self) -> tuple[int, int] | None:
+        if is_url(self.catalogue_path):
+            return None
         try:
-            st = self.catalogue_path.stat()
+            st = Path(self.catalogue_path).stat()
         except OSError:
             return None
         return (st.st_dev, st.st_ino)
@@ -167,6 +195,17 @@ class Matcher:
         vectors, presence = self.embed(audio, tuple(families or FAMILIES))
         timing = {"embed": ms_since(t0)}
         t1 = time.perf_counter()
+        try:
+            results = self._search(vectors, k, families)
+        except SharedCatalogueError as exc:  # the shared catalogue's server went away
+            self.problem = str(exc)
+            raise ProtocolError("no_catalogue", str(exc)) from None
+        timing["search"] = ms_since(t1)
+        return results, timing, {f: p for f, p in presence.items() if f in results}
+
+    def _search(
+        self, vectors: dict[str, np.ndarray], k: int, families: tuple[str, ...] | None
+    ) -> dict[str, list[dict[str, Any]]]:
         results: dict[str, list[dict[str, Any]]] = {}
         with self._lock, self._catalogue.snapshot():
             if self._catalogue.generation() != self._generation:
@@ -180,8 +219,7 @@ class Matcher:
                     {"rank": rank, **self._record(int(hit.preset_id)), "score": float(hit.score)}
                     for rank, hit in enumerate(hits, start=1)
                 ]
-        timing["search"] = ms_since(t1)
-        return results, timing, {f: p for f, p in presence.items() if f in results}
+        return results
 
     def _require_entries(self) -> None:
         if self._index is not None and self.size > 0:
@@ -190,7 +228,7 @@ class Matcher:
             raise ProtocolError("no_catalogue", self.problem)
         raise ProtocolError(
             "no_catalogue",
-            f"the catalogue {self.catalogue_path} has no entries for encoder "
+            f"the catalogue {self.catalogue_name} has no entries for encoder "
             f"{self.embedder.version}: fill it with `cir catalogue add-builtin` (or "
             "add-sf2 / add-vst3 / add-folder), then run `cir catalogue reload`",
         )

@@ -39,11 +39,12 @@ from cir.daemon.auth import Gatekeeper
 from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
-from cir.daemon.matcher import Matcher, ms_since
+from cir.daemon.matcher import Matcher, limit_blas_threads, ms_since
 from cir.daemon.memory import MemoryGuard, release_large_blocks, rss_bytes
 from cir.daemon.preprocess import prepare
 from cir.daemon.work import Job, Worker, WorkQueue
 from cir.families import FAMILIES
+from cir.presets_db.shared import catalogue_ref, redact
 from cir.protocol import ProtocolError, Request
 from cir.protocol.keys import ensure_keys, key_path
 
@@ -130,7 +131,7 @@ class Server:
     ):
         self.endpoints = list(protocol.daemon_endpoints() if endpoints is None else endpoints)
         self.instance = paths.instance_name(self.endpoints)
-        self.catalogue_path = Path(catalogue_path or cir_paths.catalogue_path())
+        self.catalogue_path = catalogue_ref(catalogue_path, cir_paths.catalogue_path)
         self._embedder_arg = embedder
         self.max_requests = max_requests
         self.idle_timeout = idle_timeout
@@ -280,6 +281,7 @@ class Server:
             import torch
 
             torch.set_num_threads(defaults.DAEMON_TORCH_THREADS)
+        limit_blas_threads()
         self.matcher = Matcher(embedder, self.catalogue_path)
         self.matcher.load()
         if self.warm_up:  # the first forward pass is slow (allocations, lazy init)
@@ -529,7 +531,7 @@ class Server:
             "encoder_name": getattr(embedder, "name", type(embedder).__name__),
             "encoder_version": embedder.version,
             "device": str(getattr(embedder, "device", "cpu")),
-            "catalogue_path": str(self.catalogue_path),
+            "catalogue_path": redact(str(self.catalogue_path)),
             "catalogue_size": self.matcher.size,
             "uptime_s": round(time.time() - self.started_at, 3),
             "requests_served": self.requests_served,

@@ -114,6 +114,11 @@ class Catalogue:
     @classmethod
     def open(cls, path: str | Path | None = None) -> Catalogue:
         """Open (creating and migrating as needed) the catalogue at `path` (default location)."""
+        if str(path or "").startswith(("postgresql://", "postgres://")):
+            raise CatalogueError(
+                f"{path} is a shared catalogue's URL, not a file: open it with "
+                "cir.presets_db.shared.open_catalogue (`cir daemon start --db URL`)"
+            )
         path = Path(path).expanduser() if path else paths.catalogue_path()
         if path.is_dir():
             raise CatalogueError(f"catalogue path {path} is a directory: expected a .db file path")

@@ -1,9 +1,11 @@
 """Per-family top-k search by cosine over one embedder version's preset vectors.
 
 Up to defaults.SEARCH_EXACT_MAX vectors: exact, a float32 matrix per family in memory and
-`X @ q` + argpartition (a few ms at 100k). Beyond: a usearch HNSW index per family, saved in
-`<db>.index/<version>/` with a manifest holding the catalogue generation it was built from,
-rebuilt by the next build (or the next load) when stale.
+`X @ q` + argpartition. Beyond: a usearch HNSW index per family, saved in
+`<db>.index/<version>/` with a manifest holding the catalogue generation it reflects and the
+fingerprint of every entry; when the catalogue moved on, the next build (or load) adds the new
+entries to the saved graphs and removes the gone ones, and builds afresh only when the graphs
+are missing, unreadable, of other parameters, or hold too many removed nodes.
 
 API for the daemon:
     index = load_index(catalogue, embedder.version)
@@ -20,6 +22,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -57,7 +60,9 @@ def split_by_family(ids: np.ndarray, matrix: np.ndarray, families: Sequence[str]
     return {f: (ids[fam == f], matrix[fam == f]) for f in sorted(set(families))}
 
 
-class _Base:
+class FamilyIndex:
+    """The search API every index shares: per-family top k of one embedder version."""
+
     kind = ""
 
     def __init__(self, counts: dict[str, int], dim: int, embedder_version: str):
@@ -102,7 +107,7 @@ class _Base:
         return f"<{type(self).__name__} {self.embedder_version} size={self.size} {self.counts}>"
 
 
-class ExactIndex(_Base):
+class ExactIndex(FamilyIndex):
     """Exact cosine search on unit vectors held in memory, one matrix per family."""
 
     kind = "exact"
@@ -133,71 +138,201 @@ class ExactIndex(_Base):
         return [Hit(int(ids[i]), float(scores[i])) for i in top]
 
 
-class HnswIndex(_Base):
-    """Approximate cosine search: one usearch HNSW graph per family."""
+MANIFEST_FILE = "manifest.json"
+ENTRIES_FILE = "entries.npz"
+# Odd 64-bit multipliers of the fingerprint hash (fixed: saved fingerprints must stay valid).
+_MIX = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
+_CHUNK = 65_536
+
+
+def _graph_params() -> dict[str, int]:
+    """What shapes a saved graph (a change rebuilds it); the search breadth is set on load."""
+    return {
+        "connectivity": defaults.HNSW_CONNECTIVITY,
+        "expansion_add": defaults.HNSW_EXPANSION_ADD,
+    }
+
+
+def fingerprints(ids: np.ndarray, matrix: np.ndarray, families: Sequence[str]) -> np.ndarray:
+    """One uint64 per row from its id, family and vector bits: an entry whose vector or family
+    changed gets a new key, so the index update removes the old node and adds the new one."""
+    matrix = np.ascontiguousarray(matrix, np.float32)
+    n, dim = matrix.shape if matrix.ndim == 2 else (0, 0)
+    if dim > _MIX.size:
+        raise CatalogueError(f"vectors of {dim} dimensions: the fingerprint handles {_MIX.size}")
+    keys = np.empty(n, np.uint64)
+    family_code = np.array([hash_family(f) for f in families], np.uint64).reshape(-1)
+    with np.errstate(over="ignore"):
+        for start in range(0, n, _CHUNK):  # chunks keep the 10^6 case's temporaries small
+            bits = matrix[start : start + _CHUNK].view(np.uint32).astype(np.uint64)
+            keys[start : start + _CHUNK] = (bits * _MIX[:dim]).sum(axis=1)
+        keys ^= ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        keys ^= family_code
+    return keys
+
+
+def hash_family(family: str) -> int:
+    return int.from_bytes(family.encode()[:8].ljust(8, b"\0"), "little") * 0x100000001B3 % 2**64
+
+
+@dataclass
+class Entries:
+    """What a saved HNSW index holds: each entry's id, family and fingerprint key."""
+
+    ids: np.ndarray
+    families: np.ndarray
+    keys: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Entries:
+        return cls(np.zeros(0, np.int64), np.zeros(0, "U16"), np.zeros(0, np.uint64))
+
+    @classmethod
+    def of(cls, ids: np.ndarray, matrix: np.ndarray, families: Sequence[str]) -> Entries:
+        fam = np.asarray(families, dtype="U16").reshape(-1)
+        return cls(np.asarray(ids, np.int64), fam, fingerprints(ids, matrix, fam))
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as f:
+            np.savez(f, ids=self.ids, families=self.families, keys=self.keys)
+
+    @classmethod
+    def load(cls, path: Path) -> Entries:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["ids"], data["families"], data["keys"])
+
+
+class HnswIndex(FamilyIndex):
+    """Approximate cosine search: one usearch HNSW graph per family.
+
+    Saved in a folder with a manifest and `entries.npz` (each entry's id, family and vector
+    fingerprint), so that `update` can bring a saved graph up to date with the catalogue by
+    adding and removing only what changed."""
 
     kind = "hnsw"
 
-    def __init__(self, indexes: dict[str, object], dim: int, embedder_version: str):
+    def __init__(
+        self,
+        indexes: dict[str, object],
+        dim: int,
+        embedder_version: str,
+        entries: Entries | None = None,
+        removed: int = 0,
+    ):
         self._indexes = indexes
+        self.entries = entries if entries is not None else Entries.empty()
+        self.removed = removed  # entries removed from the graphs since the last full build
+        self.origin = "built"  # how load_index got it: built, saved, or updated (+a -r)
         super().__init__({f: len(i) for f, i in indexes.items()}, dim, embedder_version)
 
-    @classmethod
-    def build(cls, parts: Parts, embedder_version: str, threads: int = 0) -> HnswIndex:
-        """Build one graph per family from {family: (ids, unit vectors)}."""
+    @staticmethod
+    def _new_graph(dim: int) -> Any:
         Index = import_optional("usearch.index", "ann").Index
 
+        return Index(
+            ndim=dim,
+            metric="cos",
+            dtype="f32",
+            connectivity=defaults.HNSW_CONNECTIVITY,
+            expansion_add=defaults.HNSW_EXPANSION_ADD,
+            expansion_search=defaults.HNSW_EXPANSION_SEARCH,
+        )
+
+    @classmethod
+    def build(
+        cls, parts: Parts, embedder_version: str, threads: int = 0, entries: Entries | None = None
+    ) -> HnswIndex:
+        """Build one graph per family from {family: (ids, unit vectors)}."""
         indexes = {}
         dim = next((m.shape[1] for _, m in parts.values()), 0)
         for family, (ids, matrix) in sorted(parts.items()):
-            index = Index(
-                ndim=dim,
-                metric="cos",
-                dtype="f32",
-                connectivity=defaults.HNSW_CONNECTIVITY,
-                expansion_add=defaults.HNSW_EXPANSION_ADD,
-                expansion_search=defaults.HNSW_EXPANSION_SEARCH,
-            )
-            index.add(ids.astype(np.uint64), matrix, threads=threads)
-            indexes[family] = index
-        return cls(indexes, dim, embedder_version)
+            if len(ids):
+                indexes[family] = cls._new_graph(dim)
+                indexes[family].add(ids.astype(np.uint64), matrix, threads=threads)
+        return cls(indexes, dim, embedder_version, entries)
 
     @property
     def memory_bytes(self) -> int:
         return sum(int(i.memory_usage) for i in self._indexes.values())
 
+    def update(
+        self, ids: np.ndarray, matrix: np.ndarray, now: Entries, threads: int = 0
+    ) -> tuple[int, int]:
+        """Bring the graphs to these rows (`now` = Entries.of them): remove the entries that
+        left (or whose vector or family changed), add the new ones; returns (added, removed)."""
+        gone = ~np.isin(self.entries.keys, now.keys)
+        new = ~np.isin(now.keys, self.entries.keys)
+        for family in np.unique(self.entries.families[gone]):
+            graph = self._indexes[str(family)]
+            graph.remove(self.entries.ids[gone & (self.entries.families == family)].astype(
+                np.uint64))
+        for family in np.unique(now.families[new]):
+            rows = new & (now.families == family)
+            graph = self._indexes.get(str(family))
+            if graph is None:
+                graph = self._indexes[str(family)] = self._new_graph(self.dim)
+            graph.add(ids[rows].astype(np.uint64), matrix[rows], threads=threads)
+        self._indexes = {f: g for f, g in self._indexes.items() if len(g)}
+        self.entries = now
+        self.removed += int(gone.sum())
+        self.counts = {f: len(self._indexes[f]) for f in FAMILIES if f in self._indexes}
+        return int(new.sum()), int(gone.sum())
+
     def save(self, folder: Path, generation: int) -> None:
-        """Write the graphs and a manifest into `folder` (replacing what was there)."""
+        """Write the graphs, entries and manifest into `folder` (replacing what was there)."""
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         for family, index in self._indexes.items():
             index.save(str(tmp / f"{family}.usearch"))
+        self.entries.save(tmp / ENTRIES_FILE)
         manifest = {
             "embedder_version": self.embedder_version,
             "generation": generation,
             "dim": self.dim,
             "counts": self.counts,
+            "removed": self.removed,
+            "params": _graph_params(),
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
 
     @classmethod
-    def load(cls, folder: Path, generation: int) -> HnswIndex | None:
-        """The saved index in `folder` if it was built at `generation`, else None (stale)."""
+    def open(cls, folder: Path) -> tuple[HnswIndex, int] | None:
+        """(the saved index in `folder`, the catalogue generation it reflects), or None when
+        it is missing, unreadable or built with other graph parameters."""
         Index = import_optional("usearch.index", "ann").Index
 
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError):
+            manifest = json.loads((folder / MANIFEST_FILE).read_text())
+            if manifest.get("params") != _graph_params():
+                return None
+            entries = Entries.load(folder / ENTRIES_FILE)
+            indexes = {f: Index.restore(str(folder / f"{f}.usearch")) for f in manifest["counts"]}
+        except (OSError, ValueError, KeyError, RuntimeError):
             return None
-        if manifest.get("generation") != generation:
+        if any(i is None or len(i) != manifest["counts"][f] for f, i in indexes.items()):
             return None
-        indexes = {f: Index.restore(str(folder / f"{f}.usearch")) for f in manifest["counts"]}
-        if any(i is None for i in indexes.values()):
+        index = cls(indexes, manifest["dim"], manifest["embedder_version"], entries,
+                    int(manifest.get("removed", 0)))
+        index.set_expansion_search(defaults.HNSW_EXPANSION_SEARCH)
+        if index.size != len(entries.ids):
             return None
-        return cls(indexes, manifest["dim"], manifest["embedder_version"])
+        return index, int(manifest["generation"])
+
+    @classmethod
+    def load(cls, folder: Path, generation: int) -> HnswIndex | None:
+        """The saved index in `folder` if it was built at `generation`, else None (stale)."""
+        opened = cls.open(folder)
+        if opened is None or opened[1] != generation:
+            return None
+        return opened[0]
+
+    def set_expansion_search(self, ef: int) -> None:
+        """Search breadth of every graph (recall against speed; no rebuild needed)."""
+        for graph in self._indexes.values():
+            graph.expansion_search = int(ef)
 
     def _search(self, q: np.ndarray, family: str, k: int) -> list[Hit]:
         index = self._indexes[family]
@@ -213,10 +348,32 @@ def index_folder(catalogue: Catalogue, embedder_version: str) -> Path:
     return catalogue.index_dir / safe
 
 
+class SearchSource(Protocol):
+    """A catalogue that searches itself (the shared server): load_index hands over to it."""
+
+    def search_index(self, embedder_version: str, exact_max: int | None) -> SearchIndex: ...
+
+
+class SearchIndex(Protocol):
+    """What the daemon's matcher needs of an index (ExactIndex, HnswIndex, the server's)."""
+
+    kind: str
+    counts: dict[str, int]
+
+    @property
+    def size(self) -> int: ...
+
+    def search(self, vector: np.ndarray, family: str, k: int) -> list[Hit]: ...
+
+
 def load_index(
-    catalogue: Catalogue, embedder_version: str, exact_max: int | None = None
-) -> ExactIndex | HnswIndex:
-    """The search index for `embedder_version`: exact when small, HNSW (saved) when large."""
+    catalogue: Catalogue | SearchSource, embedder_version: str, exact_max: int | None = None
+) -> SearchIndex:
+    """The search index for `embedder_version`: exact when small, HNSW (saved beside the
+    database, updated in place as entries come and go) when large; a shared catalogue's own
+    index when `catalogue` is one (cir.presets_db.shared)."""
+    if not isinstance(catalogue, Catalogue):
+        return catalogue.search_index(embedder_version, exact_max)
     exact_max = defaults.SEARCH_EXACT_MAX if exact_max is None else exact_max
     versions = catalogue.embedder_versions()
     count = versions.get(embedder_version, 0)
@@ -229,15 +386,41 @@ def load_index(
     if count <= exact_max:
         ids, matrix, families = catalogue.vectors(embedder_version)
         return ExactIndex.from_rows(ids, matrix, families, embedder_version)
+    return _hnsw_index(catalogue, embedder_version)
+
+
+def _hnsw_index(catalogue: Catalogue, embedder_version: str) -> HnswIndex:
+    """The saved graph as is when fresh; else updated with the entries added, changed and
+    removed since it was saved; built anew only when missing, unreadable, of other graph
+    parameters or another vector size, or when removals left too many dead nodes."""
     folder = index_folder(catalogue, embedder_version)
     generation = catalogue.generation()
-    saved = HnswIndex.load(folder, generation)
-    if saved is not None:
-        return saved
+    opened = HnswIndex.open(folder)
+    if opened is not None and opened[1] == generation:
+        opened[0].origin = "saved"
+        return opened[0]
     ids, matrix, families = catalogue.vectors(embedder_version)
-    index = HnswIndex.build(split_by_family(ids, matrix, families), embedder_version)
+    now = Entries.of(ids, matrix, families)
+    index = opened[0] if opened is not None else None
+    if index is not None and _updatable(index, embedder_version, matrix.shape[1], now):
+        added, removed = index.update(ids, matrix, now)
+        index.origin = f"updated (+{added} -{removed})"
+    else:
+        index = HnswIndex.build(split_by_family(ids, matrix, families), embedder_version,
+                                entries=now)
+        index.origin = "built"
     index.save(folder, generation)
     return index
+
+
+def _updatable(index: HnswIndex, embedder_version: str, dim: int, now: Entries) -> bool:
+    removing = int((~np.isin(index.entries.keys, now.keys)).sum())
+    dead = (index.removed + removing) / max(len(now.ids), 1)
+    return (
+        index.embedder_version == embedder_version
+        and index.dim == dim
+        and dead <= defaults.HNSW_MAX_REMOVED_FRACTION
+    )
 
 
 def refresh_index(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cir.cli.output import echo_json, json_option, json_stdout
+from cir import defaults
+from cir.cli.output import db_option, echo_json, json_option, json_stdout
 
 
 @click.group()
@@ -268,3 +269,49 @@ def page_speed(n_requests: int | None, family_size: int | None, as_json: bool) -
         return
     for key, value in result.items():
         click.echo(f"{key:>16}: {value}")
+
+
+@bench.command("search-scale")
+@db_option("Real catalogue whose vectors seed the sizes (e.g. the built-in bank, "
+           "`cir catalogue add-builtin --db PATH`).", required=True)
+@click.option("--size", "sizes", type=click.IntRange(10), multiple=True,
+              help="Catalogue size (repeatable; default 10^5 and 10^6).")
+@click.option("--server-url", default=None,
+              help="Shared catalogue server to measure (default: a private PostgreSQL + "
+                   "pgvector started in a temporary folder).")
+@click.option("--no-server", is_flag=True, help="Measure exact and HNSW only.")
+@json_option("Print the results as JSON.")
+def search_scale(db: str, sizes: tuple[int, ...], server_url: str | None, no_server: bool,
+                 as_json: bool) -> None:
+    """Search on real embeddings at scale: exact, HNSW and the shared server, p50/p95 per
+    query, recall@5 against exact, build and update costs.
+
+    The catalogue's real vectors are grown to each size by jittered copies (see
+    cir.benchmarks.search_scale). 10^6 takes most of an hour on 2 cores.
+
+    \b
+    Example:
+        cir bench search-scale --db ~/.cache/cir/search-bench/builtin.db --size 100000
+        nice cir bench search-scale --db builtin.db --json > scale.json
+    """
+    from pathlib import Path
+
+    from cir.benchmarks.search_scale import bench_search_scale
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    with json_stdout(as_json):
+        result = bench_search_scale(Path(db), sizes or defaults.BENCH_SCALE_SIZES, server_url,
+                                    not no_server, log=log)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"{result['real_vectors']} real vectors of {result['embedder_version']}, jitter "
+               f"{result['jitter']} (copy cosine {result['copy_cosine_median']}, real nearest "
+               f"neighbour {result['nn_cosine_median']})")
+    for row in result["rows"]:
+        for way in ("exact", "hnsw", "server"):
+            if way in row:
+                facts = ", ".join(f"{k} {v}" for k, v in row[way].items())
+                click.echo(f"{row['entries']:>9,} {way:<6} {facts}")

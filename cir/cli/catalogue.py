@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -90,7 +91,14 @@ def _build_options(f: Callable) -> Callable:
 
 def _open(db: str | None):
     from cir.presets_db.catalogue import Catalogue
+    from cir.presets_db.shared import is_url
 
+    if is_url(db):
+        raise click.BadParameter(
+            "this command works on a local catalogue file; a shared catalogue URL is served "
+            "by `cir daemon start --db URL` and filled by `cir catalogue push --to URL`",
+            param_hint="--db",
+        )
     return Catalogue.open(db)
 
 
@@ -417,3 +425,146 @@ def remove(db, as_json, source) -> None:
         echo_json({"source": source, "removed": removed})
     else:
         click.echo(f"removed source {source} ({removed} entries)")
+
+
+@catalogue.command("push")
+@db_option("Local catalogue to publish (default: the user's catalogue).")
+@click.option("--to", "url", required=True,
+              help="Shared catalogue URL: postgresql://user:password@host:port/database.")
+@json_option("Print what changed as JSON.")
+def push(db, url, as_json) -> None:
+    """Publish a local catalogue to a shared one that many daemons search.
+
+    Sends every embedder version's vectors and what the hits show (names, families,
+    sources); a second push sends only what changed. Daemons then serve it with
+    `cir daemon start --db URL`. Previews stay on this machine.
+
+    \b
+    Example:
+        cir catalogue server start --dir /srv/cir-catalogue
+        cir catalogue push --to postgresql://cir:PASSWORD@127.0.0.1:5433/cir
+        cir daemon start --db postgresql://cir:PASSWORD@127.0.0.1:5433/cir
+    """
+    from cir.presets_db.shared import is_url
+    from cir.presets_db.shared import push as call
+
+    if not is_url(url):
+        raise click.BadParameter(f"{url!r} is not a postgresql:// URL", param_hint="--to")
+    with json_stdout(as_json), _open(db) as local:
+        entries = sum(local.embedder_versions().values())
+        with _progress(entries, as_json, "pushing") as advance:
+            summary = call(local, url, progress=advance)
+    data = summary.to_dict()
+    if as_json:
+        echo_json(data)
+        return
+    for version, counts in data["versions"].items():
+        click.echo(f"{version}: {counts['entries']} entries, +{counts['added']} "
+                   f"-{counts['removed']}")
+    click.echo(f"pushed to {data['url']} in {data['seconds']:.1f} s (generation "
+               f"{data['generation']})")
+
+
+def _progress(total: int, quiet: bool, label: str):
+    """A progress bar over `total` items (none with --json); yields its advance function."""
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext(lambda n: None)
+
+    @contextlib.contextmanager
+    def bar():
+        with click.progressbar(length=total, label=label, file=None) as progress:
+            yield progress.update
+
+    return bar()
+
+
+@catalogue.group("server")
+def server() -> None:
+    """A local PostgreSQL + pgvector server for a shared catalogue (needs `cir[shared]`).
+
+    \b
+    Example:
+        cir catalogue server start --dir /srv/cir-catalogue --host 0.0.0.0
+        cir catalogue server status --dir /srv/cir-catalogue
+        cir catalogue server stop --dir /srv/cir-catalogue
+    """
+
+
+_dir_option = click.option(
+    "--dir", "folder", type=click.Path(file_okay=False), required=True,
+    help="Folder of the server's data, password and log (created on first start).",
+)
+
+
+@server.command("start")
+@_dir_option
+@click.option("--port", type=click.IntRange(1, 65535), default=defaults.SHARED_SERVER_PORT,
+              show_default=True, help="TCP port.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface, for a team's network).")
+@json_option("Print the server's facts as JSON.")
+def server_start(folder, port, host, as_json) -> None:
+    """Start the server (initialising its folder on first use) and print its URL.
+
+    \b
+    Example:
+        cir catalogue server start --dir ~/cir-shared
+        cir catalogue server start --dir /srv/cir-catalogue --host 0.0.0.0 --port 5433
+    """
+    from cir.presets_db import shared_server
+
+    info = shared_server.start(Path(folder), port=port, host=host)
+    _print_server(info, as_json)
+
+
+@server.command("status")
+@_dir_option
+@json_option("Print the server's facts as JSON.")
+def server_status(folder, as_json) -> None:
+    """Say whether the server of a folder runs, and its URL.
+
+    \b
+    Example:
+        cir catalogue server status --dir ~/cir-shared
+    """
+    from cir.presets_db import shared_server
+
+    info = shared_server.status(Path(folder))
+    if info is None:
+        if as_json:
+            echo_json({"running": False, "folder": str(folder)})
+        else:
+            click.echo(f"no server runs in {folder}: `cir catalogue server start --dir {folder}`")
+        sys.exit(1)
+    _print_server(info, as_json)
+
+
+@server.command("stop")
+@_dir_option
+@json_option("Print whether it was running as JSON.")
+def server_stop(folder, as_json) -> None:
+    """Stop the server of a folder (committed data stays).
+
+    \b
+    Example:
+        cir catalogue server stop --dir ~/cir-shared
+    """
+    from cir.presets_db import shared_server
+
+    stopped = shared_server.stop(Path(folder))
+    if as_json:
+        echo_json({"folder": str(folder), "stopped": stopped})
+        return
+    click.echo(f"server in {folder} {'stopped' if stopped else 'was not running'}")
+
+
+def _print_server(info, as_json: bool) -> None:
+    if as_json:
+        echo_json({"running": True, "folder": str(info.folder), "host": info.host,
+                   "port": info.port, "url": info.url, "pid": info.pid})
+        return
+    click.echo(f"server running (pid {info.pid}) on {info.host}:{info.port}")
+    click.echo(f"url: {info.url}")
+    click.echo("publish with `cir catalogue push --to URL`; serve with `cir daemon start --db URL`")

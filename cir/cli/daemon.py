@@ -35,7 +35,7 @@ def daemon() -> None:
 
 
 @daemon.command()
-@db_option("Catalogue database to serve.")
+@db_option("Catalogue to serve: a database file or a shared catalogue's postgresql:// URL.")
 @click.option("--embedder", help="Embedder name or checkpoint (default: shipped weights/MFCC).")
 @click.option("--endpoint", "endpoints", multiple=True, help="Endpoint to bind (repeatable).")
 @click.option("--lock", "lock_path", type=click.Path(dir_okay=False), hidden=True)
@@ -63,7 +63,7 @@ def run(db, embedder, endpoints, lock_path, idle_timeout, max_requests, log_file
 
 
 @daemon.command()
-@db_option("Catalogue database to serve.")
+@db_option("Catalogue to serve: a database file or a shared catalogue's postgresql:// URL.")
 @click.option("--embedder", help="Embedder name or checkpoint (default: shipped weights/MFCC).")
 @click.option("--idle-timeout", type=float, help="Exit after this many idle seconds.")
 @_web_port_option

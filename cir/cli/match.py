@@ -114,7 +114,8 @@ _family_option = click.option(
 @_family_option
 @json_option("JSON Lines: one object per file.")
 @click.option("--local", is_flag=True, help="Match in this process, without the daemon.")
-@db_option("Catalogue for --local (the daemon serves its own: `cir daemon start --db`).")
+@db_option("Catalogue for --local, a file or postgresql:// URL (the daemon serves its own: "
+           "`cir daemon start --db`).")
 @click.option("--play", is_flag=True, help="Audition each family's top suggestion.")
 @click.option("--device", help="Output device for --play (index or name).")
 def match(files, k, families, as_json, local, db, play, device):
