@@ -77,7 +77,7 @@ def _task_cost(engine: Any, tasks: int) -> float:
 
 
 def bench_engines(
-    presets: int = defaults.BENCH_BUILD_PRESETS,
+    presets: int = defaults.BENCH_ENGINES_PRESETS,
     embedder: str = defaults.CATALOGUE_EMBEDDER,
     noop_tasks: int = defaults.BENCH_ENGINES_NOOP_TASKS,
     cluster_cores: int = defaults.BENCH_PROJECTION_CORES,

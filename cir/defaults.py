@@ -455,6 +455,9 @@ BENCH_BUILD_PRESETS = 96
 # `cir bench engines`: no-op tasks timed per engine (their round trip is the engine's own cost),
 # and the cluster its projection is for: this many cores, this many presets.
 BENCH_ENGINES_NOOP_TASKS = 300
+# Presets per engine build: at about 15 ms a preset, 96 presets end before a local pool's second
+# worker has started (spawn, torch import, model load: about 2 s), which then read as a slow pool.
+BENCH_ENGINES_PRESETS = 600
 # Presets of the untimed build that loads the driver's imports before the timed ones.
 BENCH_ENGINES_WARM_UP = 4
 BENCH_PROJECTION_CORES = 100

@@ -186,7 +186,7 @@ def engines_speed(presets: int | None, embedder: str, as_json: bool) -> None:
     from cir.benchmarks.build_engines import bench_engines
 
     with json_stdout(as_json):
-        result = bench_engines(presets or defaults.BENCH_BUILD_PRESETS, embedder)
+        result = bench_engines(presets or defaults.BENCH_ENGINES_PRESETS, embedder)
     if as_json:
         echo_json(result)
         return
