@@ -164,7 +164,7 @@ ENCODER_WEIGHTS_NAME = "cir-line"
 # ENCODER_WEIGHTS_NAME encoder plus one query head per family and a presence head; the default
 # embedder when present (same catalogue space). Earlier weights (cir-cnn, cir-cnn-heads) stay
 # in encoder/weights, loadable by name, for comparison (docs/BENCHMARKS.md).
-ENCODER_HEADS_WEIGHTS_NAME = "cir-line-heads"
+ENCODER_HEADS_WEIGHTS_NAME = "cir-line-heads-attn"
 # Training stems (cir.training.data.line_set): monophonic lines per TRAIN preset, rendered by
 # the engine with plan_mix's rhythms, pitches, gates and velocities, each this long (uniform).
 TRAIN_LINES_PER_PRESET = 8

@@ -29,7 +29,7 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
     Example:
         cir eval --benchmark builtin-mix3 --json
         cir eval --benchmark gm-single --queries 300
-        cir eval -b builtin-mix5 --embedder ~/.local/share/cir/runs/cir-line-heads/best.pt
+        cir eval -b builtin-mix5 -e ~/.local/share/cir/runs/cir-family-heads-attention/best.pt
     """
     from cir.training.evaluate import format_table, run_benchmark
 
