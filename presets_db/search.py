@@ -240,7 +240,8 @@ class HnswIndex(FamilyIndex):
 
     @classmethod
     def build(
-        cls, parts: Parts, embedder_version: str, threads: int = 0, entries: Entries | None = None
+        cls, parts: Parts, embedder_version: str, threads: int = defaults.HNSW_BUILD_THREADS,
+        entries: Entries | None = None,
     ) -> HnswIndex:
         """Build one graph per family from {family: (ids, unit vectors)}."""
         indexes = {}
@@ -256,7 +257,8 @@ class HnswIndex(FamilyIndex):
         return sum(int(i.memory_usage) for i in self._indexes.values())
 
     def update(
-        self, ids: np.ndarray, matrix: np.ndarray, now: Entries, threads: int = 0
+        self, ids: np.ndarray, matrix: np.ndarray, now: Entries,
+        threads: int = defaults.HNSW_BUILD_THREADS,
     ) -> tuple[int, int]:
         """Bring the graphs to these rows (`now` = Entries.of them): remove the entries that
         left (or whose vector or family changed), add the new ones; returns (added, removed)."""
