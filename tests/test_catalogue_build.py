@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from build_support import build_in_flight
 from click.testing import CliRunner
-from conftest import BUILD_PLUGINS, REPO, as_nobody
+from conftest import BUILD_PLUGINS, as_nobody
 from pedalboard.io import AudioFile
 
 from cir.cli import cli
@@ -232,19 +229,8 @@ def test_build_killed_mid_way_resumes_without_loss(tmp_path):
     total = 24
     with Catalogue.open(db) as cat:
         cat.add_source("builtin", "factory", {"limit": total})
-    cmd = [sys.executable, "-c", "from cir.cli import main; main()", "catalogue", "build",
-           "--db", str(db), "--embedder", "mfcc80", "--workers", "1", "--batch-size", "2",
-           "--json"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = build_in_flight(db, "--workers", "1")
     try:
-        deadline = time.monotonic() + 120
-        done = 0
-        while done < 4 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            with sqlite3.connect(db) as conn:
-                done = conn.execute("SELECT COUNT(*) FROM presets").fetchone()[0]
-        assert proc.poll() is None, "the build finished before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:

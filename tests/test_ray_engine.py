@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from build_support import build_in_flight
 from click.testing import CliRunner
 from conftest import REPO
 
@@ -186,21 +186,10 @@ def test_killed_driver_resumes_without_loss_or_repeats(tmp_path, ray_engine):
     total = 24
     with Catalogue.open(db) as cat:
         cat.add_source("builtin", "factory", {"limit": total})
-    cmd = [sys.executable, "-c", "from cir.cli import main; main()", "catalogue", "build",
-           "--db", str(db), "--embedder", "mfcc80", "--engine", "ray", "--workers", "1",
-           "--batch-size", "2", "--json"]  # fmt: skip
     run_dir = Path(tempfile.mkdtemp(prefix="cir-t-"))  # short: Ray's sockets go under it
     env = {**os.environ, "CIR_RUNTIME_DIR": str(run_dir)}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = build_in_flight(db, "--engine", "ray", "--workers", "1", env=env)
     try:
-        deadline = time.monotonic() + 120
-        done = 0
-        while done < 4 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            with sqlite3.connect(db) as conn:
-                done = conn.execute("SELECT COUNT(*) FROM presets").fetchone()[0]
-        assert proc.poll() is None, "the build finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)  # the driver alone: Ray's processes must follow
         proc.wait()
         assert _ray_core_processes_gone(proc.pid, within=15.0)
