@@ -167,7 +167,7 @@ class _RecipeDraw:
 
     def _original(self) -> tuple[Preset, Draft]:
         draft = self._new_sound(lambda: self.recipe.build(self.d))
-        return self._keep(draft, None), draft
+        return self._keep(self._preset(draft, None), draft), draft
 
     def _sibling_of(self, parent: tuple[Preset, Draft]) -> tuple[Preset, Draft] | None:
         """A sibling that sounds different from its parent, or None (draw an original)."""
@@ -180,7 +180,7 @@ class _RecipeDraw:
             else:
                 same = self.too_close(parent[0], candidate)
             if not same:
-                return self._keep(draft, parent[0]), draft
+                return self._keep(candidate, draft), draft
         return None  # no audible move from this parent: an original takes the slot
 
     def _preset(self, draft: Draft, parent: Preset | None) -> Preset:
@@ -199,8 +199,8 @@ class _RecipeDraw:
             gain_db=LEVEL_DB.get(label, 0.0),
         )
 
-    def _keep(self, draft: Draft, parent: Preset | None) -> Preset:
-        preset = self._preset(draft, parent)
+    def _keep(self, preset: Preset, draft: Draft) -> Preset:
+        """Count the kept preset's name and sound, so later draws neither reuse nor repeat them."""
         label = draft.label or self.recipe.label
         self.numbers[label] = self.numbers.get(label, 0) + 1
         self.seen.add(_sound_key(draft))
