@@ -158,13 +158,15 @@ BENCH_SEED = 0
 # The real-instrument benchmark's SoundFont: never used for training (docs/DESIGN.md).
 GM_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # Shipped weights: encoder/weights/<name>.pt beside <name>.json (its config). The catalogue
-# encoder: line-aware (cir.training.lines, a preset's lines are positives of its notes).
-ENCODER_WEIGHTS_NAME = "cir-line"
+# encoder: line-aware (cir.training.lines, a preset's lines are positives of its notes), its
+# TRAIN the factory bank plus three Debian SoundFonts (TimGM6mb, sf_GMbank, OPL-3).
+ENCODER_WEIGHTS_NAME = "cir-line-sf3"
 # Shipped per-family heads with presence (cir.training.family_heads): the frozen
 # ENCODER_WEIGHTS_NAME encoder plus one query head per family and a presence head; the default
-# embedder when present (same catalogue space). Earlier weights (cir-cnn, cir-cnn-heads) stay
-# in encoder/weights, loadable by name, for comparison (docs/BENCHMARKS.md).
-ENCODER_HEADS_WEIGHTS_NAME = "cir-line-heads-attn"
+# embedder when present (same catalogue space). Earlier weights (cir-cnn, cir-cnn-heads,
+# cir-line, cir-line-heads-attn: the starting points of the shipped pair) stay in
+# encoder/weights, loadable by name, for comparison (docs/BENCHMARKS.md).
+ENCODER_HEADS_WEIGHTS_NAME = "cir-line-sf3-heads"
 # Training stems (cir.training.data.line_set): monophonic lines per TRAIN preset, rendered by
 # the engine with plan_mix's rhythms, pitches, gates and velocities, each this long (uniform).
 TRAIN_LINES_PER_PRESET = 8

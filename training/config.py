@@ -144,13 +144,45 @@ class HeadsTrainConfig(BaseTrainConfig):
 
 
 @dataclass(frozen=True)
-class LineEncoderTrainConfig(BaseTrainConfig):
+class StemTrainConfig(BaseTrainConfig):
+    """What the two kinds trained on engine-rendered line stems share (line-encoder,
+    family-heads): the line library, extra SoundFonts, speed settings."""
+
+    families: tuple[str, ...] = FAMILIES
+    # Lines rendered per TRAIN preset, each uniform in line_seconds long; each stem at a
+    # random level in gain_db.
+    lines_per_preset: int = defaults.TRAIN_LINES_PER_PRESET
+    line_seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS
+    gain_db: tuple[float, float] = defaults.TRAIN_GAIN_DB
+    # Every preset of these SoundFonts joins TRAIN (recorded instruments beside the synth
+    # bank; never the gm benchmarks' FluidR3_GM), drawn together `soundfont_share` of the
+    # time within a family (0: as often as any bank preset).
+    soundfonts: tuple[str, ...] = ()
+    soundfont_share: float = 0.0
+    # Speed: bf16 autocast of the trunk (projection, normalisation and loss stay fp32),
+    # channels_last, batches made in a background thread.
+    bf16: bool = True
+    channels_last: bool = True
+    prefetch: int = 2
+    valid_mixes: int = defaults.VALID_MIX_COUNT
+
+    def check(self) -> None:
+        super().check()
+        if not 0.0 <= self.soundfont_share < 1.0:
+            raise TrainConfigError(
+                f"soundfont_share {self.soundfont_share}: expected 0 <= share < 1"
+            )
+        if self.soundfont_share and not self.soundfonts:
+            raise TrainConfigError("soundfont_share is set but soundfonts lists no SoundFont")
+
+
+@dataclass(frozen=True)
+class LineEncoderTrainConfig(StemTrainConfig):
     """The catalogue encoder that reads lines (cir.training.lines): a preset's engine-rendered
     lines are positives of its notes. Loss = InfoNCE line->note + note->line + note->note."""
 
     kind: ClassVar[str] = "line-encoder"
 
-    families: tuple[str, ...] = FAMILIES
     # Start from this encoder checkpoint (relative: a file of the encoder package, e.g.
     # "weights/cir-cnn.pt"); "" = from scratch with `channels` and `dim`.
     init_encoder: str = ""
@@ -162,23 +194,14 @@ class LineEncoderTrainConfig(BaseTrainConfig):
     hard_fraction: float = 0.5
     batch_notes: int = 2
     crop_seconds: tuple[float, ...] = (1.0, 1.25, 1.5)
-    # Lines: rendered per TRAIN preset, each uniform in line_seconds long; a batch crops them
-    # to one of line_crop_seconds (a few shapes: each new one costs oneDNN set-up).
-    lines_per_preset: int = defaults.TRAIN_LINES_PER_PRESET
-    line_seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS
+    # A batch crops lines to one of line_crop_seconds (a few shapes: each new one costs oneDNN
+    # set-up).
     line_crop_seconds: tuple[float, ...] = (3.0, 4.0, 5.0, 6.0)
-    gain_db: tuple[float, float] = defaults.TRAIN_GAIN_DB
     # Loss weights of the three InfoNCE directions.
     line_to_note: float = 1.0
     note_to_line: float = 1.0
     note_to_note: float = 1.0
-    # Speed: bf16 autocast of the trunk (projection, normalisation and loss stay fp32),
-    # channels_last, torch.compile of the trunk, batches made in a background thread.
-    bf16: bool = True
-    channels_last: bool = True
-    compile: bool = False
-    prefetch: int = 2
-    valid_mixes: int = defaults.VALID_MIX_COUNT
+    compile: bool = False  # torch.compile of the trunk
 
     def check(self) -> None:
         super().check()
@@ -193,33 +216,27 @@ class LineEncoderTrainConfig(BaseTrainConfig):
 
 
 @dataclass(frozen=True)
-class FamilyHeadsTrainConfig(BaseTrainConfig):
+class FamilyHeadsTrainConfig(StemTrainConfig):
     """Per-family heads + a presence head over a frozen (line-aware) catalogue encoder, trained
     on power-summed mixes of engine-rendered line stems (cir.training.family_heads)."""
 
     kind: ClassVar[str] = "family-heads"
 
     name: str = defaults.ENCODER_HEADS_WEIGHTS_NAME
-    families: tuple[str, ...] = FAMILIES
     # Checkpoint of the frozen catalogue encoder (relative: a file of the encoder package).
     frozen_encoder: str = ""
+    # Start the heads (trunk, pooling, heads, presence) from this heads checkpoint, e.g.
+    # "weights/cir-line-heads-attn.pt" (same families and pooling); "" = from the frozen encoder.
+    init_heads: str = ""
     # Mixes per step; each plays 1..max_parts families (any subset, uniform in the count).
     mixes: int = 32
     parts: tuple[int, int] = (1, 5)
-    # Lines rendered per TRAIN preset (the line library the encoder run uses), cropped to one
-    # of crop_seconds per step; each stem at a random level in gain_db.
-    lines_per_preset: int = defaults.TRAIN_LINES_PER_PRESET
-    line_seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS
+    # The lines (the library the encoder run uses) are cropped to one of crop_seconds per step.
     crop_seconds: tuple[float, ...] = (3.0, 4.0, 5.0, 6.0, 8.0)
-    gain_db: tuple[float, float] = defaults.TRAIN_GAIN_DB
     regression_weight: float = 0.5  # weight of the 1 - cos(head, target) term
     presence_weight: float = 1.0  # weight of the presence BCE
     shared_row: bool = False  # serve the frozen encoder's vector beside each head's (max)
     attention: bool = False  # per-family attention pooling over time (encoder.mix_heads)
-    bf16: bool = True
-    channels_last: bool = True
-    prefetch: int = 2
-    valid_mixes: int = defaults.VALID_MIX_COUNT
 
     def check(self) -> None:
         super().check()

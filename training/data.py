@@ -17,6 +17,11 @@ renders only the missing ones):
 
 A source is plain picklable data: ("builtin", preset JSON) or ("sf2", (file, bank, program,
 drum key)), so spawned workers rebuild the instrument themselves.
+
+TRAIN is the factory bank's TRAIN split plus every preset of the SoundFonts a config lists
+(recorded instruments the synth cannot make; the gm benchmarks' FluidR3_GM is refused). Each
+cache keeps one folder per origin (the bank, each SoundFont): adding a SoundFont to a run
+renders only that SoundFont.
 """
 
 from __future__ import annotations
@@ -79,10 +84,60 @@ def builtin_sources(split: str | None, families: Sequence[str]) -> list[Source]:
 
 
 def run_sources(families: Sequence[str], train_per_family: int | None,
-                valid_per_family: int | None) -> tuple[list[Source], list[Source]]:
-    """A training run's (TRAIN, VALID) factory-bank sources, each limited per family."""
-    return (limit_per_family(builtin_sources("train", families), train_per_family),
-            limit_per_family(builtin_sources("valid", families), valid_per_family))
+                valid_per_family: int | None, soundfonts: Sequence[str] = ()
+                ) -> tuple[list[Source], list[Source]]:
+    """A training run's (TRAIN, VALID) sources: factory-bank presets, each split limited per
+    family, then every preset of each of `soundfonts` appended to TRAIN (after the bank, so the
+    bank's caches stay valid: they are kept per origin)."""
+    train = limit_per_family(builtin_sources("train", families), train_per_family)
+    for path in soundfonts:
+        train += soundfont_training_sources(path, families)
+    return train, limit_per_family(builtin_sources("valid", families), valid_per_family)
+
+
+def soundfont_training_sources(path: str | Path, families: Sequence[str]) -> list[Source]:
+    """A training SoundFont's presets, keys prefixed with the file name (two SoundFonts both
+    have a "000:032"). The benchmarks' SoundFont (GM_SOUNDFONT) is refused, by path or by
+    content: the gm benchmarks measure presets never trained on."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"training SoundFont {path} not found: give the path of an .sf2/.sf3 file")
+    if is_benchmark_soundfont(path):
+        raise DataError(
+            f"training SoundFont {path} is the gm benchmarks' {defaults.GM_SOUNDFONT}: the "
+            "benchmarks measure presets never trained on; train on another SoundFont"
+        )
+    found = [Source(f"{path.name}:{s.key}", s.family, s.kind, s.spec)
+             for s in sf2_sources(path, families)]
+    if not found:
+        raise DataError(f"training SoundFont {path} has no presets of {', '.join(families)}")
+    return found
+
+
+def is_benchmark_soundfont(path: Path) -> bool:
+    """Is `path` the gm benchmarks' SoundFont, or a copy of it?"""
+    bench = Path(defaults.GM_SOUNDFONT)
+    if not bench.is_file():
+        return False
+    if path.resolve() == bench.resolve():
+        return True
+    if path.stat().st_size != bench.stat().st_size:
+        return False
+    from cir.presets_db.sources import file_sha256
+
+    return file_sha256(path) == file_sha256(bench)
+
+
+def draw_weights(sources: Sequence[Source], members: np.ndarray, share: float
+                 ) -> np.ndarray | None:
+    """Sampling probabilities over `members` (source indices) that give the SoundFont
+    presets among them `share` of the draws together (None: uniform). A few hundred sampled
+    instruments beside thousands of bank presets would otherwise be drawn too rarely to
+    teach the encoder what recorded instruments sound like."""
+    from_sf2 = np.asarray([sources[int(i)].kind == "sf2" for i in members])
+    if share <= 0 or from_sf2.all() or not from_sf2.any():
+        return None
+    return np.where(from_sf2, share / from_sf2.sum(), (1 - share) / (~from_sf2).sum())
 
 
 def limit_per_family(sources: list[Source], per_family: int | None) -> list[Source]:
@@ -249,11 +304,15 @@ def _cache_dir(kind: str, sources: Sequence[Source], params: dict[str, Any]) -> 
 
 
 def _engine_version(sources: Sequence[Source]) -> Any:
+    """What else decides the sound: the engine's version, or the SoundFont files' sizes and
+    modification times (a replaced file is rendered again)."""
     if any(s.kind == "builtin" for s in sources):
         from cir.synth import engine
 
         return getattr(engine, "ENGINE_VERSION", None)
-    return None
+    files = sorted({s.spec[0] for s in sources if s.kind == "sf2"})
+    return [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files if os.path.isfile(f)
+            ] or None
 
 
 def _render_missing(
@@ -264,24 +323,50 @@ def _render_missing(
     workers: int | None,
     progress: bool,
     label: str,
-) -> tuple[list[str], list[list[tuple[int, Source]]], Path]:
-    """Render every missing chunk (in a process pool): (chunk paths, their sources, folder)."""
-    folder = _cache_dir(kind, sources, params)
-    folder.mkdir(parents=True, exist_ok=True)
-    # Same-family chunks: reference clips of one family share a length, so they stack.
-    indexed = list(enumerate(sources))
+) -> tuple[list[str], list[list[tuple[int, Source]]]]:
+    """Render every missing chunk (in a process pool): (chunk paths, their sources)."""
     groups: list[list[tuple[int, Source]]] = []
-    for family in sorted({s.family for s in sources}):
-        members = [(i, s) for i, s in indexed if s.family == family]
-        groups.extend(members[k : k + chunk_size] for k in range(0, len(members), chunk_size))
     jobs = []
-    for n, group in enumerate(groups):
-        path = folder / f"chunk-{n:05d}.npz"
-        jobs.append({"kind": kind, "path": str(path), "sources": group, **params})
+    folders = []
+    for offset, segment in _origin_segments(sources):
+        # A folder per origin: adding a SoundFont to a run renders only that SoundFont.
+        folder = _cache_dir(kind, segment, {**params, "offset": offset} if offset else params)
+        folder.mkdir(parents=True, exist_ok=True)
+        folders.append(folder)
+        # Same-family chunks: reference clips of one family share a length, so they stack.
+        chunks = _family_chunks(list(enumerate(segment, start=offset)), chunk_size)
+        for n, group in enumerate(chunks):
+            path = folder / f"chunk-{n:05d}.npz"
+            jobs.append({"kind": kind, "path": str(path), "sources": group, **params})
+        groups.extend(chunks)
     todo = [j for j in jobs if not Path(j["path"]).is_file()]
     if todo:
-        _render_jobs(todo, workers, progress, f"{label}: {len(todo)} chunks -> {folder}")
-    return [j["path"] for j in jobs], groups, folder
+        where = ", ".join(str(f) for f in folders)
+        _render_jobs(todo, workers, progress, f"{label}: {len(todo)} chunks -> {where}")
+    return [j["path"] for j in jobs], groups
+
+
+def _family_chunks(indexed: list[tuple[int, Source]], size: int
+                   ) -> list[list[tuple[int, Source]]]:
+    """(index, source) pairs cut into chunks of at most `size`, one family per chunk."""
+    out = []
+    for family in sorted({s.family for _, s in indexed}):
+        members = [(i, s) for i, s in indexed if s.family == family]
+        out.extend(members[k : k + size] for k in range(0, len(members), size))
+    return out
+
+
+def _origin_segments(sources: Sequence[Source]) -> list[tuple[int, list[Source]]]:
+    """(offset, sources) runs of one origin each: the factory bank, or one SoundFont file."""
+    out: list[tuple[int, list[Source]]] = []
+    origin = None
+    for i, s in enumerate(sources):
+        here = (s.kind, s.spec[0] if s.kind == "sf2" else None)
+        if here != origin:
+            out.append((i, []))
+            origin = here
+        out[-1][1].append(s)
+    return out
 
 
 def _build(
@@ -294,12 +379,12 @@ def _build(
     label: str,
 ) -> dict[str, Any]:
     """Render every missing chunk, then load all chunks in order."""
-    chunk_paths, groups, folder = _render_missing(
+    chunk_paths, groups = _render_missing(
         kind, sources, params, chunk_size, workers, progress, label
     )
     chunks = [dict(np.load(p)) for p in chunk_paths]
     order = [i for group in groups for i, _ in group]
-    return {"chunks": chunks, "order": np.asarray(order), "groups": groups, "folder": folder}
+    return {"chunks": chunks, "order": np.asarray(order), "groups": groups}
 
 
 def _save_chunk(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -443,7 +528,7 @@ def line_set(
     Chunks are copied into one preallocated array: the set can take gigabytes."""
     params = {"count": count, "seed": seed, "seconds": list(seconds),
               "features": features.to_dict(), "render_version": defaults.RENDER_VERSION}
-    chunk_paths, _, _ = _render_missing(
+    chunk_paths, _ = _render_missing(
         "lines", sources, params, chunk_size, workers, progress, "rendering lines"
     )
     lengths, peaks, owners = [], [], []

@@ -30,14 +30,22 @@ import torch.nn.functional as F
 
 from cir import defaults
 from cir.encoder.features import FeatureConfig
-from cir.encoder.mix_heads import MixHeadsEncoder, read_heads, save_heads
+from cir.encoder.mix_heads import HeadsConfig, MixHeadsEncoder, read_heads, save_heads
 from cir.encoder.model import TimbreEncoder, count_parameters
 from cir.training import data
-from cir.training.config import FamilyHeadsTrainConfig
+from cir.training.config import FamilyHeadsTrainConfig, TrainConfigError
 from cir.training.evaluate import embed_mels, embed_references, rank_hits
 from cir.training.heads import heads_loss
 from cir.training.lines import draw_gain
-from cir.training.loop import Job, Prefetcher, load_frozen, run_loop, start_run, torch_threads
+from cir.training.loop import (
+    Job,
+    Prefetcher,
+    load_frozen,
+    run_loop,
+    start_run,
+    torch_threads,
+    weights_path,
+)
 from cir.training.mixes import item_rng, mix_peak, power_sum
 
 _FAMILY_HEADS_STREAM = 13  # item_rng stream of these batches (others: 2, 5, 7, 11)
@@ -48,6 +56,7 @@ class HeadsData:
     lines: data.LineSet
     line_index: list[np.ndarray]  # per TRAIN source: its line indices
     by_family: dict[str, np.ndarray]  # family -> TRAIN source indices
+    draw_p: dict[str, np.ndarray | None]  # family -> draw probabilities of by_family (None: even)
     train_refs: data.ReferenceSet  # catalogue clips of every TRAIN preset (the targets)
     valid_refs: data.ReferenceSet
     valid: data.ValidMixes
@@ -58,15 +67,18 @@ def prepare_heads_data(config: FamilyHeadsTrainConfig, progress: bool = True) ->
     """Lines, TRAIN and VALID reference clips, VALID mixes: rendered once, then cached."""
     features = FeatureConfig(n_mels=config.n_mels)
     train, valid = data.run_sources(config.families, config.train_presets_per_family,
-                                    config.valid_presets_per_family)
+                                    config.valid_presets_per_family, config.soundfonts)
     kw = {"workers": config.workers, "progress": progress}
     lines = data.line_set(train, config.lines_per_preset, config.seed, features,
                           tuple(config.line_seconds), **kw)
+    by_family = {f: np.asarray([i for i, s in enumerate(train) if s.family == f])
+                 for f in config.families}
     return HeadsData(
         lines=lines,
         line_index=lines.by_source(),
-        by_family={f: np.asarray([i for i, s in enumerate(train) if s.family == f])
-                   for f in config.families},
+        by_family=by_family,
+        draw_p={f: data.draw_weights(train, members, config.soundfont_share)
+                for f, members in by_family.items()},
         train_refs=data.reference_set(train, features, **kw),
         valid_refs=data.reference_set(valid, features, **kw),
         valid=data.valid_mixes(valid, config.valid_mixes, config.seed, features,
@@ -101,7 +113,9 @@ def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> 
         parts, peaks = [], []
         for fi in playing:
             family = families[fi]
-            position = int(rng.integers(len(hd.by_family[family])))
+            weights = hd.draw_p[family]
+            position = int(rng.integers(len(hd.by_family[family])) if weights is None
+                           else rng.choice(len(weights), p=weights))
             source = int(hd.by_family[family][position])
             line = int(rng.choice(hd.line_index[source]))
             mel = hd.lines.line(line)
@@ -211,6 +225,21 @@ def catalogue_vectors(frozen: TimbreEncoder, refs: data.ReferenceSet) -> np.ndar
     return embed_references(lambda mels: embed_mels(frozen, mels), refs.mels)
 
 
+def start_heads(model: MixHeadsEncoder, name: str) -> None:
+    """Load the weights of heads checkpoint `name` into `model`; TrainConfigError when its
+    families or pooling differ (their weights would not fit)."""
+    state = read_heads(weights_path(name))["query"]
+    start = HeadsConfig.from_dict(state["config"])
+    mine = model.config
+    if (start.families, start.attention) != (mine.families, mine.attention):
+        raise TrainConfigError(
+            f"init_heads {name} has families {list(start.families)} and attention "
+            f"{start.attention}, the config {list(mine.families)} and {mine.attention}: "
+            "start from heads of the same shape, or set init_heads to \"\""
+        )
+    model.load_state_dict(state["state_dict"])
+
+
 def train_family_heads(
     config: FamilyHeadsTrainConfig, out_dir: str | Path, resume: bool = False,
     progress: bool = True, stop_at: int | None = None,
@@ -231,6 +260,8 @@ def train_family_heads(
         model = MixHeadsEncoder.from_encoder(frozen, tuple(config.families), config.name,
                                              presence=True, shared_row=config.shared_row,
                                              attention=config.attention)
+        if config.init_heads:
+            start_heads(model, config.init_heads)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         batches = Prefetcher(lambda s: make_mix_batch(s, config, hd), config.steps,

@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 
 from cir import defaults
-from cir.encoder.embed import WEIGHTS_DIR
 from cir.encoder.features import FeatureConfig
 from cir.encoder.model import (
     EncoderConfig,
@@ -45,7 +44,7 @@ from cir.encoder.model import (
 from cir.training import data
 from cir.training.config import LineEncoderTrainConfig, TrainConfigError
 from cir.training.evaluate import embed_mels, embed_references, rank_hits
-from cir.training.loop import Job, Prefetcher, run_loop, start_run, torch_threads
+from cir.training.loop import Job, Prefetcher, run_loop, start_run, torch_threads, weights_path
 from cir.training.losses import cross_infonce, multi_positive_infonce
 from cir.training.mixes import item_rng, power_sum
 from cir.training.train import feature_stats
@@ -70,7 +69,7 @@ def prepare_line_data(config: LineEncoderTrainConfig, progress: bool = True) -> 
     """Render (or read from the cache dir) the notes, lines and VALID sets of a run."""
     features = FeatureConfig(n_mels=config.n_mels)
     train, valid = data.run_sources(config.families, config.train_presets_per_family,
-                                    config.valid_presets_per_family)
+                                    config.valid_presets_per_family, config.soundfonts)
     kw = {"workers": config.workers, "progress": progress}
     notes = data.note_set(
         train, config.notes_per_preset, config.note_seconds, config.seed, features, **kw
@@ -121,6 +120,13 @@ def draw_gain(rng: np.random.Generator, peak: float, gain_db: tuple[float, float
     return defaults.RENDER_PEAK / peak * level if peak > 0 else 0.0
 
 
+def _draw(rng: np.random.Generator, pool: np.ndarray, n: int, ld: LineData, share: float
+          ) -> list[int]:
+    """`n` distinct presets of `pool`, SoundFont presets drawn `share` of the time."""
+    p = data.draw_weights(ld.notes.sources, pool, share)
+    return [int(i) for i in rng.choice(pool, size=n, replace=False, p=p)]
+
+
 def make_line_batch(step: int, config: LineEncoderTrainConfig, ld: LineData) -> LineBatch:
     """The batch of `step`: a pure function of (seed, step) and the cached data."""
     rng = item_rng(config.seed, step, stream=_LINE_BATCH_STREAM)
@@ -129,9 +135,9 @@ def make_line_batch(step: int, config: LineEncoderTrainConfig, ld: LineData) -> 
     families = list(config.families)
     hard = families[int(rng.integers(len(families)))]
     n_hard = round(config.presets * config.hard_fraction)
-    picked = [int(i) for i in rng.choice(ld.by_family[hard], size=n_hard, replace=False)]
+    picked = _draw(rng, ld.by_family[hard], n_hard, ld, config.soundfont_share)
     rest = np.setdiff1d(np.concatenate([ld.by_family[f] for f in families]), picked)
-    picked += [int(i) for i in rng.choice(rest, size=config.presets - n_hard, replace=False)]
+    picked += _draw(rng, rest, config.presets - n_hard, ld, config.soundfont_share)
 
     note_frames = fc.frames(round(config.crop_seconds[
         int(rng.integers(len(config.crop_seconds)))] * fc.sample_rate))
@@ -232,17 +238,11 @@ def validate_lines(model: TimbreEncoder, ld: LineData) -> dict[str, float]:
 # --- the run -------------------------------------------------------------------------------------
 
 
-def _init_path(config: LineEncoderTrainConfig) -> Path:
-    path = Path(config.init_encoder)
-    # Relative paths name files of the encoder package ('weights/cir-cnn.pt'): read only.
-    return path if path.is_absolute() else WEIGHTS_DIR.parent / path
-
-
 def initial_model(config: LineEncoderTrainConfig, ld: LineData) -> TimbreEncoder:
     """The shipped (or given) encoder renamed to config.name, or a fresh one."""
     torch.manual_seed(config.seed)
     if config.init_encoder:
-        start, _ = load_model(_init_path(config))
+        start, _ = load_model(weights_path(config.init_encoder))
         if start.config.features != ld.features:
             raise TrainConfigError(
                 f"init_encoder {config.init_encoder} uses features "

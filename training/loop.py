@@ -108,14 +108,21 @@ def start_run(out_dir: str | Path, config: BaseTrainConfig, resume: bool) -> Pat
     return out
 
 
+def weights_path(name: str) -> Path:
+    """A checkpoint named in a config: relative paths name files of the encoder package
+    ('weights/cir-line.pt', read only), others are taken as they are."""
+    from cir.encoder.embed import WEIGHTS_DIR
+
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else WEIGHTS_DIR.parent / path
+
+
 def load_frozen(config: Any, features: Any) -> tuple[Any, str]:
     """(model, version) of the config's `frozen_encoder`, TrainConfigError unless its features
     are `features`. Relative paths name files of the encoder package ('weights/cir-line.pt')."""
-    from cir.encoder.embed import WEIGHTS_DIR
     from cir.encoder.model import load_model
 
-    path = Path(config.frozen_encoder).expanduser()
-    frozen, version = load_model(path if path.is_absolute() else WEIGHTS_DIR.parent / path)
+    frozen, version = load_model(weights_path(config.frozen_encoder))
     if frozen.config.features != features:
         raise TrainConfigError(
             f"frozen encoder {config.frozen_encoder} uses features "

@@ -23,7 +23,8 @@ from cir.cli.output import echo_json, json_option, json_stdout
 def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str | None,
           stop_at: int | None, as_json: bool) -> None:
     """Train the encoder (or its mix heads) on rendered notes, lines and mixes of the factory
-    bank's TRAIN presets; the config's "kind" says which training.
+    bank's TRAIN presets, plus every preset of the SoundFonts the config lists
+    ("soundfonts"); the config's "kind" says which training.
 
     Data is rendered once into the user cache dir
     (CIR_CACHE overrides; all cores); checkpoints, train.log and the best
