@@ -22,17 +22,23 @@ CANONICAL_VELOCITY = 100
 # Held note length per family, seconds; clips are the note plus a release tail.
 NOTE_SECONDS = {"percussion": 0.25, "bass": 0.8, "lead": 0.8, "pad": 1.5, "keys": 0.8}
 CLIP_SECONDS = {"percussion": 1.0, "bass": 1.5, "lead": 1.5, "pad": 2.5, "keys": 1.5}
-# Extra reference notes, in semitones from the canonical pitch: a preset's embedding is the
-# normalised mean over these renders, so one unlucky note does not decide its place.
-EXTRA_NOTE_OFFSETS = {
-    "percussion": (),
-    "bass": (-5, 7),
-    "lead": (-5, 7),
-    "pad": (-5, 7),
-    "keys": (-5, 7),
+# Reference notes per family as (semitones from the canonical pitch, velocity), the canonical
+# note (CANONICAL_VELOCITY) first. A preset's embedding is the normalised mean over their
+# renders, which span the register and the dynamics a loop plays it in: a sampled instrument
+# changes samples across both (multisamples, velocity layers; a GM snare at velocity 64 is
+# another recording than at 100), so one note would not stand for it, and one unlucky note
+# does not decide its place. Measured on the gm and builtin benchmarks: docs/BENCHMARKS.md.
+_MELODIC_REFERENCES = ((0, 100), (-12, 100), (-5, 80), (7, 100), (12, 80))
+REFERENCE_NOTES = {
+    "percussion": ((0, 100), (0, 64), (0, 127)),
+    "bass": _MELODIC_REFERENCES,
+    "lead": _MELODIC_REFERENCES,
+    "pad": _MELODIC_REFERENCES,
+    "keys": _MELODIC_REFERENCES,
 }
 # Bumped whenever the reference renders above change: stored embeddings then get rebuilt.
-RENDER_VERSION = 1
+# 2: references span an octave each way and three velocities (1: -5, 0, +7 at velocity 100).
+RENDER_VERSION = 2
 
 # --- Factory bank --------------------------------------------------------------------------------
 # 2: percussion plays its designed sound on any key; siblings that sound like their parent are

@@ -28,10 +28,9 @@ def reference_notes(family: str) -> list[Note]:
     """The reference notes of a family: the canonical note first, then the extra notes."""
     pitch = defaults.CANONICAL_PITCH[family]
     duration = defaults.NOTE_SECONDS[family]
-    offsets = (0, *defaults.EXTRA_NOTE_OFFSETS[family])
     return [
-        Note(pitch=pitch + o, velocity=defaults.CANONICAL_VELOCITY, start=0.0, duration=duration)
-        for o in offsets
+        Note(pitch=pitch + offset, velocity=velocity, start=0.0, duration=duration)
+        for offset, velocity in defaults.REFERENCE_NOTES[family]
     ]
 
 

@@ -139,6 +139,29 @@ def test_sf2_programs_and_drum_kit_pieces(tmp_path):
         assert build.build(cat, **FAST).skipped == summary.added
 
 
+def test_a_soundfont_render_does_not_hear_the_render_before_it():
+    """FluidSynth is shared by the renders of a process: a crash cymbal cut off at the end of
+    its clip must not ring into the next preset's clip, nor shift its onset."""
+    from cir.presets_db.sources.sf2 import SF2Instrument
+    from cir.synth.calibrate import band_db, band_distance_db
+    from cir.synth.notes import Note
+
+    crash = SF2Instrument(str(TIMGM), 128, 0, 49)
+    snare = SF2Instrument(str(TIMGM), 128, 0, 38)
+    hit = [Note(60, 90, 0.0, 0.2)]
+    alone = snare.render(hit, 1.0, 22050)
+    assert np.max(np.abs(alone)) > 0.01
+    for seconds in (0.5013, 0.25):  # clips of any length, cut while the crash rings
+        crash.render([Note(60, 127, 0.0, 2.0)], seconds, 22050)
+        after = snare.render(hit, 1.0, 22050)
+        # Same samples from the second FluidSynth block on (the first can ramp its attack
+        # differently by a few samples, about 0.002 dB of spectrum): no cymbal, no shift.
+        assert np.max(np.abs(after[64:] - alone[64:])) < 1e-3
+        assert band_distance_db(band_db(after), band_db(alone)) < 0.05
+    crash.render([Note(60, 127, 0.0, 2.0)], 0.3, 22050)
+    assert np.max(np.abs(snare.render([], 1.0, 22050))) < 1e-3
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not SYNTH.exists(), reason=f"{SYNTH} is not built: run `make plugins`")
 def test_vst3_presets_by_folder_and_a_corrupt_preset(tmp_path):

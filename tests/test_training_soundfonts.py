@@ -82,7 +82,7 @@ def test_adding_a_soundfont_renders_only_its_presets(cache):
 def test_soundfont_settings_are_checked():
     with pytest.raises(TrainConfigError, match="soundfonts lists no SoundFont"):
         LineEncoderTrainConfig.from_dict({"kind": "line-encoder", "soundfont_share": 0.2})
-    with pytest.raises(TrainConfigError, match="soundfont_share 1.0"):
+    with pytest.raises(TrainConfigError, match=r"soundfont_share 1\.0"):
         LineEncoderTrainConfig.from_dict({"kind": "line-encoder", "soundfonts": [TIM],
                                           "soundfont_share": 1.0})
     ok = FamilyHeadsTrainConfig.from_dict({"kind": "family-heads", "frozen_encoder": "x.pt",
@@ -104,3 +104,29 @@ def test_heads_start_from_a_heads_checkpoint_of_the_same_shape(tmp_path):
                                          shared_row=False, attention=True)
     with pytest.raises(TrainConfigError, match="attention"):
         start_heads(other, str(start))
+
+
+def test_reference_probe_ranks_the_same_queries_against_each_reference_set(tmp_path, cache):
+    from daemon_support import tiny_heads_checkpoint
+
+    from cir.encoder.embed import load_embedder
+    from cir.presets_db.render import render_references
+    from cir.training.reference_probe import REFERENCE_SETS, entry_vectors, run_probe
+
+    tiny_heads_checkpoint(tmp_path / "h.pt")
+    encoder = str(tmp_path / "h.frozen.pt")
+    result = run_probe(encoder, "builtin", seed=1, sets=("render v1", "shipped"), queries=6,
+                       catalogue_per_family=3)
+    assert set(result) == {"render v1", "shipped"}
+    for r in result.values():
+        assert set(r["per_family"]) == {"percussion", "bass", "lead"}
+        for p in r["per_family"].values():
+            assert 0 <= p["top1"] <= p["top5"] <= 100
+    # "shipped" is the catalogue's own rule: the unit mean of render_references' clips.
+    embedder = load_embedder(encoder)
+    source = data.builtin_sources("test", ("bass",))[0]
+    clips = render_references(data.make_instrument(source), "bass", FC.sample_rate)
+    assert len(clips) == len(defaults.REFERENCE_NOTES["bass"])
+    mean = embedder.embed_clips(clips).mean(axis=0)
+    got = entry_vectors(embedder, [source], REFERENCE_SETS["shipped"])[0]
+    assert np.allclose(got, mean / np.linalg.norm(mean), atol=1e-5)

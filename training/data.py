@@ -46,6 +46,9 @@ from cir.training.mixes import Line, draw_velocity, item_rng, level_stems, plan_
 
 # Bump when what a chunk holds changes (layout, note drawing): old caches are then ignored.
 CACHE_VERSION = 1
+# Lines and VALID mixes do not play the catalogue's reference notes, so RENDER_VERSION (which
+# follows those) does not key their caches; bump this when how a line is rendered changes.
+LINE_RENDER_VERSION = 1
 _LINE_STREAM = 8  # item_rng stream of the training lines (notes use 1)
 # VALID mixes: who plays (stream 9) and the plans (stream 6); benchmarks plan on stream 0.
 _VALID_PICK_STREAM = 9
@@ -304,15 +307,19 @@ def _cache_dir(kind: str, sources: Sequence[Source], params: dict[str, Any]) -> 
 
 
 def _engine_version(sources: Sequence[Source]) -> Any:
-    """What else decides the sound: the engine's version, or the SoundFont files' sizes and
-    modification times (a replaced file is rendered again)."""
+    """What else decides the sound: the engine's version, or the SoundFont renderer's
+    revision and the files' sizes and modification times (a replaced file renders again)."""
     if any(s.kind == "builtin" for s in sources):
         from cir.synth import engine
 
         return getattr(engine, "ENGINE_VERSION", None)
     files = sorted({s.spec[0] for s in sources if s.kind == "sf2"})
-    return [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files if os.path.isfile(f)
-            ] or None
+    if not files:
+        return None
+    from cir.presets_db.sources.sf2 import RENDER_REVISION
+
+    return [RENDER_REVISION] + [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns)
+                                for f in files if os.path.isfile(f)]
 
 
 def _render_missing(
@@ -527,7 +534,7 @@ def line_set(
     """`count` engine-rendered lines per source (draw_lines), rendered or read from the cache.
     Chunks are copied into one preallocated array: the set can take gigabytes."""
     params = {"count": count, "seed": seed, "seconds": list(seconds),
-              "features": features.to_dict(), "render_version": defaults.RENDER_VERSION}
+              "features": features.to_dict(), "render_version": LINE_RENDER_VERSION}
     chunk_paths, _ = _render_missing(
         "lines", sources, params, chunk_size, workers, progress, "rendering lines"
     )
@@ -579,7 +586,7 @@ def valid_mixes(
     """`count` mixes of 2-5 (`parts`) families of `sources`, one source per family, on a plan
     stream of their own (never a benchmark plan); rendered once, then read from the cache."""
     params = {"count": count, "seed": seed, "parts": list(parts), "features": features.to_dict(),
-              "render_version": defaults.RENDER_VERSION, "seconds": defaults.MIX_SECONDS}
+              "render_version": LINE_RENDER_VERSION, "seconds": defaults.MIX_SECONDS}
     path = _cache_dir("valid-mixes", sources, params).with_suffix(".npz")
     if not path.is_file():
         _render_valid_mixes(path, list(sources), count, seed, features, parts, progress)

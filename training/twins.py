@@ -2,6 +2,7 @@
 
     python -m cir.training.twins gm          # FluidR3_GM's catalogue (gm-single, gm-mix3)
     python -m cir.training.twins builtin     # the builtin benchmarks' catalogue
+    python -m cir.training.twins gm --misses ENCODER.pt   # gm percussion misses: twins or not
 
 Two entries are twins when their canonical reference notes differ by less than `threshold`
 dB (mean |difference| of 64-band log spectrograms, synth.calibrate.band_distance_db). No
@@ -72,10 +73,61 @@ def twin_report(catalogue: str, families: Sequence[str] = MIX_FAMILIES) -> dict[
     return report
 
 
+def _piece(source: data.Source) -> str:
+    """A gm percussion entry's kind: its kit piece ("128:PPP:piece" keys), else "pitched"."""
+    parts = source.key.split(":")
+    return parts[2] if len(parts) == 3 else "pitched"
+
+
+def percussion_misses(encoder: str, threshold: float = 1.0,
+                      seed: int = defaults.BENCH_SEED) -> dict[str, Any]:
+    """gm-single's percussion queries by kit piece: top-1, top-1 or a twin of the target
+    (within `threshold` dB), and answers that are another kind of piece. Says how much of the
+    percussion gap is twins (no encoder can help) and how much is confusion."""
+    from cir.encoder.embed import load_embedder
+    from cir.training.evaluate import embed_mels, embed_references, single_queries
+
+    model = load_embedder(encoder)
+    sources, held_out = gm_catalogue()
+    features = model.model.config.features
+    refs = data.reference_set(sources, features, progress=False)
+    catalogue = embed_references(lambda m: embed_mels(model.model, m), refs.mels)
+    drums = [i for i, s in enumerate(sources) if s.family == "percussion"]
+    dist = distances([sources[i] for i in drums])
+    row = {i: k for k, i in enumerate(drums)}
+    out: dict[str, dict[str, float]] = {}
+    for q in single_queries(sources, held_out, defaults.BENCH_SINGLE_QUERIES, seed):
+        if q.target not in row:
+            continue
+        clip = data.make_instrument(sources[q.target]).render([q.note], q.seconds,
+                                                              features.sample_rate)
+        top = int(np.argmax(catalogue @ model.embed_clips([clip])[0]))
+        twin = top in row and dist[row[q.target], row[top]] < threshold
+        kind = _piece(sources[q.target])
+        tally = out.setdefault(kind, {"queries": 0, "top1": 0, "top1_or_twin": 0,
+                                      "other_kind": 0})
+        tally["queries"] += 1
+        tally["top1"] += top == q.target
+        tally["top1_or_twin"] += top == q.target or twin
+        tally["other_kind"] += _piece(sources[top]) != kind
+    for tally in out.values():
+        for key in ("top1", "top1_or_twin"):
+            tally[key] = round(100 * tally[key] / tally["queries"], 1)
+    return {"threshold_db": threshold, "pieces": out}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("catalogue", choices=("gm", "builtin"))
+    parser.add_argument("--misses", metavar="ENCODER.pt",
+                        help="gm only: gm-single's percussion top-1 per kit piece for this "
+                             "encoder, and how many answers are twins of the target")
     args = parser.parse_args(argv)
+    if args.misses:
+        if args.catalogue != "gm":
+            parser.error("--misses reads the gm catalogue's percussion: use 'gm'")
+        print(json.dumps(percussion_misses(args.misses), indent=1))
+        return
     print(json.dumps(twin_report(args.catalogue), indent=1))
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -195,11 +196,41 @@ def scan(path: str, args: dict[str, Any]) -> Iterator[Entry]:
 
 
 # One loaded synth per (file, sample rate) per worker process: loading a large SoundFont
-# takes longer than rendering one preset.
-_SYNTHS: dict[tuple[str, int], tuple[Any, int]] = {}
+# takes longer than rendering one preset. Renders share it, so each starts clean (_restart).
+_SYNTHS: dict[tuple[str, int], _LoadedFont] = {}
+# FluidSynth computes audio in fixed blocks of this many frames (FLUID_BUFSIZE) and applies
+# events at block starts; a render that starts mid-block would shift its notes by up to 63
+# frames depending on what was rendered before.
+_FLUID_BLOCK = 64
+# Bumped when what a render of the same preset and notes gives changes (caches key on it).
+# 2: renders start silent and on a block boundary (before, voices of the previous render in
+# the same process could ring on, and onsets moved with the previous render's length).
+RENDER_REVISION = 2
 
 
-def _synth(path: str, sample_rate: int) -> tuple[Any, int]:
+@dataclass
+class _LoadedFont:
+    synth: Any
+    sfid: int
+    frames: int = 0  # frames pulled so far: the position in FluidSynth's current block
+
+    def pull(self, n: int) -> np.ndarray:
+        self.frames += n
+        return self.synth.get_samples(n)
+
+    def restart(self) -> None:
+        """Reset controllers and programs, then silence every voice now (a reset alone,
+        or one after the silencing, lets voices such as a crash cymbal ring on: measured),
+        then finish the current block so the render starts on a block boundary."""
+        self.synth.system_reset()
+        for channel in range(16):
+            self.synth.all_sounds_off(channel)
+        rest = -self.frames % _FLUID_BLOCK
+        if rest:
+            self.pull(rest)
+
+
+def _synth(path: str, sample_rate: int) -> _LoadedFont:
     fluidsynth = import_optional("fluidsynth", "soundfonts", system="libfluidsynth3")
 
     key = (path, sample_rate)
@@ -210,22 +241,23 @@ def _synth(path: str, sample_rate: int) -> tuple[Any, int]:
             sfid = synth.sfload(path)
         if sfid < 0:
             raise SourceError(f"{path} is not a SoundFont FluidSynth can load")
-        _SYNTHS[key] = (synth, sfid)
+        _SYNTHS[key] = _LoadedFont(synth, sfid)
     return _SYNTHS[key]
 
 
 class SF2Instrument:
-    """One SoundFont preset (or one drum-kit piece) as a presets_db.render.Instrument."""
+    """One SoundFont preset (or one drum-kit piece) as a presets_db.render.Instrument. The
+    same notes give the same audio whatever the process rendered before."""
 
     def __init__(self, path: str, bank: int, program: int, drum_key: int | None = None):
         self.path, self.bank, self.program, self.drum_key = path, bank, program, drum_key
 
     def render(self, notes: Sequence[Note], seconds: float, sample_rate: int) -> np.ndarray:
-        synth, sfid = _synth(self.path, sample_rate)
-        synth.system_reset()  # silences the previous render's voices and controllers
+        font = _synth(self.path, sample_rate)
+        font.restart()
         drums = self.bank == DRUM_BANK
         channel = DRUM_CHANNEL if drums else MELODIC_CHANNEL
-        synth.program_select(channel, sfid, self.bank, self.program)
+        font.synth.program_select(channel, font.sfid, self.bank, self.program)
         total = round(seconds * sample_rate)
         events = []
         for note in notes:
@@ -236,14 +268,14 @@ class SF2Instrument:
         for at, on, pitch, velocity in sorted(events):
             at = min(at, total)
             if at > cursor:
-                out.append(synth.get_samples(at - cursor))
+                out.append(font.pull(at - cursor))
                 cursor = at
             if on:
-                synth.noteon(channel, pitch, velocity)
+                font.synth.noteon(channel, pitch, velocity)
             else:
-                synth.noteoff(channel, pitch)
+                font.synth.noteoff(channel, pitch)
         if total > cursor:
-            out.append(synth.get_samples(total - cursor))
+            out.append(font.pull(total - cursor))
         stereo = np.concatenate(out).astype(np.float32).reshape(-1, 2) / 32768.0
         return stereo.mean(axis=1)
 
