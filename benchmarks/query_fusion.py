@@ -24,8 +24,7 @@ from cir.families import MIX_FAMILIES
 from cir.training import data
 from cir.training.evaluate import (
     builtin_catalogue,
-    embed_mels,
-    embed_references,
+    catalogue_vectors,
     mix_queries,
     render_mix_query,
     single_queries,
@@ -62,7 +61,7 @@ def bench_fusion(singles: int = defaults.BENCH_FUSION_SINGLES,
     features = model.model.config.features
     sources, held_out = builtin_catalogue(per_family=defaults.BENCH_CATALOGUE_PER_FAMILY)
     refs = data.reference_set(sources, features, progress=False)
-    catalogue = embed_references(lambda m: embed_mels(model.model, m), refs.mels)
+    catalogue = catalogue_vectors(model.model, refs)
     families = np.asarray([s.family for s in sources])
 
     def within(family: str, index: int) -> tuple[np.ndarray, int]:

@@ -24,17 +24,24 @@ class Instrument(Protocol):
         ...
 
 
-def reference_notes(family: str) -> list[Note]:
-    """The reference notes of a family: the canonical note first, then the extra notes."""
+def reference_notes(
+    family: str, spec: Sequence[tuple[int, int]] | None = None
+) -> list[Note]:
+    """The reference notes of a family: the canonical note first, then the others.
+    `spec`: other (semitones from the canonical pitch, velocity) pairs than
+    defaults.REFERENCE_NOTES (the catalogue's), for probes of other choices."""
     pitch = defaults.CANONICAL_PITCH[family]
     duration = defaults.NOTE_SECONDS[family]
     return [
         Note(pitch=pitch + offset, velocity=velocity, start=0.0, duration=duration)
-        for offset, velocity in defaults.REFERENCE_NOTES[family]
+        for offset, velocity in (spec or defaults.REFERENCE_NOTES[family])
     ]
 
 
-def render_references(instrument: Instrument, family: str, sample_rate: int) -> list[np.ndarray]:
-    """Render each reference note of `family` as its own clip (canonical clip first)."""
+def render_references(
+    instrument: Instrument, family: str, sample_rate: int, notes: Sequence[Note] | None = None
+) -> list[np.ndarray]:
+    """Render each reference note of `family` (or `notes`) as its own clip, canonical first."""
     seconds = defaults.CLIP_SECONDS[family]
-    return [instrument.render([note], seconds, sample_rate) for note in reference_notes(family)]
+    return [instrument.render([note], seconds, sample_rate)
+            for note in (notes or reference_notes(family))]

@@ -50,14 +50,14 @@ def test_the_benchmark_soundfont_is_refused_even_behind_a_link(tmp_path):
 
 def test_draw_weights_give_the_soundfont_presets_their_share_together():
     train, _ = data.run_sources(("bass", "lead"), 20, 1, [TIM])
-    members = np.arange(len(train))
-    p = data.draw_weights(train, members, 0.3)
-    from_font = np.asarray([s.kind == "sf2" for s in train])
+    from_font = data.from_soundfont(train)
+    assert list(from_font) == [s.kind == "sf2" for s in train]
+    p = data.draw_weights(from_font, 0.3)
     assert p is not None and p.sum() == pytest.approx(1.0)
     assert p[from_font].sum() == pytest.approx(0.3)
     assert np.ptp(p[from_font]) == 0 and np.ptp(p[~from_font]) == 0
-    assert data.draw_weights(train, members, 0.0) is None
-    assert data.draw_weights(train, members[:20], 0.3) is None  # the bank alone: even draws
+    assert data.draw_weights(from_font, 0.0) is None
+    assert data.draw_weights(from_font[:20], 0.3) is None  # the bank alone: even draws
 
 
 def test_adding_a_soundfont_renders_only_its_presets(cache):

@@ -131,13 +131,16 @@ def is_benchmark_soundfont(path: Path) -> bool:
     return file_sha256(path) == file_sha256(bench)
 
 
-def draw_weights(sources: Sequence[Source], members: np.ndarray, share: float
-                 ) -> np.ndarray | None:
-    """Sampling probabilities over `members` (source indices) that give the SoundFont
-    presets among them `share` of the draws together (None: uniform). A few hundred sampled
-    instruments beside thousands of bank presets would otherwise be drawn too rarely to
-    teach the encoder what recorded instruments sound like."""
-    from_sf2 = np.asarray([sources[int(i)].kind == "sf2" for i in members])
+def from_soundfont(sources: Sequence[Source]) -> np.ndarray:
+    """(n,) bool: which sources are SoundFont presets (computed once per run: draws read it)."""
+    return np.asarray([s.kind == "sf2" for s in sources], dtype=bool)
+
+
+def draw_weights(from_sf2: np.ndarray, share: float) -> np.ndarray | None:
+    """Sampling probabilities over a pool of presets (`from_sf2`: which of them are SoundFont
+    presets, from_soundfont) that give the SoundFont ones `share` of the draws together
+    (None: uniform). A few hundred sampled instruments beside thousands of bank presets would
+    otherwise be drawn too rarely to teach the encoder what recorded instruments sound like."""
     if share <= 0 or from_sf2.all() or not from_sf2.any():
         return None
     return np.where(from_sf2, share / from_sf2.sum(), (1 - share) / (~from_sf2).sum())

@@ -99,6 +99,12 @@ def embed_references(
     return np.stack(out)
 
 
+def catalogue_vectors(model: Any, refs: data.ReferenceSet) -> np.ndarray:
+    """(N, dim) catalogue vectors of a TimbreEncoder: the unit mean of each preset's
+    reference clips' vectors in fp32 (presets_db.build.preset_embedding's vector)."""
+    return embed_references(lambda mels: embed_mels(model, mels), refs.mels)
+
+
 def summarise(hits: dict[str, dict[int, np.ndarray]]) -> dict[str, Any]:
     """{"per_family": {family: {"top1", "top5"}}, "mean": {...}} in percent."""
     per = {
@@ -267,7 +273,7 @@ def run_benchmark(
     families = np.asarray([s.family for s in sources])
     cat_base = embed_references(lambda x: x, refs.mfcc)
     cat_model = (
-        embed_references(lambda m: embed_mels(model.model, m), refs.mels) if trained else cat_base
+        catalogue_vectors(model.model, refs) if trained else cat_base
     )
     n = queries or (
         defaults.BENCH_SINGLE_QUERIES if task == "single" else defaults.BENCH_MIX_QUERIES

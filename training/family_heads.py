@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from cir import defaults
 from cir.encoder.features import FeatureConfig
 from cir.encoder.mix_heads import HeadsConfig, MixHeadsEncoder, read_heads, save_heads
-from cir.encoder.model import TimbreEncoder, count_parameters
+from cir.encoder.model import count_parameters
 from cir.training import data
 from cir.training.config import FamilyHeadsTrainConfig, TrainConfigError
-from cir.training.evaluate import embed_mels, embed_references, rank_hits
+from cir.training.evaluate import catalogue_vectors, embed_mels, rank_hits
 from cir.training.heads import heads_loss
 from cir.training.lines import draw_gain
 from cir.training.loop import (
@@ -73,11 +73,12 @@ def prepare_heads_data(config: FamilyHeadsTrainConfig, progress: bool = True) ->
                           tuple(config.line_seconds), **kw)
     by_family = {f: np.asarray([i for i, s in enumerate(train) if s.family == f])
                  for f in config.families}
+    from_font = data.from_soundfont(train)
     return HeadsData(
         lines=lines,
         line_index=lines.by_source(),
         by_family=by_family,
-        draw_p={f: data.draw_weights(train, members, config.soundfont_share)
+        draw_p={f: data.draw_weights(from_font[members], config.soundfont_share)
                 for f, members in by_family.items()},
         train_refs=data.reference_set(train, features, **kw),
         valid_refs=data.reference_set(valid, features, **kw),
@@ -114,6 +115,8 @@ def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> 
         for fi in playing:
             family = families[fi]
             weights = hd.draw_p[family]
+            # Even draws keep the generator's old call: runs without SoundFonts see the
+            # very batches they saw before soundfont_share existed.
             position = int(rng.integers(len(hd.by_family[family])) if weights is None
                            else rng.choice(len(weights), p=weights))
             source = int(hd.by_family[family][position])
@@ -217,12 +220,6 @@ def validate_family_heads(
 
 
 # --- the run -------------------------------------------------------------------------------------
-
-
-def catalogue_vectors(frozen: TimbreEncoder, refs: data.ReferenceSet) -> np.ndarray:
-    """(N, dim) catalogue vectors: the unit mean of each preset's reference clips' vectors
-    through the frozen encoder in fp32 (presets_db.build.preset_embedding's vector)."""
-    return embed_references(lambda mels: embed_mels(frozen, mels), refs.mels)
 
 
 def start_heads(model: MixHeadsEncoder, name: str) -> None:

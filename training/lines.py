@@ -59,6 +59,7 @@ class LineData:
     lines: data.LineSet
     line_index: list[np.ndarray]  # per source: its line indices
     by_family: dict[str, np.ndarray]  # family -> source indices
+    from_font: np.ndarray  # per source: a SoundFont preset? (data.from_soundfont)
     valid_refs: data.ReferenceSet
     valid_notes: data.NoteSet
     valid: data.ValidMixes
@@ -86,6 +87,7 @@ def prepare_line_data(config: LineEncoderTrainConfig, progress: bool = True) -> 
         line_index=lines.by_source(),
         by_family={f: np.asarray([i for i, s in enumerate(train) if s.family == f])
                    for f in config.families},
+        from_font=data.from_soundfont(train),
         valid_refs=data.reference_set(valid, features, **kw),
         valid_notes=valid_notes,
         valid=data.valid_mixes(valid, config.valid_mixes, config.seed, features,
@@ -123,7 +125,7 @@ def draw_gain(rng: np.random.Generator, peak: float, gain_db: tuple[float, float
 def _draw(rng: np.random.Generator, pool: np.ndarray, n: int, ld: LineData, share: float
           ) -> list[int]:
     """`n` distinct presets of `pool`, SoundFont presets drawn `share` of the time."""
-    p = data.draw_weights(ld.notes.sources, pool, share)
+    p = data.draw_weights(ld.from_font[pool], share)
     return [int(i) for i in rng.choice(pool, size=n, replace=False, p=p)]
 
 

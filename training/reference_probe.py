@@ -22,7 +22,8 @@ import numpy as np
 from cir import defaults
 from cir.encoder.embed import load_embedder
 from cir.families import MIX_FAMILIES
-from cir.synth.notes import Note
+from cir.presets_db.build import preset_embedding
+from cir.presets_db.render import reference_notes, render_references
 from cir.training import data
 from cir.training.evaluate import builtin_catalogue, gm_catalogue, rank_hits, single_queries
 
@@ -43,18 +44,14 @@ REFERENCE_SETS: dict[str, dict[str, tuple[tuple[int, int], ...]]] = {
 
 def entry_vectors(embedder: Any, sources: Sequence[data.Source],
                   notes: dict[str, tuple[tuple[int, int], ...]]) -> np.ndarray:
-    """(n, dim) catalogue vectors: per source, the unit mean of its renders of `notes`."""
+    """(n, dim) catalogue vectors: per source, the unit mean of its renders of `notes`
+    (presets_db.build.preset_embedding with these reference notes)."""
     sr = embedder.model.config.features.sample_rate
-    out = []
-    for s in sources:
-        instrument = data.make_instrument(s)
-        pitch, length = defaults.CANONICAL_PITCH[s.family], defaults.NOTE_SECONDS[s.family]
-        clips = [instrument.render([Note(pitch + o, v, 0.0, length)],
-                                   defaults.CLIP_SECONDS[s.family], sr)
-                 for o, v in notes[s.family]]
-        v = embedder.embed_clips(clips).mean(axis=0)
-        out.append(v / np.linalg.norm(v))
-    return np.stack(out)
+    return np.stack([
+        preset_embedding(embedder, render_references(
+            data.make_instrument(s), s.family, sr, reference_notes(s.family, notes[s.family])))
+        for s in sources
+    ])
 
 
 def run_probe(encoder: str, benchmark: str = "gm", seed: int = defaults.BENCH_SEED,

@@ -40,7 +40,7 @@ from cir.training.config import (
     TrainConfigError,
     load_config,
 )
-from cir.training.evaluate import embed_mels, embed_references, rank_hits
+from cir.training.evaluate import catalogue_vectors, embed_mels, rank_hits
 from cir.training.loop import Job, run_loop, start_run, torch_threads
 from cir.training.losses import LOSSES, relation_masks
 from cir.training.mixes import item_rng, mix_mels, plan_mix, render_mix
@@ -225,7 +225,7 @@ def validate(model: TimbreEncoder, td: TrainData) -> dict[str, float]:
     """top-1/top-5 on VALID presets: single notes vs all references, mixes per family."""
     model.eval()
     refs = td.valid_refs
-    catalogue = embed_references(lambda m: embed_mels(model, m), refs.mels)
+    catalogue = catalogue_vectors(model, refs)
     families = np.asarray([s.family for s in refs.sources])
     notes = td.valid_notes
     q = embed_mels(model, notes.mels)

@@ -85,13 +85,13 @@ def percussion_misses(encoder: str, threshold: float = 1.0,
     (within `threshold` dB), and answers that are another kind of piece. Says how much of the
     percussion gap is twins (no encoder can help) and how much is confusion."""
     from cir.encoder.embed import load_embedder
-    from cir.training.evaluate import embed_mels, embed_references, single_queries
+    from cir.training.evaluate import catalogue_vectors, single_queries
 
     model = load_embedder(encoder)
     sources, held_out = gm_catalogue()
     features = model.model.config.features
     refs = data.reference_set(sources, features, progress=False)
-    catalogue = embed_references(lambda m: embed_mels(model.model, m), refs.mels)
+    catalogue = catalogue_vectors(model.model, refs)
     drums = [i for i, s in enumerate(sources) if s.family == "percussion"]
     dist = distances([sources[i] for i in drums])
     row = {i: k for k, i in enumerate(drums)}

@@ -202,6 +202,7 @@ _SYNTHS: dict[tuple[str, int], _LoadedFont] = {}
 # events at block starts; a render that starts mid-block would shift its notes by up to 63
 # frames depending on what was rendered before.
 _FLUID_BLOCK = 64
+_MIDI_CHANNELS = 16
 # Bumped when what a render of the same preset and notes gives changes (caches key on it).
 # 2: renders start silent and on a block boundary (before, voices of the previous render in
 # the same process could ring on, and onsets moved with the previous render's length).
@@ -223,7 +224,7 @@ class _LoadedFont:
         or one after the silencing, lets voices such as a crash cymbal ring on: measured),
         then finish the current block so the render starts on a block boundary."""
         self.synth.system_reset()
-        for channel in range(16):
+        for channel in range(_MIDI_CHANNELS):
             self.synth.all_sounds_off(channel)
         rest = -self.frames % _FLUID_BLOCK
         if rest:
