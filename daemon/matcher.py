@@ -18,7 +18,7 @@ import numpy as np
 
 from cir import defaults, paths
 from cir.daemon.logs import LOGGER_NAME
-from cir.encoder.api import FamilyEmbedder
+from cir.encoder.api import FamilyEmbedder, QueryReading, settle_presence
 from cir.errors import CIRError
 from cir.families import FAMILIES
 from cir.presets_db.shared import (
@@ -166,17 +166,16 @@ class Matcher:
             self._records[preset_id] = cached
         return cached
 
-    def embed(
-        self, audio: np.ndarray, families: tuple[str, ...]
-    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        """(query vectors per family, presence per family): a FamilyEmbedder's (m, dim)
-        per-family rows (the search scores each entry's best row) and its presence scores
-        (empty without a presence head), else one embed_query vector and no presence."""
+    def embed(self, audio: np.ndarray, families: tuple[str, ...]) -> QueryReading:
+        """A FamilyEmbedder's reading: (m, dim) per-family rows (the search scores each
+        entry's best row), presence (empty without a presence head) and solo score; else one
+        embed_query vector for every family and no presence."""
         if isinstance(self.embedder, FamilyEmbedder):
-            by_family, presence = self.embedder.read_query(audio, families)
-            return {f: np.asarray(by_family[f], dtype=np.float32) for f in families}, presence
+            reading = self.embedder.read(audio, families)
+            vectors = {f: np.asarray(reading.vectors[f], dtype=np.float32) for f in families}
+            return QueryReading(vectors, reading.presence, reading.solo)
         vector = np.asarray(self.embedder.embed_query(audio), dtype=np.float32)
-        return {f: vector for f in families}, {}
+        return QueryReading({f: vector for f in families}, {})
 
     def match(
         self, audio: np.ndarray, k: int, families: tuple[str, ...] | None
@@ -192,15 +191,18 @@ class Matcher:
         self.refresh()
         self._require_entries()
         t0 = time.perf_counter()
-        vectors, presence = self.embed(audio, tuple(families or FAMILIES))
+        reading = self.embed(audio, tuple(families or FAMILIES))
         timing = {"embed": ms_since(t0)}
         t1 = time.perf_counter()
         try:
-            results = self._search(vectors, k, families)
+            results = self._search(reading.vectors, k, families)
         except SharedCatalogueError as exc:  # the shared catalogue's server went away
             self.problem = str(exc)
             raise ProtocolError("no_catalogue", str(exc)) from None
         timing["search"] = ms_since(t1)
+        # A solo's family is the one its best hit is in (encoder.api.settle_presence).
+        presence = settle_presence(reading, {f: hits[0]["score"]
+                                             for f, hits in results.items() if hits})
         return results, timing, {f: p for f, p in presence.items() if f in results}
 
     def _search(

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from cir import defaults
+from cir.encoder.api import QueryReading
 from cir.encoder.baseline import MFCCEmbedder
 from cir.encoder.features import check_audio, resample
 from cir.encoder.model import load_model
@@ -154,19 +155,21 @@ class HeadsEmbedder(EncoderEmbedder):
         return loud or windows
 
     @torch.no_grad()
-    def read_query(
+    def read(
         self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        """({family: (m, dim) unit query vectors}, {family: presence}) from one trunk pass.
+    ) -> QueryReading:
+        """Per-family query vectors, presence and the solo score, from one trunk pass.
 
-        A family with a head gets its head's vector; heads trained on mixes only
-        (`shared_row`) also get the shared `embed_query`-style vector as a second row, an
-        entry scoring its best cosine with either (max fusion: each keeps its accuracy on its
-        own kind of query, benchmarks/query_fusion.py). With a presence head, the shared row
-        is added only to the one family heard when presence hears exactly one (a solo line or
-        note: the frozen encoder reads those best; in a mix the shared vector misleads).
-        Families without a head get the shared row alone. Presence: the highest window's
-        sigmoid score, per family with a head."""
+        A family with a head gets its head's vector. A solo (one instrument alone: the solo
+        logit says so, or, for heads without one, presence hears exactly one family) is read
+        by the frozen catalogue encoder too: its `embed_query`-style vector joins the head's
+        as a second row (an entry scores its best cosine with either: max fusion), in every
+        family with a solo logit, in the one family heard without. The catalogue encoder reads
+        a single instrument of other synths far better than the heads do; in a mix its one
+        vector misleads every family, so a mix keeps its heads' rows. Heads trained on mixes
+        only (`shared_row`) always get both rows; families without a head the shared row
+        alone. Presence: the highest window's sigmoid score, per family with a head; solo: the
+        windows' mean."""
         windows = self._pass_windows(audio, sample_rate)
         x = torch.from_numpy(np.stack(windows)).to(self.device)
         # One log-mel serves both models: load_heads refuses heads with other features.
@@ -174,15 +177,23 @@ class HeadsEmbedder(EncoderEmbedder):
         with_head = tuple(f for f in families if f in self.head_families)
         per, logits = self.heads.read_features(mel, with_head) if with_head else ({}, None)
         presence: dict[str, float] = {}
-        solo = None
+        solo: float | None = None
+        fused: set[str] = set()
         if logits is not None:
-            scores = torch.sigmoid(logits.float()).amax(0).cpu().numpy()
+            family_logits, solo_logits = self.heads.split_logits(logits.float())
+            scores = torch.sigmoid(family_logits).amax(0).cpu().numpy()
             everyone = dict(zip(self.head_families, scores.tolist(), strict=True))
             presence = {f: round(everyone[f], 4) for f in with_head}
-            heard = [f for f, p in everyone.items() if p >= defaults.PRESENCE_THRESHOLD]
-            solo = heard[0] if len(heard) == 1 else None
+            if solo_logits is not None:
+                solo = round(float(torch.sigmoid(solo_logits).mean()), 4)
+                fused = set(families) if solo >= defaults.PRESENCE_THRESHOLD else set()
+            else:
+                heard = [f for f, p in everyone.items() if p >= defaults.PRESENCE_THRESHOLD]
+                fused = set(heard) if len(heard) == 1 else set()
+        if self.shared_row:
+            fused = set(families)
         shared = None
-        if self.shared_row or solo in with_head or len(with_head) < len(families):
+        if fused & set(with_head) or len(with_head) < len(families):
             shared = unit_mean(self.model.embed_features(mel).float().cpu().numpy())
         out = {}
         for f in families:
@@ -190,9 +201,15 @@ class HeadsEmbedder(EncoderEmbedder):
                 out[f] = shared[None, :]
                 continue
             head_row = unit_mean(per[f].float().cpu().numpy())
-            fuse = self.shared_row or f == solo
-            out[f] = np.stack([head_row, shared]) if fuse else head_row[None, :]
-        return out, presence
+            out[f] = np.stack([head_row, shared]) if f in fused else head_row[None, :]
+        return QueryReading(out, presence, solo)
+
+    def read_query(
+        self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """({family: (m, dim) unit query vectors}, {family: presence}): read()'s first two."""
+        reading = self.read(audio, families, sample_rate)
+        return reading.vectors, reading.presence
 
     def embed_query_by_family(
         self, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None

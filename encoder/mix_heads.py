@@ -61,18 +61,22 @@ class HeadsConfig:
     # Per-family attention pooling over time: each family weighs the frames where it is heard
     # (the bass under a kick, the lead between hits) instead of the plain mean.
     attention: bool = False
+    # A solo logit after the presence logits: "is this one instrument alone?" (a one-shot, a
+    # line, a chord). A solo is read by the catalogue encoder (its vector transfers to other
+    # synths' sounds); a mixture by the heads (HeadsEmbedder.read).
+    solo: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"trunk": self.trunk.to_dict(), "families": list(self.families), "name": self.name,
                 "presence": self.presence, "shared_row": self.shared_row,
-                "attention": self.attention}
+                "attention": self.attention, "solo": self.solo}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeadsConfig:
         # Older checkpoints lack the later keys: they get the behaviour of their time.
         return cls(EncoderConfig.from_dict(d["trunk"]), tuple(d["families"]), d["name"],
                    bool(d.get("presence", False)), bool(d.get("shared_row", True)),
-                   bool(d.get("attention", False)))
+                   bool(d.get("attention", False)), bool(d.get("solo", False)))
 
 
 class MixHeadsEncoder(nn.Module):
@@ -99,18 +103,19 @@ class MixHeadsEncoder(nn.Module):
             width = template[0].in_features
             self.presence = nn.Sequential(
                 nn.Linear(width, PRESENCE_HIDDEN), nn.ReLU(inplace=True),
-                nn.Linear(PRESENCE_HIDDEN, len(config.families)),
+                nn.Linear(PRESENCE_HIDDEN, len(config.families) + int(config.solo)),
             )
 
     @classmethod
     def from_encoder(
         cls, encoder: TimbreEncoder, families: tuple[str, ...], name: str,
         presence: bool = False, shared_row: bool = True, attention: bool = False,
+        solo: bool = False,
     ) -> MixHeadsEncoder:
         """Trunk and every head start as copies of `encoder`: at step 0 each head_f(mix) is the
         frozen encoder's single mix embedding (the shipped behaviour), then they specialise."""
         model = cls(HeadsConfig(encoder.config, tuple(families), name, presence, shared_row,
-                                attention))
+                                attention, solo))
         state = encoder.state_dict()
         model.trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
         head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
@@ -148,10 +153,18 @@ class MixHeadsEncoder(nn.Module):
         self, mel: torch.Tensor, families: tuple[str, ...] | None = None
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         """One trunk pass: ({family: (B, dim) unit vectors}, (B, len(config.families))
-        presence logits, or None without a presence head)."""
+        presence logits, then the solo logit when config.solo (split_logits parts them), or
+        None without a presence head)."""
         per, shared = self.pool(self.trunk.frame_features(mel), families)
         vectors = {f: F.normalize(self.head(f)(x), dim=-1) for f, x in per.items()}
         return vectors, None if self.presence is None else self.presence(shared)
+
+    def split_logits(
+        self, logits: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, F) presence logits and (B,) solo logits (None without a solo output)."""
+        families = len(self.config.families)
+        return logits[:, :families], logits[:, families] if self.config.solo else None
 
     def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_features(self.trunk.logmel(audio))

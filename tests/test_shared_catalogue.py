@@ -179,7 +179,8 @@ def test_daemon_serves_a_shared_catalogue_and_keeps_serving_while_it_is_down(tmp
             for family, hits in reply["results"].items():
                 assert hits and all(h["family"] == family for h in hits)
             # Same ids as the local catalogue for the daemon's own query vector.
-            vector = daemon.matcher.embed(np.zeros(100, np.float32) + 0.01, ("bass",))[0]["bass"]
+            reading = daemon.matcher.embed(np.zeros(100, np.float32) + 0.01, ("bass",))
+            vector = reading.vectors["bass"]
             remote = daemon.matcher._index.search(vector, "bass", 3)
             assert [h.preset_id for h in remote] == \
                 [h.preset_id for h in local_index.search(vector, "bass", 3)]

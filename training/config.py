@@ -237,9 +237,22 @@ class FamilyHeadsTrainConfig(StemTrainConfig):
     presence_weight: float = 1.0  # weight of the presence BCE
     shared_row: bool = False  # serve the frozen encoder's vector beside each head's (max)
     attention: bool = False  # per-family attention pooling over time (encoder.mix_heads)
+    # Items of a batch that are one TRAIN preset's single note alone (one of its catalogue
+    # reference clips, silence after it), as a one-shot query is; 0 = lines and mixes only.
+    note_share: float = 0.0
+    # A solo logit (one instrument alone: a note or a line) beside the presence logits,
+    # trained with the presence BCE at presence_weight (encoder.mix_heads.HeadsConfig.solo).
+    solo: bool = False
+    # Mixes given a producer's bus in the log-mel power domain (training.family_heads.bus_mel:
+    # a reverb tail and level compression), at random strength; 0 = clean mixes only.
+    bus_share: float = 0.0
 
     def check(self) -> None:
         super().check()
+        for name in ("note_share", "bus_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise TrainConfigError(f"{name} {value}: expected 0 <= {name} < 1")
         if not self.frozen_encoder:
             raise TrainConfigError(
                 "kind 'family-heads' needs frozen_encoder: the catalogue encoder's checkpoint"

@@ -92,9 +92,13 @@ def run_sources(families: Sequence[str], train_per_family: int | None,
     """A training run's (TRAIN, VALID) sources: factory-bank presets, each split limited per
     family, then every preset of each of `soundfonts` appended to TRAIN (after the bank, so the
     bank's caches stay valid: they are kept per origin)."""
+    from cir.training.external import check_training_independence
+
     train = limit_per_family(builtin_sources("train", families), train_per_family)
     for path in soundfonts:
         train += soundfont_training_sources(path, families)
+    # Never a sound of the transfer benchmarks (ext): no engine, kit or SoundFont of theirs.
+    check_training_independence({s.kind for s in train}, soundfonts)
     return train, limit_per_family(builtin_sources("valid", families), valid_per_family)
 
 

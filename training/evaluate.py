@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from cir import defaults
-from cir.encoder.api import FamilyEmbedder
+from cir.encoder.api import FamilyEmbedder, QueryReading, settle_presence
 from cir.encoder.embed import unit_mean
 from cir.errors import CIRError
 from cir.families import FAMILIES, MIX_FAMILIES
@@ -37,7 +37,8 @@ from cir.synth.notes import Note
 from cir.training import data
 from cir.training.mixes import draw_velocity, item_rng, render_mix
 
-BENCHMARKS = ("builtin-single", "builtin-mix3", "builtin-mix5", "gm-single", "gm-mix3")
+BENCHMARKS = ("builtin-single", "builtin-mix3", "builtin-mix5", "gm-single", "gm-mix3",
+              "ext-single", "ext-mix3", "ext-mix3-bus", "ext-mix5")
 _SINGLE_STREAM = 3
 _MIX_STREAM = 4
 _MIX5_STREAM = 6
@@ -226,15 +227,36 @@ def render_mix_query(
 
 
 def family_queries(
-    embedder: Any, audio: np.ndarray, families: Sequence[str]
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """({family: query vectors}, {family: presence}): (m, dim) per family from a
-    FamilyEmbedder (max fusion, encoder.api) with its presence scores, else one `embed_query`
-    vector shared by every family and no presence."""
+    embedder: Any, audio: np.ndarray, families: Sequence[str], sample_rate: int | None = None
+) -> QueryReading:
+    """The query as the matcher reads it: (m, dim) rows per family, presence and the solo
+    score from a FamilyEmbedder (encoder.api.QueryReading), else one `embed_query` vector
+    shared by every family and no presence. `sample_rate` None: the model's rate."""
     if isinstance(embedder, FamilyEmbedder):
-        return embedder.read_query(audio, tuple(families))
-    vector = embedder.embed_query(audio)
-    return {f: vector for f in families}, {}
+        return embedder.read(audio, tuple(families), sample_rate)
+    vector = embedder.embed_query(audio, sample_rate)
+    return QueryReading({f: vector for f in families}, {})
+
+
+def settled(reading: QueryReading, catalogue: np.ndarray, cat_families: np.ndarray
+            ) -> dict[str, float]:
+    """The presence the matcher reports for `reading` against this catalogue
+    (encoder.api.settle_presence: a solo's best-scoring family is present)."""
+    if not reading.is_solo:
+        return reading.presence
+    top = {}
+    for f, rows in reading.vectors.items():
+        members = cat_families == f
+        if members.any():
+            top[f] = float((np.atleast_2d(rows) @ catalogue[members].T).max())
+    return settle_presence(reading, top)
+
+
+def embedder_versions(model: Any, baseline: Any) -> dict[str, str]:
+    """The "embedder" field of a result: both versions, and the heads' when there are heads."""
+    return {"model": model.version, "baseline": baseline.version,
+            **({"model_query": model.query_version}
+               if isinstance(model, FamilyEmbedder) else {})}
 
 
 # --- running a benchmark -------------------------------------------------------------------------
@@ -258,7 +280,16 @@ def run_benchmark(
 
     if name not in BENCHMARKS:
         raise BenchmarkError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)}")
-    kind, task = name.split("-")
+    kind, task = name.split("-", 1)
+    if kind == "ext":
+        from cir.training import ext_bench, external
+
+        try:
+            external.require_packages()
+        except external.ExtError as exc:
+            raise BenchmarkError(str(exc)) from None
+        return ext_bench.run_ext(name, load_embedder(embedder), MFCCEmbedder(), queries, seed,
+                                 progress)
     model = load_embedder(embedder)
     baseline = MFCCEmbedder()
     trained = isinstance(model, EncoderEmbedder)
@@ -307,13 +338,13 @@ def run_benchmark(
             for i, chosen in enumerate(qs):
                 mix = render_mix_query(sources, chosen, seed, i)
                 # Presence is asked of every family: those not playing are its negatives.
-                vectors, said = family_queries(model, mix, FAMILIES)
-                scores.append(said)
+                reading = family_queries(model, mix, FAMILIES)
+                scores.append(settled(reading, cat_model, families))
                 for f in chosen:
-                    vm[f].append(vectors[f])
-                base, _ = family_queries(baseline, mix, tuple(chosen))
+                    vm[f].append(reading.vectors[f])
+                base = baseline.embed_query(mix)
                 for f in chosen:
-                    vb[f].append(base[f])
+                    vb[f].append(base)
                 bar.advance(job)
             for label, vecs, cat in (("model", vm, cat_model), ("baseline", vb, cat_base)):
                 for f in bench_families:
@@ -328,12 +359,7 @@ def run_benchmark(
         "queries": n,
         "seed": seed,
         "catalogue": len(sources),
-        "embedder": {
-            "model": model.version,
-            "baseline": baseline.version,
-            **({"model_query": model.query_version}
-               if isinstance(model, FamilyEmbedder) else {}),
-        },
+        "embedder": embedder_versions(model, baseline),
         "model": summarise(hits["model"]),
         "baseline": summarise(hits["baseline"]),
         **({"presence": presence} if presence else {}),
@@ -381,12 +407,20 @@ def format_table(result: dict[str, Any]) -> str:
             f"{row:<12}{m['top1']:>10.1f}{m['top5']:>10.1f}{b['top1']:>10.1f}{b['top5']:>10.1f}"
         )
     presence = result.get("presence")
-    if presence:
+    if presence and "pairs" not in presence:
+        lines.append(
+            f"presence (model, threshold {presence['threshold']}, {presence['queries']} "
+            f"single-sound queries): recall {presence['recall']:.1f}"
+        )
+    elif presence:
         lines.append(
             f"presence (model, threshold {presence['threshold']}, {presence['pairs']} "
             f"mix x family pairs): precision {presence['precision']:.1f}  "
             f"recall {presence['recall']:.1f}"
         )
+    if presence and "read_as_solo" in presence:
+        lines.append(f"read as one instrument (the catalogue encoder's path): "
+                     f"{presence['read_as_solo']:.1f} %")
     query = result["embedder"].get("model_query")
     lines.append(
         f"model: {result['embedder']['model']}"

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.signal import lfilter
 
 from cir import defaults
 from cir.encoder.features import FeatureConfig
@@ -49,6 +50,16 @@ from cir.training.loop import (
 from cir.training.mixes import item_rng, mix_peak, power_sum
 
 _FAMILY_HEADS_STREAM = 13  # item_rng stream of these batches (others: 2, 5, 7, 11)
+# Streams of the single-note items and of the bus augmentation: apart from the mixes' own, so
+# a config without them draws exactly the batches it drew before they existed.
+_NOTE_ITEM_STREAM = 23
+_BUS_MEL_STREAM = 24
+# bus_mel: reverb decay time (s, to -60 dB) and send level; compressor threshold below the
+# mix's loudest frame (dB) and ratio, drawn uniformly.
+_BUS_DECAY_SECONDS = (0.4, 2.0)
+_BUS_SEND = (0.05, 0.3)
+_BUS_THRESHOLD_DB = (6.0, 18.0)
+_BUS_RATIO = (2.0, 6.0)
 
 
 @dataclass
@@ -96,6 +107,44 @@ class HeadsBatch:
     mixes: torch.Tensor  # (K, M, T)
     targets: dict[str, torch.Tensor]  # family -> (K,) index into the family's bank, -1 absent
     present: torch.Tensor  # (K, F) 1.0 where the family plays
+    solo: torch.Tensor  # (K,) 1.0 where one instrument plays alone (a note or a line)
+
+
+def note_item(rng: np.random.Generator, config: FamilyHeadsTrainConfig, hd: HeadsData,
+              frames: int) -> tuple[np.ndarray, str, int]:
+    """(log-mel (M, frames), family, position in the family's bank): one reference clip of a
+    TRAIN preset alone at a random level, silence after it (a one-shot query)."""
+    families = list(config.families)
+    family = families[int(rng.integers(len(families)))]
+    weights = hd.draw_p[family]
+    position = int(rng.integers(len(hd.by_family[family])) if weights is None
+                   else rng.choice(len(weights), p=weights))
+    clips = hd.train_refs.mels[int(hd.by_family[family][position])]
+    mel = clips[int(rng.integers(len(clips)))].astype(np.float32)
+    floor = float(np.log(hd.features.log_floor))
+    level = 2.0 * float(np.log(10.0)) * float(rng.uniform(*config.gain_db)) / 20.0  # log power
+    mel = np.maximum(mel + np.float32(level), np.float32(floor))
+    return data.fit_frames(mel, frames, hd.features.log_floor), family, position
+
+
+def bus_mel(mel: np.ndarray, rng: np.random.Generator, frame_seconds: float,
+            log_floor: float) -> np.ndarray:
+    """A producer's bus on a (M, T) log-mel, in the power domain: a reverb send (each band's
+    power fed through an exponential decay) and a compressor (frames above a threshold below
+    the loudest frame turned down by the ratio)."""
+    power = np.exp(mel.astype(np.float64))
+    decay = float(rng.uniform(*_BUS_DECAY_SECONDS))
+    keep = 10.0 ** (-6.0 * frame_seconds / decay)  # per frame: -60 dB over `decay` seconds
+    tail = lfilter([1.0], [1.0, -keep], power, axis=1)
+    power = power + float(rng.uniform(*_BUS_SEND)) * (1.0 - keep) * tail
+    energy = power.sum(axis=0)
+    loudest = 10.0 * np.log10(max(float(energy.max()), 1e-12))
+    level = 10.0 * np.log10(np.maximum(energy, 1e-12))
+    threshold = loudest - float(rng.uniform(*_BUS_THRESHOLD_DB))
+    ratio = float(rng.uniform(*_BUS_RATIO))
+    over = np.maximum(level - threshold, 0.0)
+    power = power * 10.0 ** (-(over * (1.0 - 1.0 / ratio)) / 10.0)
+    return np.log(np.maximum(power, log_floor)).astype(np.float32)
 
 
 def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> HeadsBatch:
@@ -107,9 +156,20 @@ def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> 
     frames = fc.frames(round(config.crop_seconds[
         int(rng.integers(len(config.crop_seconds)))] * fc.sample_rate))
     mixes, present = [], np.zeros((config.mixes, len(families)), np.float32)
+    solo = np.zeros(config.mixes, np.float32)
     targets = {f: np.full(config.mixes, -1, np.int64) for f in families}
+    notes = item_rng(config.seed, step, stream=_NOTE_ITEM_STREAM) if config.note_share else None
+    bus = item_rng(config.seed, step, stream=_BUS_MEL_STREAM) if config.bus_share else None
     for k in range(config.mixes):
+        if notes is not None and notes.random() < config.note_share:
+            mel, family, position = note_item(notes, config, hd, frames)
+            mixes.append(mel)
+            targets[family][k] = position
+            present[k, families.index(family)] = 1.0
+            solo[k] = 1.0
+            continue
         n = int(rng.integers(config.parts[0], config.parts[1] + 1))
+        solo[k] = float(n == 1)
         playing = sorted(int(i) for i in rng.choice(len(families), size=n, replace=False))
         parts, peaks = [], []
         for fi in playing:
@@ -133,10 +193,13 @@ def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> 
             present[k, fi] = 1.0
         # The whole mix brought to RENDER_PEAK, as level_stems does (its peak estimated).
         norm = defaults.RENDER_PEAK / mix_peak(peaks) if max(peaks) > 0 else 1.0
-        mixes.append(power_sum([(m, g * norm) for m, g in parts], floor, frames))
+        mix = power_sum([(m, g * norm) for m, g in parts], floor, frames)
+        if bus is not None and bus.random() < config.bus_share:
+            mix = bus_mel(mix, bus, fc.hop / fc.sample_rate, floor)
+        mixes.append(mix)
     return HeadsBatch(torch.from_numpy(np.stack(mixes)),
                       {f: torch.from_numpy(t) for f, t in targets.items()},
-                      torch.from_numpy(present))
+                      torch.from_numpy(present), torch.from_numpy(solo))
 
 
 def presence_loss(logits: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -166,6 +229,7 @@ def read_mels(model: MixHeadsEncoder, mels: np.ndarray, batch: int = 32
         for f, v in per.items():
             vectors[f].append(v.float().numpy())
         if logits is not None:
+            # The solo probability, when there is one, rides along as a last column.
             presence.append(torch.sigmoid(logits.float()).numpy())
     return ({f: np.concatenate(v) for f, v in vectors.items()},
             np.concatenate(presence) if presence else None)
@@ -201,10 +265,15 @@ def validate_family_heads(
     cat_families = np.asarray([s.family for s in hd.valid_refs.sources])
     out: dict[str, float] = {}
     mix_vec, mix_presence = read_mels(model, v.mixes)
+    stem_vec, stem_presence = read_mels(model, v.stems)
+    if model.config.solo and mix_presence is not None and stem_presence is not None:
+        # VALID mixes play 2-5 families, stems one: the solo logit's two sides.
+        out["solo_recall"] = float((stem_presence[:, -1] >= 0.5).mean())
+        out["solo_false"] = float((mix_presence[:, -1] >= 0.5).mean())
+        mix_presence, stem_presence = mix_presence[:, :-1], stem_presence[:, :-1]
     _family_top(mix_vec, v.stem_mix, v, catalogue, cat_families, "mix", out)
     fused = {f: np.stack([mix_vec[f], shared_mix], axis=1) for f in families}
     _family_top(fused, v.stem_mix, v, catalogue, cat_families, "fused", out)
-    stem_vec, stem_presence = read_mels(model, v.stems)
     _family_top(stem_vec, np.arange(len(v.stems)), v, catalogue, cat_families, "line", out)
     if mix_presence is not None:
         truth = np.zeros_like(mix_presence, dtype=bool)
@@ -234,7 +303,15 @@ def start_heads(model: MixHeadsEncoder, name: str) -> None:
             f"{start.attention}, the config {list(mine.families)} and {mine.attention}: "
             "start from heads of the same shape, or set init_heads to \"\""
         )
-    model.load_state_dict(state["state_dict"])
+    weights = dict(state["state_dict"])
+    if mine.solo and not start.solo:
+        # Heads without a solo output: keep their presence rows, the solo row starts fresh.
+        own = model.state_dict()
+        for name in ("presence.2.weight", "presence.2.bias"):
+            grown = own[name].clone()
+            grown[: len(mine.families)] = weights[name]
+            weights[name] = grown
+    model.load_state_dict(weights)
 
 
 def train_family_heads(
@@ -256,7 +333,7 @@ def train_family_heads(
         torch.manual_seed(config.seed)
         model = MixHeadsEncoder.from_encoder(frozen, tuple(config.families), config.name,
                                              presence=True, shared_row=config.shared_row,
-                                             attention=config.attention)
+                                             attention=config.attention, solo=config.solo)
         if config.init_heads:
             start_heads(model, config.init_heads)
         if config.channels_last:
@@ -274,7 +351,10 @@ def train_family_heads(
             assert model.presence is not None
             match = heads_loss(emb, batch.targets, banks, config.temperature,
                                config.regression_weight)
-            seen = presence_loss(model.presence(shared), batch.present)
+            families, solo = model.split_logits(model.presence(shared))
+            seen = presence_loss(families, batch.present)
+            if solo is not None:
+                seen = seen + presence_loss(solo, batch.solo)
             return match + config.presence_weight * seen, {
                 "match": round(float(match.detach()), 4),
                 "presence": round(float(seen.detach()), 4)}

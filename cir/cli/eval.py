@@ -11,8 +11,10 @@ from cir.cli.output import echo_json, json_option, json_stdout
 @click.command("eval")
 @click.option("--benchmark", "-b", required=True,
               type=click.Choice(["builtin-single", "builtin-mix3", "builtin-mix5", "gm-single",
-                                 "gm-mix3"]),
-              help="Which benchmark (docs/BENCHMARKS.md defines them).")
+                                 "gm-mix3", "ext-single", "ext-mix3", "ext-mix3-bus",
+                                 "ext-mix5"]),
+              help="Which benchmark (docs/BENCHMARKS.md defines them; ext-* need Debian's "
+                   "hexter and hydrogen-drumkits and pip's dexed-py).")
 @click.option("--queries", type=click.IntRange(1), default=None,
               help=f"Number of queries [default: {defaults.BENCH_SINGLE_QUERIES} single notes, "
                    f"{defaults.BENCH_MIX_QUERIES} mixes].")
@@ -29,6 +31,7 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
     Example:
         cir eval --benchmark builtin-mix3 --json
         cir eval --benchmark gm-single --queries 300
+        cir eval --benchmark ext-mix3-bus
         cir eval -b builtin-mix5 -e ~/.local/share/cir/runs/cir-family-heads-attention/best.pt
     """
     from cir.training.evaluate import format_table, run_benchmark

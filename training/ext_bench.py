@@ -1,0 +1,255 @@
+"""The transfer benchmarks (`ext-*`): sounds of instruments nobody here made, queried as a user
+queries, scored as the other benchmarks are (cir.training.evaluate).
+
+    catalogue      a one-shot sample folder (cir.training.external.write_folder: one file per
+                   sound at its family's canonical note), read through the folder source
+                   (presets_db.sources.folder) and embedded as a catalogue build embeds it
+    ext-single     each query plays one catalogue sound at another note (percussion +-1..5
+                   semitones, melodic +-1..7), another velocity (60-127, never 100) and
+                   another length; the user's path (read_query: presence, routing, heads)
+                   ranks the target's family; presence recall = the target's family heard
+    ext-mix3/-mix5 mixes of one ext sound per family, planned and levelled like builtin-mix3
+                   and builtin-mix5 (cir.training.mixes.render_mix)
+    ext-mix3-bus   the ext-mix3 mixes after the bus a producer adds: a compressor, a reverb
+                   send, then MP3 at 128 kbit/s (44.1 kHz), drawn per mix
+
+Queries are 44.1 kHz (a user's files are), the folder's files too; embedders resample.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cir import defaults
+from cir.encoder.embed import unit_mean
+from cir.synth.notes import Note
+from cir.training import data, external
+from cir.training.mixes import item_rng, render_mix
+
+# Sample rate of the folder's files and of the queries (what a user's files have).
+EXT_SAMPLE_RATE = 44_100
+# Bump when the folder's files change (rendering, levels, the family rule): a new folder.
+EXT_FOLDER_VERSION = 1
+_SINGLE_STREAM = 21
+_BUS_STREAM = 22
+# ext-single: semitones from the canonical note (never 0) and note lengths, per kind.
+_SINGLE_SEMITONES = {"percussion": 5, "melodic": 7}
+_SINGLE_SECONDS = {"percussion": (0.1, 0.5), "melodic": (0.25, 3.0)}
+_SINGLE_VELOCITY = (60, 127)
+# The longest single query clip (a 3 s note and its release), seconds.
+_SINGLE_MAX_CLIP = 4.0
+# Bus: compressor threshold (dB) and ratio, reverb send level and room size, drawn uniformly.
+_BUS_THRESHOLD_DB = (-24.0, -12.0)
+_BUS_RATIO = (2.0, 6.0)
+_BUS_SEND = (0.1, 0.3)
+_BUS_ROOM = (0.3, 0.8)
+_BUS_MP3 = "128k"
+
+
+@dataclass(frozen=True)
+class ExtCatalogue:
+    sources: list[data.Source]  # sorted by (family, key), as ext_sources gives them
+    names: list[str]
+    clips: list[list[np.ndarray]]  # per entry: the folder source's clips of its file
+
+
+def ext_catalogue(families: Sequence[str]) -> ExtCatalogue:
+    """The ext sounds of `families` and their one-shot folder's clips (files written once
+    into the user cache dir, then read back through the folder source)."""
+    from cir.presets_db.sources import folder
+
+    found = external.ext_sources(families)
+    root = data.cache_root() / f"ext-folder-v{EXT_FOLDER_VERSION}"
+    paths = external.write_folder(found, root, EXT_SAMPLE_RATE)
+    rate = defaults.MODEL_SAMPLE_RATE
+    clips = [folder.render_clips(str(p), s.family, rate) for p, s in zip(paths, found,
+                                                                        strict=True)]
+    sources = [data.Source(s.key, s.family, s.kind, s.spec) for s in found]
+    return ExtCatalogue(sources, [s.name for s in found], clips)
+
+
+def instrument(source: data.Source) -> Any:
+    """The instrument that plays an ext catalogue source."""
+    return external.make_instrument(
+        external.ExtSource(source.key, source.key, source.family, source.kind, source.spec))
+
+
+def catalogue_matrix(embed_clips: Callable[[list[np.ndarray]], np.ndarray],
+                     cat: ExtCatalogue) -> np.ndarray:
+    """(N, dim): each entry's clips embedded and averaged, as presets_db.build does."""
+    return np.stack([unit_mean(embed_clips(clips)) for clips in cat.clips])
+
+
+@dataclass(frozen=True)
+class ExtSingle:
+    target: int
+    note: Note
+    seconds: float
+
+
+def single_queries(sources: Sequence[data.Source], n: int, seed: int) -> list[ExtSingle]:
+    """`n` queries, families in turn: a catalogue sound at another note, velocity, length."""
+    families = sorted({s.family for s in sources})
+    pools = {f: [i for i, s in enumerate(sources) if s.family == f] for f in families}
+    out = []
+    for q in range(n):
+        family = families[q % len(families)]
+        rng = item_rng(seed, q, stream=_SINGLE_STREAM)
+        target = pools[family][int(rng.integers(len(pools[family])))]
+        kind = "percussion" if family == "percussion" else "melodic"
+        reach = _SINGLE_SEMITONES[kind]
+        offset = int(rng.choice([s for s in range(-reach, reach + 1) if s != 0]))
+        velocity = int(rng.choice([v for v in range(_SINGLE_VELOCITY[0], _SINGLE_VELOCITY[1] + 1)
+                                   if v != defaults.CANONICAL_VELOCITY]))
+        duration = round(float(rng.uniform(*_SINGLE_SECONDS[kind])), 3)
+        seconds = min(max(defaults.CLIP_SECONDS[family], duration + 0.5), _SINGLE_MAX_CLIP)
+        pitch = defaults.CANONICAL_PITCH[family] + offset
+        out.append(ExtSingle(target, Note(pitch, velocity, 0.0, duration), seconds))
+    return out
+
+
+def render_single(cat: ExtCatalogue, query: ExtSingle) -> np.ndarray:
+    return instrument(cat.sources[query.target]).render([query.note], query.seconds,
+                                                        EXT_SAMPLE_RATE)
+
+
+def render_mix_query(cat: ExtCatalogue, chosen: dict[str, int], seed: int, index: int,
+                     bus: bool = False) -> tuple[np.ndarray, int]:
+    """(audio, sample rate) of mix `index`: one ext sound per family of `chosen`; with `bus`,
+    after bus_process."""
+    instruments = {f: instrument(cat.sources[i]) for f, i in chosen.items()}
+    mix, _, _ = render_mix(instruments, seed, defaults.MIX_SECONDS, EXT_SAMPLE_RATE,
+                           index=index)
+    if bus:
+        mix = bus_process(mix, EXT_SAMPLE_RATE, item_rng(seed, index, stream=_BUS_STREAM))
+    return mix, EXT_SAMPLE_RATE
+
+
+def bus_process(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A producer's bus: compressor, reverb send, level to RENDER_PEAK, MP3 at 128 kbit/s and
+    back (the decoder's delay kept: a user's bounce has it too), same length."""
+    from pedalboard import Compressor, Reverb
+    from pedalboard.io import AudioFile
+
+    x = audio[None, :].astype(np.float32)
+    x = Compressor(threshold_db=float(rng.uniform(*_BUS_THRESHOLD_DB)),
+                   ratio=float(rng.uniform(*_BUS_RATIO)), attack_ms=10.0,
+                   release_ms=120.0)(x, sample_rate)
+    wet = Reverb(room_size=float(rng.uniform(*_BUS_ROOM)), wet_level=1.0, dry_level=0.0)(
+        x, sample_rate)
+    x = x + float(rng.uniform(*_BUS_SEND)) * wet
+    x *= defaults.RENDER_PEAK / max(float(np.abs(x).max()), 1e-9)
+    buffer = io.BytesIO()
+    with AudioFile(buffer, "w", samplerate=sample_rate, num_channels=1, format="mp3",
+                   quality=_BUS_MP3) as f:
+        f.write(x)
+    buffer.seek(0)
+    with AudioFile(buffer) as f:
+        decoded = f.read(f.frames)[0]
+    out = np.zeros(audio.shape[0], np.float32)
+    out[: min(len(out), len(decoded))] = decoded[: len(out)]
+    return out
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int,
+            progress: bool = True) -> dict[str, Any]:
+    """One ext benchmark: the fields of evaluate.run_benchmark's result, plus per-family n."""
+    from rich.progress import Progress
+
+    from cir.encoder.embed import EncoderEmbedder
+    from cir.families import FAMILIES, MIX_FAMILIES
+    from cir.training import evaluate as ev
+
+    task = name.split("-", 1)[1]
+    bench_families = FAMILIES if task == "mix5" else MIX_FAMILIES
+    cat = ext_catalogue(bench_families)
+    families = np.asarray([s.family for s in cat.sources])
+    cat_model = catalogue_matrix(model.embed_clips, cat)
+    cat_base = catalogue_matrix(baseline.embed_clips, cat)
+    trained = isinstance(model, EncoderEmbedder)
+    n = queries or (defaults.BENCH_SINGLE_QUERIES if task == "single"
+                    else defaults.BENCH_MIX_QUERIES)
+    hits: dict[str, dict[str, Any]] = {"model": {}, "baseline": {}}
+    presence: dict[str, Any] = {}
+    with Progress(disable=not progress) as bar:
+        if task == "single":
+            qs = single_queries(cat.sources, n, seed)
+            job = bar.add_task(f"{name}: {n} queries", total=n)
+            vm, vb, heard, solos = [], [], [], []
+            for q in qs:
+                clip = render_single(cat, q)
+                family = cat.sources[q.target].family
+                reading = ev.family_queries(model, clip, FAMILIES, EXT_SAMPLE_RATE)
+                vm.append(reading.vectors[family])
+                heard.append(ev.settled(reading, cat_model, families))
+                solos.append(reading.solo)
+                vb.append(baseline.embed_query(clip, EXT_SAMPLE_RATE))
+                bar.advance(job)
+            targets = np.asarray([q.target for q in qs])
+            for label, vecs, matrix in (("model", vm, cat_model), ("baseline", vb, cat_base)):
+                for f in MIX_FAMILIES:
+                    members = np.flatnonzero(families == f)
+                    sel = np.flatnonzero(families[targets] == f)
+                    if len(sel):
+                        rows = ev.stack_rows([vecs[i] for i in sel])
+                        hits[label][f] = ev.rank_hits(
+                            rows, matrix[members], np.searchsorted(members, targets[sel]))
+            if trained and heard[0]:
+                presence = single_presence(families[targets], heard)
+        else:
+            qs = ev.mix_queries(cat.sources, {s.key for s in cat.sources}, n, seed,
+                                bench_families, ev.MIX5_PARTS if task == "mix5" else None)
+            job = bar.add_task(f"{name}: {n} mixes", total=n)
+            vm_: dict[str, list] = {f: [] for f in bench_families}
+            vb_: dict[str, list] = {f: [] for f in bench_families}
+            scores: list[dict[str, float]] = []
+            solos = []
+            for i, chosen in enumerate(qs):
+                mix, rate = render_mix_query(cat, chosen, seed, i, bus=task == "mix3-bus")
+                reading = ev.family_queries(model, mix, FAMILIES, rate)
+                scores.append(ev.settled(reading, cat_model, families))
+                solos.append(reading.solo)
+                base = baseline.embed_query(mix, rate)
+                for f in chosen:
+                    vm_[f].append(reading.vectors[f])
+                    vb_[f].append(base)
+                bar.advance(job)
+            for label, vecs_, matrix in (("model", vm_, cat_model), ("baseline", vb_, cat_base)):
+                for f in bench_families:
+                    members = np.flatnonzero(families == f)
+                    targets = np.asarray([np.searchsorted(members, c[f]) for c in qs if f in c])
+                    if len(targets):
+                        hits[label][f] = ev.rank_hits(ev.stack_rows(vecs_[f]), matrix[members],
+                                                      targets)
+            presence = ev.presence_summary(qs, scores)
+    routed = [s for s in solos if s is not None]
+    if routed and presence:
+        # How often the query was read as one instrument (the catalogue encoder's path).
+        presence["read_as_solo"] = round(100 * float(np.mean(np.asarray(routed) >= 0.5)), 1)
+    return {
+        "benchmark": name, "queries": n, "seed": seed, "catalogue": len(cat.sources),
+        "catalogue_per_family": {f: int((families == f).sum()) for f in bench_families},
+        "embedder": ev.embedder_versions(model, baseline),
+        "model": ev.summarise(hits["model"]), "baseline": ev.summarise(hits["baseline"]),
+        **({"presence": presence} if presence else {}),
+    }
+
+
+def single_presence(target_families: np.ndarray, heard: Sequence[dict[str, float]],
+                    threshold: float = defaults.PRESENCE_THRESHOLD) -> dict[str, Any]:
+    """Presence recall on single-sound queries: how often the sound's own family is heard
+    (percent), overall and per family."""
+    said = np.asarray([h.get(f, 0.0) >= threshold for f, h in zip(target_families, heard,
+                                                                    strict=True)])
+    per = {f: round(100 * float(said[target_families == f].mean()), 1)
+           for f in sorted(set(target_families.tolist()))}
+    return {"threshold": threshold, "queries": len(said),
+            "recall": round(100 * float(said.mean()), 1), "recall_per_family": per}
