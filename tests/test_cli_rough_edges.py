@@ -330,8 +330,20 @@ def test_absent_families_are_marked_not_listed():
     hit = {"rank": 1, "preset_id": 1, "score": 0.93, "source": "builtin", "name": "Pad 1",
            "key": "pad-0001", "locator": {"id": "pad-0001"}}
     below = defaults.PRESENCE_THRESHOLD / 2
-    lines = result_lines({"pad": [hit], "bass": [{**hit, "name": "Bass 1"}]}, 80,
-                         presence={"pad": below, "bass": 0.97})
+    lines = result_lines({"pad": [hit], "bass": [{**hit, "name": "Bass 1", "score": 0.95}]},
+                         80, presence={"pad": below, "bass": 0.97})
     assert lines[0] == f"pad  absent (presence {below:.0%})"
     assert lines[1] == "bass  (presence 97%)" and "Bass 1" in lines[2]
     assert not any("Pad 1" in line for line in lines)
+
+
+def test_the_best_scoring_family_is_shown_even_when_presence_misses_it():
+    from cir.cli.match import result_lines
+
+    lead = {"rank": 1, "preset_id": 7, "score": 0.506, "source": "builtin", "name": "Lead 7",
+            "key": "lead-0007", "locator": {"id": "lead-0007"}}
+    keys = {**lead, "preset_id": 8, "score": 0.251, "name": "E-Piano 8"}
+    lines = result_lines({"lead": [lead], "keys": [keys]}, 80,
+                         presence={"lead": 0.30, "keys": 0.86})
+    assert lines[0] == "lead  (presence 30%, unsure it plays)" and "Lead 7" in lines[1]
+    assert lines[2] == "keys  (presence 86%)" and "E-Piano 8" in lines[3]

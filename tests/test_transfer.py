@@ -230,3 +230,15 @@ def test_heads_learn_single_notes_and_a_solo_logit_and_read_solos_by_the_encoder
     assert reading.solo is not None and 0 <= reading.solo <= 1
     rows = 2 if reading.is_solo else 1  # a solo gets the catalogue encoder's row too
     assert all(v.shape[0] == rows for v in reading.vectors.values())
+
+    from cir.training import evaluate
+
+    result = evaluate.run_benchmark(
+        "builtin-single", queries=4, seed=1, embedder=str(tmp_path / "run" / "best.pt"),
+        workers=1, progress=False, catalogue_per_family=3)
+    presence = result["presence"]
+    assert presence["queries"] == 4 and 0 <= presence["recall"] <= 100
+    lines = presence["lines"]
+    assert lines["lines"] == 1 and 0 <= lines["top1"] <= 100 and 0 <= lines["recall"] <= 100
+    table = evaluate.format_table(result)
+    assert "single-sound queries" in table and "solo lines (1" in table

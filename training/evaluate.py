@@ -42,6 +42,9 @@ BENCHMARKS = ("builtin-single", "builtin-mix3", "builtin-mix5", "gm-single", "gm
 _SINGLE_STREAM = 3
 _MIX_STREAM = 4
 _MIX5_STREAM = 6
+# Solo lines of the single benchmarks: who plays, and the plan of the line.
+_LINE_PICK_STREAM = 25
+_LINE_PLAN_STREAM = 26
 # Families each mix plays in builtin-mix5 (uniform in the count, any subset of FAMILIES).
 MIX5_PARTS = (2, 5)
 
@@ -315,12 +318,16 @@ def run_benchmark(
             qs = single_queries(sources, held_out, n, seed)
             job = bar.add_task(f"{name}: {n} queries", total=n)
             vm, vb = [], []
+            heard = []
             for q in qs:
                 clip = data.make_instrument(sources[q.target]).render(
                     [q.note], q.seconds, features.sample_rate
                 )
                 vm.append(model.embed_clips([clip])[0])
                 vb.append(baseline.embed_clips([clip])[0])
+                if isinstance(model, FamilyEmbedder):  # the matcher's path: presence, route
+                    heard.append(settled(family_queries(model, clip, FAMILIES), cat_model,
+                                         families))
                 bar.advance(job)
             targets = np.asarray([q.target for q in qs])
             for label, vecs, cat in (("model", vm, cat_model), ("baseline", vb, cat_base)):
@@ -328,6 +335,11 @@ def run_benchmark(
                 for f in [f for f in MIX_FAMILIES if f in set(families[targets])]:
                     sel = families[targets] == f
                     hits[label][f] = {1: h[1][sel], 5: h[5][sel]}
+            if heard:
+                presence = single_presence(families[targets], heard)
+                presence["lines"] = solo_lines(
+                    model, sources, held_out, cat_model, data.make_instrument, seed,
+                    max(n // 4, 1), features.sample_rate)
         else:
             qs = mix_queries(sources, held_out, n, seed, bench_families,
                              MIX5_PARTS if task == "mix5" else None)
@@ -364,6 +376,47 @@ def run_benchmark(
         "baseline": summarise(hits["baseline"]),
         **({"presence": presence} if presence else {}),
     }
+
+
+def single_presence(target_families: np.ndarray, heard: Sequence[dict[str, float]],
+                    threshold: float = defaults.PRESENCE_THRESHOLD) -> dict[str, Any]:
+    """Presence recall on single-instrument queries: how often the sound's own family is
+    heard (percent), overall and per family."""
+    said = np.asarray([h.get(f, 0.0) >= threshold for f, h in zip(target_families, heard,
+                                                                    strict=True)])
+    per = {f: round(100 * float(said[target_families == f].mean()), 1)
+           for f in sorted(set(target_families.tolist()))}
+    return {"threshold": threshold, "queries": len(said),
+            "recall": round(100 * float(said.mean()), 1), "recall_per_family": per}
+
+
+def solo_lines(model: Any, sources: Sequence[data.Source], held_out: set[str],
+               catalogue: np.ndarray, make_instrument: Callable[[data.Source], Any], seed: int,
+               n: int, sample_rate: int) -> dict[str, Any]:
+    """`n` solo lines (a mix of one family: one held-out preset playing a phrase, families in
+    turn) through the matcher's path: top-1 in the line's family and presence recall, in
+    percent, with how often the line was read as one instrument."""
+    cat_families = np.asarray([s.family for s in sources])
+    families = sorted(set(cat_families.tolist()) & set(MIX_FAMILIES))
+    hit, said, solo = [], [], []
+    for q in range(n):
+        family = families[q % len(families)]
+        pool = [i for i, s in enumerate(sources) if s.family == family and s.key in held_out]
+        target = pool[int(item_rng(seed, q, stream=_LINE_PICK_STREAM).integers(len(pool)))]
+        line, _, _ = render_mix({family: make_instrument(sources[target])}, seed,
+                                defaults.MIX_SECONDS, sample_rate, index=q,
+                                stream=_LINE_PLAN_STREAM)
+        reading = family_queries(model, line, FAMILIES, sample_rate)
+        members = np.flatnonzero(cat_families == family)
+        h = rank_hits(stack_rows([reading.vectors[family]]), catalogue[members],
+                      np.searchsorted(members, [target]))
+        hit.append(bool(h[1][0]))
+        heard = settled(reading, catalogue, cat_families)
+        said.append(heard.get(family, 0.0) >= defaults.PRESENCE_THRESHOLD)
+        solo.append(reading.is_solo)
+    return {"lines": n, "top1": round(100 * float(np.mean(hit)), 1),
+            "recall": round(100 * float(np.mean(said)), 1),
+            "read_as_solo": round(100 * float(np.mean(solo)), 1)}
 
 
 def stack_rows(vectors: Sequence[np.ndarray]) -> np.ndarray:
@@ -412,6 +465,12 @@ def format_table(result: dict[str, Any]) -> str:
             f"presence (model, threshold {presence['threshold']}, {presence['queries']} "
             f"single-sound queries): recall {presence['recall']:.1f}"
         )
+        solo = presence.get("lines")
+        if solo:
+            lines.append(
+                f"solo lines ({solo['lines']}, the matcher's path): top-1 {solo['top1']:.1f}  "
+                f"presence recall {solo['recall']:.1f}  read as one instrument "
+                f"{solo['read_as_solo']:.1f} %")
     elif presence:
         lines.append(
             f"presence (model, threshold {presence['threshold']}, {presence['pairs']} "

@@ -203,7 +203,10 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
                         hits[label][f] = ev.rank_hits(
                             rows, matrix[members], np.searchsorted(members, targets[sel]))
             if trained and heard[0]:
-                presence = single_presence(families[targets], heard)
+                presence = ev.single_presence(families[targets], heard)
+                presence["lines"] = ev.solo_lines(
+                    model, cat.sources, {s.key for s in cat.sources}, cat_model, instrument,
+                    seed, max(n // 4, 1), EXT_SAMPLE_RATE)
         else:
             qs = ev.mix_queries(cat.sources, {s.key for s in cat.sources}, n, seed,
                                 bench_families, ev.MIX5_PARTS if task == "mix5" else None)
@@ -242,14 +245,3 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
         **({"presence": presence} if presence else {}),
     }
 
-
-def single_presence(target_families: np.ndarray, heard: Sequence[dict[str, float]],
-                    threshold: float = defaults.PRESENCE_THRESHOLD) -> dict[str, Any]:
-    """Presence recall on single-sound queries: how often the sound's own family is heard
-    (percent), overall and per family."""
-    said = np.asarray([h.get(f, 0.0) >= threshold for f, h in zip(target_families, heard,
-                                                                    strict=True)])
-    per = {f: round(100 * float(said[target_families == f].mean()), 1)
-           for f in sorted(set(target_families.tolist()))}
-    return {"threshold": threshold, "queries": len(said),
-            "recall": round(100 * float(said.mean()), 1), "recall_per_family": per}

@@ -35,19 +35,26 @@ def result_lines(
 ) -> list[str]:
     """The suggestions as text rows that never wrap at `width` columns: rank, score, preset
     name (cut first), and where it lives (kept whole: the file name is what you look for).
-    A family whose presence is below defaults.PRESENCE_THRESHOLD is marked absent, no rows."""
+    A family whose presence is below defaults.PRESENCE_THRESHOLD is collapsed to one line,
+    marked absent; the family with the best-scoring hit keeps its rows all the same, marked
+    unsure (presence can miss an instrument; the best match should never be hidden)."""
     lines: list[str] = []
     if not results:
         return ["no suggestions: the catalogue has no entries for these families"]
+    best = max((f for f, hits in results.items() if hits),
+               key=lambda f: results[f][0]["score"], default=None)
     for family, hits in results.items():
         share = (presence or {}).get(family)
         if isinstance(share, dict):
             share = share.get("score")
-        if isinstance(share, int | float) and share < defaults.PRESENCE_THRESHOLD:
+        heard = not isinstance(share, int | float) or share >= defaults.PRESENCE_THRESHOLD
+        if not heard and family != best:
             # Not heard in the loop: its nearest presets would only look confident.
             lines.append(f"{family}  absent (presence {share:.0%})")
             continue
-        lines.append(family + (f"  (presence {share:.0%})" if isinstance(share, float) else ""))
+        note = "" if heard else ", unsure it plays"
+        lines.append(family + (f"  (presence {share:.0%}{note})" if isinstance(share, float)
+                               else ""))
         places = [where(hit) for hit in hits]
         room = width - len(f"{'✔ ' if truth else ''}100  -0.000  ") - 2
         place_w = min(max((len(p) for p in places), default=0), max(room - 12, room // 2))
