@@ -159,6 +159,48 @@ def bus_process(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -
 # --- running -------------------------------------------------------------------------------------
 
 
+# Rendered queries, catalogues and baseline vectors of this process, by (benchmark, n,
+# seed): several embedders compared in one `cir eval` call hear the very same audio, rendered
+# and read by the baseline once.
+_MEMO: dict[tuple, Any] = {}
+
+
+def _memo(key: tuple, make: Callable[[], Any]) -> Any:
+    if key not in _MEMO:
+        _MEMO[key] = make()
+    return _MEMO[key]
+
+
+def _queries(name: str, n: int, seed: int, progress: bool) -> tuple[ExtCatalogue, list, list]:
+    """(catalogue, query plans, (audio, sample rate) per query) of an ext benchmark."""
+    from rich.progress import Progress
+
+    from cir.families import FAMILIES, MIX_FAMILIES
+    from cir.training import evaluate as ev
+
+    task = name.split("-", 1)[1]
+    bench_families = FAMILIES if task == "mix5" else MIX_FAMILIES
+    cat = _memo(("catalogue", bench_families), lambda: ext_catalogue(bench_families))
+
+    def render() -> tuple[list, list]:
+        if task == "single":
+            qs: list = single_queries(cat.sources, n, seed)
+        else:
+            qs = ev.mix_queries(cat.sources, {s.key for s in cat.sources}, n, seed,
+                                bench_families, ev.MIX5_PARTS if task == "mix5" else None)
+        audio = []
+        with Progress(disable=not progress) as bar:
+            job = bar.add_task(f"{name}: rendering {n} queries", total=n)
+            for i, q in enumerate(qs):
+                audio.append((render_single(cat, q), EXT_SAMPLE_RATE) if task == "single"
+                             else render_mix_query(cat, q, seed, i, bus=task == "mix3-bus"))
+                bar.advance(job)
+        return qs, audio
+
+    qs, audio = _memo((name, n, seed), render)
+    return cat, qs, audio
+
+
 def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int,
             progress: bool = True) -> dict[str, Any]:
     """One ext benchmark: the fields of evaluate.run_benchmark's result, plus per-family n."""
@@ -169,70 +211,56 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
     from cir.training import evaluate as ev
 
     task = name.split("-", 1)[1]
-    bench_families = FAMILIES if task == "mix5" else MIX_FAMILIES
-    cat = ext_catalogue(bench_families)
-    families = np.asarray([s.family for s in cat.sources])
-    cat_model = catalogue_matrix(model.embed_clips, cat)
-    cat_base = catalogue_matrix(baseline.embed_clips, cat)
-    trained = isinstance(model, EncoderEmbedder)
     n = queries or (defaults.BENCH_SINGLE_QUERIES if task == "single"
                     else defaults.BENCH_MIX_QUERIES)
+    cat, qs, audio = _queries(name, n, seed, progress)
+    bench_families = sorted({s.family for s in cat.sources}, key=FAMILIES.index)
+    families = np.asarray([s.family for s in cat.sources])
+    cat_model = catalogue_matrix(model.embed_clips, cat)
+    cat_base = _memo(("baseline-catalogue", tuple(bench_families)),
+                     lambda: catalogue_matrix(baseline.embed_clips, cat))
+    base_vectors = _memo(("baseline", name, n, seed),
+                         lambda: [baseline.embed_query(a, rate) for a, rate in audio])
+    trained = isinstance(model, EncoderEmbedder)
     hits: dict[str, dict[str, Any]] = {"model": {}, "baseline": {}}
     presence: dict[str, Any] = {}
+    readings = []
     with Progress(disable=not progress) as bar:
-        if task == "single":
-            qs = single_queries(cat.sources, n, seed)
-            job = bar.add_task(f"{name}: {n} queries", total=n)
-            vm, vb, heard, solos = [], [], [], []
-            for q in qs:
-                clip = render_single(cat, q)
-                family = cat.sources[q.target].family
-                reading = ev.family_queries(model, clip, FAMILIES, EXT_SAMPLE_RATE)
-                vm.append(reading.vectors[family])
-                heard.append(ev.settled(reading, cat_model, families))
-                solos.append(reading.solo)
-                vb.append(baseline.embed_query(clip, EXT_SAMPLE_RATE))
-                bar.advance(job)
-            targets = np.asarray([q.target for q in qs])
-            for label, vecs, matrix in (("model", vm, cat_model), ("baseline", vb, cat_base)):
-                for f in MIX_FAMILIES:
-                    members = np.flatnonzero(families == f)
-                    sel = np.flatnonzero(families[targets] == f)
-                    if len(sel):
-                        rows = ev.stack_rows([vecs[i] for i in sel])
-                        hits[label][f] = ev.rank_hits(
-                            rows, matrix[members], np.searchsorted(members, targets[sel]))
-            if trained and heard[0]:
-                presence = ev.single_presence(families[targets], heard)
-                presence["lines"] = ev.solo_lines(
-                    model, cat.sources, {s.key for s in cat.sources}, cat_model, instrument,
-                    seed, max(n // 4, 1), EXT_SAMPLE_RATE)
-        else:
-            qs = ev.mix_queries(cat.sources, {s.key for s in cat.sources}, n, seed,
-                                bench_families, ev.MIX5_PARTS if task == "mix5" else None)
-            job = bar.add_task(f"{name}: {n} mixes", total=n)
-            vm_: dict[str, list] = {f: [] for f in bench_families}
-            vb_: dict[str, list] = {f: [] for f in bench_families}
-            scores: list[dict[str, float]] = []
-            solos = []
-            for i, chosen in enumerate(qs):
-                mix, rate = render_mix_query(cat, chosen, seed, i, bus=task == "mix3-bus")
-                reading = ev.family_queries(model, mix, FAMILIES, rate)
-                scores.append(ev.settled(reading, cat_model, families))
-                solos.append(reading.solo)
-                base = baseline.embed_query(mix, rate)
-                for f in chosen:
-                    vm_[f].append(reading.vectors[f])
-                    vb_[f].append(base)
-                bar.advance(job)
-            for label, vecs_, matrix in (("model", vm_, cat_model), ("baseline", vb_, cat_base)):
-                for f in bench_families:
-                    members = np.flatnonzero(families == f)
-                    targets = np.asarray([np.searchsorted(members, c[f]) for c in qs if f in c])
-                    if len(targets):
-                        hits[label][f] = ev.rank_hits(ev.stack_rows(vecs_[f]), matrix[members],
-                                                      targets)
-            presence = ev.presence_summary(qs, scores)
+        job = bar.add_task(f"{name}: reading {n} queries", total=n)
+        for a, rate in audio:
+            readings.append(ev.family_queries(model, a, FAMILIES, rate))
+            bar.advance(job)
+    solos = [r.solo for r in readings]
+    if task == "single":
+        targets = np.asarray([q.target for q in qs])
+        target_families = families[targets]
+        vm = [r.vectors[f] for r, f in zip(readings, target_families, strict=True)]
+        for label, vecs, matrix in (("model", vm, cat_model),
+                                    ("baseline", base_vectors, cat_base)):
+            for f in MIX_FAMILIES:
+                members = np.flatnonzero(families == f)
+                sel = np.flatnonzero(target_families == f)
+                if len(sel):
+                    rows = ev.stack_rows([vecs[i] for i in sel])
+                    hits[label][f] = ev.rank_hits(
+                        rows, matrix[members], np.searchsorted(members, targets[sel]))
+        if trained and isinstance(readings[0].presence, dict) and readings[0].presence:
+            heard = [ev.settled(r, cat_model, families) for r in readings]
+            presence = ev.single_presence(target_families, heard)
+            presence["lines"] = ev.solo_lines(
+                model, cat.sources, {s.key for s in cat.sources}, cat_model, instrument,
+                seed, max(n // 4, 1), EXT_SAMPLE_RATE)
+    else:
+        for label, matrix in (("model", cat_model), ("baseline", cat_base)):
+            for f in bench_families:
+                members = np.flatnonzero(families == f)
+                rows = [r.vectors[f] if label == "model" else b
+                        for r, b, c in zip(readings, base_vectors, qs, strict=True) if f in c]
+                targets = np.asarray([np.searchsorted(members, c[f]) for c in qs if f in c])
+                if len(targets):
+                    hits[label][f] = ev.rank_hits(ev.stack_rows(rows), matrix[members], targets)
+        presence = ev.presence_summary(qs, [ev.settled(r, cat_model, families)
+                                            for r in readings])
     routed = [s for s in solos if s is not None]
     if routed and presence:
         # How often the query was read as one instrument (the catalogue encoder's path).
@@ -244,4 +272,3 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
         "model": ev.summarise(hits["model"]), "baseline": ev.summarise(hits["baseline"]),
         **({"presence": presence} if presence else {}),
     }
-

@@ -20,10 +20,12 @@ from cir.cli.output import echo_json, json_option, json_stdout
                    f"{defaults.BENCH_MIX_QUERIES} mixes].")
 @click.option("--seed", type=int, default=defaults.BENCH_SEED, show_default=True,
               help="Seed of the queries: same seed, same numbers.")
-@click.option("--embedder", "-e", default=None,
-              help="'default' (shipped weights, else MFCC), 'mfcc80', or a checkpoint .pt.")
-@json_option("Print the result as JSON (progress goes to stderr).")
-def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
+@click.option("--embedder", "-e", "embedders", multiple=True,
+              help="'default' (shipped weights, else MFCC), 'mfcc80', or a checkpoint .pt; "
+                   "repeat to compare several on the same queries (ext-* render them once).")
+@json_option("Print the result as JSON (a list with several --embedder; progress goes to "
+             "stderr).")
+def eval_(benchmark: str, queries: int | None, seed: int, embedders: tuple[str, ...],
           as_json: bool) -> None:
     """Top-1 / top-5 per family and mean, for the encoder and the MFCC-80 baseline.
 
@@ -33,12 +35,16 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
         cir eval --benchmark gm-single --queries 300
         cir eval --benchmark ext-mix3-bus
         cir eval -b builtin-mix5 -e ~/.local/share/cir/runs/cir-family-heads-attention/best.pt
+        cir eval -b ext-mix3 -e default -e ~/.local/share/cir/runs/cir-v4-heads/last.pt
     """
     from cir.training.evaluate import format_table, run_benchmark
 
-    with json_stdout(as_json):
-        result = run_benchmark(benchmark, queries, seed, embedder, progress=not as_json)
+    results = []
+    for embedder in embedders or (None,):
+        with json_stdout(as_json):
+            results.append(run_benchmark(benchmark, queries, seed, embedder,
+                                         progress=not as_json))
+        if not as_json:
+            click.echo(("\n" if len(results) > 1 else "") + format_table(results[-1]))
     if as_json:
-        echo_json(result)
-    else:
-        click.echo(format_table(result))
+        echo_json(results[0] if len(results) == 1 else results)
