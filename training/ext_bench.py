@@ -176,7 +176,7 @@ def _queries(name: str, n: int, seed: int, progress: bool) -> tuple[ExtCatalogue
     from rich.progress import Progress
 
     from cir.families import FAMILIES, MIX_FAMILIES
-    from cir.training import evaluate as ev
+    from cir.training import scoring as ev
 
     task = name.split("-", 1)[1]
     bench_families = FAMILIES if task == "mix5" else MIX_FAMILIES
@@ -208,7 +208,7 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
 
     from cir.encoder.embed import EncoderEmbedder
     from cir.families import FAMILIES, MIX_FAMILIES
-    from cir.training import evaluate as ev
+    from cir.training import scoring as ev
 
     task = name.split("-", 1)[1]
     n = queries or (defaults.BENCH_SINGLE_QUERIES if task == "single"
