@@ -98,7 +98,10 @@ def load_embedder(name: str | None):
 def settings_hash(kind: str, family: str, sample_rate: int) -> str:
     """Hash of everything besides the preset that shapes its reference renders."""
     if kind == "folder":
-        how: Any = {"max_seconds": defaults.FOLDER_MAX_SECONDS}
+        from cir.presets_db.sources.folder import repitch_semitones
+
+        how: Any = {"max_seconds": defaults.FOLDER_MAX_SECONDS,
+                    "repitch": list(repitch_semitones(family))}
     else:
         how = {
             "notes": [asdict(n) for n in reference_notes(family)],

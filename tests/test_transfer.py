@@ -242,3 +242,22 @@ def test_heads_learn_single_notes_and_a_solo_logit_and_read_solos_by_the_encoder
     assert lines["lines"] == 1 and 0 <= lines["top1"] <= 100 and 0 <= lines["recall"] <= 100
     table = evaluate.format_table(result)
     assert "single-sound queries" in table and "solo lines (1" in table
+
+
+def test_a_melodic_one_shot_is_also_heard_where_a_sampler_would_play_it(tmp_path):
+    from cir.presets_db.sources import folder
+
+    t = np.arange(RATE) / RATE
+    tone = (0.5 * np.sin(2 * np.pi * 220 * t) * np.exp(-t / 0.5)).astype(np.float32)
+    _write_wav(tmp_path / "bass.wav", tone)
+    offsets = folder.repitch_semitones("bass")
+    assert offsets[0] == 0 and set(offsets) == {o for o, _ in defaults.REFERENCE_NOTES["bass"]}
+    clips = folder.render_clips(str(tmp_path / "bass.wav"), "bass", RATE)
+    assert len(clips) == len(offsets)
+    for offset, clip in zip(offsets, clips, strict=True):
+        want = 220 * 2 ** (offset / 12)
+        got = np.argmax(np.abs(np.fft.rfft(clip, RATE * 4))) / 4
+        assert abs(got - want) < 0.02 * want, (offset, got, want)
+        # Higher is shorter, as a sampler plays it.
+        assert abs(len(clip) - RATE * 2 ** (-offset / 12)) <= 2
+    assert folder.repitch_semitones("percussion") == (0,)

@@ -67,7 +67,7 @@ def _family(relative: Path, fallback: str | None) -> str | None:
     return family_from_name(sub) or fallback
 
 
-def read_clip(path: str | Path, sample_rate: int) -> np.ndarray:
+def read_clip(path: str | Path, sample_rate: float) -> np.ndarray:
     """The file as mono float32 at `sample_rate`, at most FOLDER_MAX_SECONDS long."""
     from pedalboard.io import AudioFile
 
@@ -99,5 +99,18 @@ def files(spec: str) -> tuple[str, ...]:
     return (spec,)
 
 
+def repitch_semitones(family: str) -> tuple[int, ...]:
+    """The pitches a melodic one-shot is also embedded at, in semitones: the offsets of the
+    family's reference notes (defaults.REFERENCE_NOTES), so a file stands for the register a
+    loop plays it in, as a synth preset's references do. Percussion: the file alone (a drum
+    one-shot plays at its own pitch)."""
+    if family == "percussion":
+        return (0,)
+    return tuple(dict.fromkeys(offset for offset, _ in defaults.REFERENCE_NOTES[family]))
+
+
 def render_clips(spec: str, family: str, sample_rate: int) -> list[np.ndarray]:
-    return [read_clip(spec, sample_rate)]
+    """The file as it is, then played at each of repitch_semitones as a sampler plays it
+    (resampled: a semitone up is 2^(1/12) faster and shorter)."""
+    return [read_clip(spec, sample_rate * 2.0 ** (-offset / 12.0))
+            for offset in repitch_semitones(family)]
