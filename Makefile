@@ -26,12 +26,12 @@ test-fast: setup
 demo: setup
 	$(CIR) demo
 
-# The daemon's reliability suite (benchmarks/reliability.py) -> docs/RELIABILITY.md: fuzz,
+# The daemon's reliability suite (tools/reliability/) -> docs/RELIABILITY.md: fuzz,
 # load, killed builds and daemons, catalogue churn, memory, another user (as root). About
 # 10 minutes on 2 shared cores; stopped after 30 whatever happens. CI runs its short form.
 RELIABILITY_TIMEOUT ?= 1800
 reliability: setup
-	timeout $(RELIABILITY_TIMEOUT) nice $(PY) -m cir.benchmarks.reliability --out docs/RELIABILITY.md
+	timeout $(RELIABILITY_TIMEOUT) nice $(PY) -m tools.reliability --out docs/RELIABILITY.md
 
 # Native DPF plugins (VST3, CLAP, LV2) into build/plugins/: the CIR Bridge effect and the test
 # instrument. They build against a patched copy of Debian's dpf-source in build/dpf

@@ -170,8 +170,8 @@ ENCODER_WEIGHTS_NAME = "cir-line-sf3"
 # Shipped per-family heads with presence (cir.training.family_heads): the frozen
 # ENCODER_WEIGHTS_NAME encoder plus one query head per family and a presence head; the default
 # embedder when present (same catalogue space). Earlier weights (cir-cnn, cir-cnn-heads,
-# cir-line, cir-line-heads-attn: the starting points of the shipped pair) stay in
-# encoder/weights, loadable by name, for comparison (docs/BENCHMARKS.md).
+# cir-line, cir-line-heads-attn: the starting points of the shipped pair) live in
+# training/checkpoints, outside the wheel; load one by its path for comparison.
 ENCODER_HEADS_WEIGHTS_NAME = "cir-line-sf3-heads"
 # Training stems (cir.training.data.line_set): monophonic lines per TRAIN preset, rendered by
 # the engine with plan_mix's rhythms, pitches, gates and velocities, each this long (uniform).
@@ -261,7 +261,7 @@ KEY_FILE_ENV = "CIR_KEY_FILE"
 DAEMON_TORCH_THREADS = 1
 # numpy's BLAS threads in a daemon (exact search), for the same reason: exact search of 10^5
 # real vectors, p50 on 2 loaded cores, took 7.9 ms with OpenBLAS's 2 threads and 0.53 ms with
-# 1 (`cir bench search-scale` runs 1 and 3, docs/BENCHMARKS.md; it measures under this limit).
+# 1 (`tools.bench.search_scale` runs 1 and 3, docs/BENCHMARKS.md; it measures under this limit).
 DAEMON_BLAS_THREADS = 1
 
 # --- Results page (daemon/web: served by the daemon beside its ZeroMQ loop) ---------------------
@@ -309,7 +309,7 @@ WEB_SSE_PING_S = 15.0
 WEB_SSE_POLL_S = 0.5
 # A dropped file is matched through the daemon's own socket; this long for its reply, ms.
 WEB_MATCH_TIMEOUT_MS = 30_000
-# `cir bench page`: timed repeats of the hook and the views, requests timed to the page.
+# `tools.bench.page`: timed repeats of the hook and the views, requests timed to the page.
 BENCH_PAGE_REPEATS = 20
 BENCH_PAGE_REQUESTS = 30
 
@@ -344,7 +344,7 @@ BENCH_LATENCY_SAMPLE_RATE = 48_000
 BENCH_LATENCY_CATALOGUE_SIZE = 10_000
 BENCH_LATENCY_REQUESTS = 50
 BENCH_LATENCY_CLIENTS = 8
-# Query-fusion benchmark (cir bench fusion): single-note and mix queries, builtin benchmark.
+# Query-fusion benchmark (tools.bench.fusion): single-note and mix queries, builtin benchmark.
 BENCH_FUSION_SINGLES = 240
 BENCH_FUSION_MIXES = 120
 
@@ -402,13 +402,13 @@ SF2_DRUM_PIECES = {
 # VST3 renders: pedalboard's block size and the tail rendered before reading state.
 VST3_BUFFER_SIZE = 512
 # Exact search (numpy) up to this many vectors per embedder version; HNSW (usearch) beyond.
-# From `cir bench search-scale` on the shipped encoder's vectors (docs/BENCHMARKS.md, "Catalogue
+# From `tools.bench.search_scale` on the shipped encoder's vectors (docs/BENCHMARKS.md, "Catalogue
 # search on real embeddings", run 3): exact on one BLAS thread takes 0.5 ms at 10^5 and 7.7 ms
 # (p95 8.7) at 10^6, always exact; usearch HNSW takes 0.15 ms at 10^6 but finds only 77% of
 # the true top 5 there. Beyond 10^6 exact passes 10 ms, and the index takes over.
 SEARCH_EXACT_MAX = 1_000_000
 # HNSW parameters (usearch and the shared server's pgvector): graph degree and search/build
-# breadth. Recall on real embeddings (`cir bench search-scale`): 0.999-1.000 up to 10^5; at
+# breadth. Recall on real embeddings (`tools.bench.search_scale`): 0.999-1.000 up to 10^5; at
 # 10^6 of crowded jittered copies 0.77, and expansion_search 512 only reaches 0.81 (the graph,
 # not the breadth), so the search breadth stays at 64.
 HNSW_CONNECTIVITY = 16
@@ -428,7 +428,7 @@ HNSW_BUILD_THREADS = 1
 SHARED_CONNECT_TIMEOUT_S = 5
 # The server searches exactly (a scan of the family, index scans off) up to this many entries
 # of a version, its HNSW indexes beyond: they kept recall@5 at 1.000 at 2*10^4 and 10^5 and
-# 0.997 at 10^6 (`cir bench search-scale`), where a scan cost 16 ms p50 at 10^5 (a first run
+# 0.997 at 10^6 (`tools.bench.search_scale`), where a scan cost 16 ms p50 at 10^5 (a first run
 # whose planner, lacking statistics, sorted the family instead of using the index).
 SHARED_SEARCH_EXACT_MAX = 10_000
 SHARED_PUSH_BATCH = 2_000
@@ -447,7 +447,7 @@ BENCH_SEARCH_DIM = 256
 BENCH_SEARCH_LATENT_DIM = 16
 BENCH_SEARCH_QUERIES = 200
 BENCH_SEARCH_K = 5
-# `cir bench search-scale`: real catalogue vectors grown by jittered copies to these sizes;
+# `tools.bench.search_scale`: real catalogue vectors grown by jittered copies to these sizes;
 # 200 queries; copies and queries are real vectors plus noise of std JITTER/sqrt(dim) per
 # coordinate: 0.35 puts a copy at cosine about 0.945 from its source, as far as real built-in
 # presets lie from their nearest neighbour (median 0.94), so copies read as new presets.
@@ -464,7 +464,7 @@ BENCH_SCALE_PORT = 55_433
 # `cir bench build`: presets per source in the throughput benchmark (enough that the workers'
 # start-up, a few seconds, does not dominate).
 BENCH_BUILD_PRESETS = 96
-# `cir bench engines`: no-op tasks timed per engine (their round trip is the engine's own cost),
+# `tools.bench.engines`: no-op tasks timed per engine (their round trip is the engine's own cost),
 # and the cluster its projection is for: this many cores, this many presets.
 BENCH_ENGINES_NOOP_TASKS = 300
 # Presets per engine build: at about 15 ms a preset, 96 presets end before a local pool's second
@@ -513,7 +513,7 @@ SYNTH_LIMITER_KNEE = 0.9
 # short-lived 100-400 KB arrays stop costing page faults (about a third of a render's time).
 SYNTH_MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
 SYNTH_MALLOC_TRIM_THRESHOLD = 256 * 1024 * 1024
-# `cir bench synth`: seconds of audio per render and renders per preset.
+# `tools.bench.synth`: seconds of audio per render and renders per preset.
 BENCH_SYNTH_NOTE_SECONDS = 1.0
 BENCH_SYNTH_REPEATS = 30
 # Demo catalogue: the bank's test split (never trained on) plus this many presets of the

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from cir import defaults
-from cir.daemon.preprocess import resample
+from cir.matching.prepare import resample
 
 Listener = Callable[["Answer"], None]
 

@@ -39,11 +39,11 @@ from cir.daemon.auth import Gatekeeper
 from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
-from cir.daemon.matcher import Matcher, limit_blas_threads, ms_since
 from cir.daemon.memory import MemoryGuard, release_large_blocks, rss_bytes
-from cir.daemon.preprocess import prepare
 from cir.daemon.work import Job, Worker, WorkQueue
 from cir.families import FAMILIES
+from cir.matching.index import Matcher, limit_blas_threads, ms_since
+from cir.matching.prepare import prepare
 from cir.presets_db.shared import catalogue_ref, redact
 from cir.protocol import ProtocolError, Request
 from cir.protocol.keys import ensure_keys, key_path

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import zmq
 
-from cir.benchmarks.latency import synthetic_catalogue
+from cir.benchmarks.workload import synthetic_catalogue
 from cir.daemon.server import Server
 from cir.protocol.keys import UserKeys, load_keys
 
@@ -130,7 +130,7 @@ def match_while_daemon_is_killed(directory: Path, **client_options) -> dict:
     import signal
     import threading
 
-    from cir.benchmarks.latency import query_loop
+    from cir.benchmarks.workload import query_loop
     from cir.protocol.client import Client, DaemonUnavailableError, is_running
 
     synthetic_db(directory, size=6)

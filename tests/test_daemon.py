@@ -22,7 +22,7 @@ from daemon_support import (
     wait_until,
 )
 
-from cir.benchmarks.latency import query_loop, synthetic_catalogue
+from cir.benchmarks.workload import query_loop, synthetic_catalogue
 from cir.daemon.errors import AlreadyRunningError
 from cir.daemon.lock import InstanceLock, is_locked, read_pid
 from cir.daemon.server import Server
@@ -265,8 +265,8 @@ def test_every_command_has_help_with_an_example(args):
 def test_matcher_ranks_each_family_with_its_own_head_vector():
     from daemon_support import tiny_heads_checkpoint
 
-    from cir.daemon.preprocess import prepare
     from cir.encoder.embed import load_embedder
+    from cir.matching.prepare import prepare
 
     with short_dir() as d:
         embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt")))
@@ -295,8 +295,8 @@ def test_matcher_ranks_each_family_with_its_own_head_vector():
 def test_reply_says_presence_per_family_when_the_heads_have_a_presence_head():
     from daemon_support import tiny_heads_checkpoint
 
-    from cir.daemon.preprocess import prepare
     from cir.encoder.embed import load_embedder
+    from cir.matching.prepare import prepare
 
     with short_dir() as d:
         embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt", presence=True)))

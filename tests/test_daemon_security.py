@@ -15,7 +15,7 @@ import zmq
 from daemon_support import Impostor, Raw, mfcc, serve, short_dir, synthetic_db
 
 from cir import protocol
-from cir.benchmarks.latency import query_loop
+from cir.benchmarks.workload import query_loop
 from cir.daemon.server import Server
 from cir.protocol.client import (
     Client,
@@ -181,7 +181,7 @@ def test_another_users_ipc_socket_is_not_used(tmp_path):
 
 @pytest.mark.slow
 def test_another_local_user_can_neither_query_stop_nor_overhear(tmp_path):
-    from cir.benchmarks.reliability import other_user
+    from tools.reliability.suite import other_user
 
     result = other_user(tmp_path)
     if "skipped" in result:

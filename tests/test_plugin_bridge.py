@@ -107,7 +107,7 @@ def load_bridge(monkeypatch, endpoint: str, timeout_ms: int = 15_000):
 @pytest.fixture
 def daemon(tmp_path):
     """The real daemon on a loopback port with a small synthetic catalogue; records requests."""
-    from cir.benchmarks.latency import synthetic_catalogue
+    from cir.benchmarks.workload import synthetic_catalogue
     from cir.daemon.server import Server
     from cir.encoder.embed import load_embedder
 

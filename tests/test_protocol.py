@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cir import defaults, paths, protocol
-from cir.daemon.preprocess import downmix, peak_dbfs, prepare, resample
+from cir.matching.prepare import downmix, peak_dbfs, prepare, resample
 from cir.protocol import ProtocolError
 
 

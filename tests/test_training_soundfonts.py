@@ -111,7 +111,7 @@ def test_reference_probe_ranks_the_same_queries_against_each_reference_set(tmp_p
 
     from cir.encoder.embed import load_embedder
     from cir.presets_db.render import render_references
-    from cir.training.reference_probe import REFERENCE_SETS, entry_vectors, run_probe
+    from tools.reference_probe import REFERENCE_SETS, entry_vectors, run_probe
 
     tiny_heads_checkpoint(tmp_path / "h.pt")
     encoder = str(tmp_path / "h.frozen.pt")

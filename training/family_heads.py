@@ -32,9 +32,9 @@ from cir import defaults
 from cir.encoder.features import FeatureConfig
 from cir.encoder.mix_heads import HeadsConfig, MixHeadsEncoder, read_heads, save_heads
 from cir.encoder.model import count_parameters
+from cir.evaluation.harness import catalogue_vectors, embed_mels, rank_hits
 from cir.training import data
 from cir.training.config import FamilyHeadsTrainConfig, TrainConfigError
-from cir.training.evaluate import catalogue_vectors, embed_mels, rank_hits
 from cir.training.heads import heads_loss
 from cir.training.lines import draw_gain
 from cir.training.loop import (

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from cir.encoder.embed import unit_mean
 from cir.encoder.mix_heads import MixHeadsEncoder, load_heads, read_heads, save_heads
 from cir.encoder.model import count_parameters
+from cir.evaluation.harness import embed_mels, embed_references, rank_hits
 from cir.training.config import HeadsTrainConfig
-from cir.training.evaluate import embed_mels, embed_references, rank_hits
 from cir.training.loop import Job, load_frozen, run_loop, start_run, torch_threads
 from cir.training.mixes import item_rng
 from cir.training.train import TrainData, draw_mix

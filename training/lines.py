@@ -41,9 +41,9 @@ from cir.encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
+from cir.evaluation.harness import embed_mels, embed_references, rank_hits
 from cir.training import data
 from cir.training.config import LineEncoderTrainConfig, TrainConfigError
-from cir.training.evaluate import embed_mels, embed_references, rank_hits
 from cir.training.loop import Job, Prefetcher, run_loop, start_run, torch_threads, weights_path
 from cir.training.losses import cross_infonce, multi_positive_infonce
 from cir.training.mixes import item_rng, power_sum

@@ -33,6 +33,7 @@ from cir.encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
+from cir.evaluation.harness import catalogue_vectors, embed_mels, rank_hits
 from cir.training import data
 from cir.training.config import (
     BaseTrainConfig,
@@ -40,7 +41,6 @@ from cir.training.config import (
     TrainConfigError,
     load_config,
 )
-from cir.training.evaluate import catalogue_vectors, embed_mels, rank_hits
 from cir.training.loop import Job, run_loop, start_run, torch_threads
 from cir.training.losses import LOSSES, relation_masks
 from cir.training.mixes import item_rng, mix_mels, plan_mix, render_mix

@@ -31,7 +31,7 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedder: str | None,
         cir eval --benchmark gm-single --queries 300
         cir eval -b builtin-mix5 -e ~/.local/share/cir/runs/cir-family-heads-attention/best.pt
     """
-    from cir.training.evaluate import format_table, run_benchmark
+    from cir.evaluation.harness import format_table, run_benchmark
 
     with json_stdout(as_json):
         result = run_benchmark(benchmark, queries, seed, embedder, progress=not as_json)

@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
 from cir import defaults, protocol
+from cir.cli.output import echo_json, json_option, json_stdout
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -34,7 +36,7 @@ def _p95_ms(samples: list[float]) -> float:
 
 
 def _hook_and_view(repeats: int) -> dict[str, Any]:
-    from cir.benchmarks.latency import query_loop
+    from cir.benchmarks.workload import query_loop
     from cir.daemon.history import History
     from cir.daemon.web import media
 
@@ -94,7 +96,7 @@ class _EventReader(threading.Thread):
 
 
 def _live(requests: int, workdir: Path) -> dict[str, Any]:
-    from cir.benchmarks.latency import query_loop, synthetic_catalogue
+    from cir.benchmarks.workload import query_loop, synthetic_catalogue
     from cir.daemon.server import Server
     from cir.daemon.web import WebPage
     from cir.encoder.embed import load_embedder
@@ -135,7 +137,7 @@ def _live(requests: int, workdir: Path) -> dict[str, Any]:
 
 
 def _map(family_size: int, workdir: Path) -> dict[str, Any]:
-    from cir.benchmarks.latency import synthetic_catalogue
+    from cir.benchmarks.workload import synthetic_catalogue
     from cir.encoder.embed import load_embedder
     from cir.families import MIX_FAMILIES
 
@@ -184,3 +186,37 @@ def bench_page(
             **_live(requests, workdir),
             **_map(family_size, workdir),
         }
+
+
+@click.command()
+@click.option("--requests", "n_requests", type=click.IntRange(1, 10_000), default=None,
+              help="Answers timed to the page (default from cir.defaults).")
+@click.option("--family-size", type=click.IntRange(4, 100_000), default=None,
+              help="Entries of the family the map is drawn for (default 500).")
+@json_option("Print the results as JSON.")
+def page_speed(n_requests: int | None, family_size: int | None, as_json: bool) -> None:
+    """Results page: the daemon's cost per answer, answer-to-page delay, map time.
+
+    A real daemon in a thread with its page on a free port; an SSE reader times each answer
+    from the client's reply to its event. The map is t-SNE over one synthetic family.
+
+    \b
+    Example:
+        python -m tools.bench.page
+        python -m tools.bench.page --requests 100 --json
+    """
+
+    with json_stdout(as_json):
+        result = bench_page(
+            requests=n_requests or defaults.BENCH_PAGE_REQUESTS,
+            family_size=family_size or defaults.BENCH_CATALOGUE_PER_FAMILY,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    for key, value in result.items():
+        click.echo(f"{key:>16}: {value}")
+
+
+if __name__ == "__main__":
+    page_speed()

@@ -1,6 +1,6 @@
 """`make reliability`: a real daemon probed as an attacker and as a busy studio would, with figures.
 
-    python -m cir.benchmarks.reliability [--quick] [--out docs/RELIABILITY.md] [--json]
+    python -m tools.reliability [--quick] [--out docs/RELIABILITY.md] [--json]
 
 Each section runs against real daemon processes on real sockets with the user's CURVE keys,
 real SQLite catalogues and real catalogue builds, in a private temporary folder:
@@ -44,10 +44,11 @@ import numpy as np
 import zmq
 
 from cir import defaults, protocol
-from cir.benchmarks.latency import query_loop, synthetic_catalogue
+from cir.benchmarks.workload import query_loop, synthetic_catalogue
 from cir.daemon.memory import peak_rss_bytes, rss_bytes
 from cir.protocol.client import Client, ClientError, DaemonUnavailableError, RequestRefusedError
 from cir.protocol.keys import UserKeys, ensure_keys, load_keys
+from tools import tools_env
 
 MB = 1024 * 1024
 
@@ -579,9 +580,9 @@ def churn(db: str | Path, stop: str | Path) -> None:
 
 def start_churn(db: Path, stop: Path, cwd: Path | None = None) -> subprocess.Popen:
     """`churn` in a child process; its stdout carries the cycle counts."""
-    code = "import sys; from cir.benchmarks.reliability import churn; churn(*sys.argv[1:])"
+    code = "import sys; from tools.reliability.suite import churn; churn(*sys.argv[1:])"
     return subprocess.Popen([sys.executable, "-c", code, str(db), str(stop)], cwd=cwd,
-                            stdout=subprocess.PIPE, text=True)
+                            env=tools_env(), stdout=subprocess.PIPE, text=True)
 
 
 def race(work: Path, matches: int, clients: int = 4) -> dict[str, Any]:
@@ -1111,7 +1112,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     with tempfile.TemporaryDirectory(prefix="cir-rel-") as tmp:
         results = run_suite(plan, Path(tmp), args.embedder)
-    command = "python -m cir.benchmarks.reliability" + (" --quick" if args.quick else "")
+    command = "python -m tools.reliability" + (" --quick" if args.quick else "")
     if args.out:
         args.out.write_text(render(results, command))
     if args.json:

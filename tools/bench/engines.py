@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
+
 from cir import defaults
+from cir.cli.output import echo_json, json_option, json_stdout
 from cir.errors import import_optional
 
 
@@ -140,3 +143,49 @@ def project(
         # Beyond this many cores one driver cannot take the results as fast as they come.
         "cores_to_saturate_driver": round(driver_rate * core_s, 1),
     }
+
+
+@click.command()
+@click.option("--presets", type=click.IntRange(8), default=None,
+              help="Factory presets per build (default from cir.defaults).")
+@click.option("--embedder", default="default", show_default=True,
+              help="Embedder: default (the shipped encoder) or mfcc80.")
+@json_option("Print the results as JSON.")
+def engines_speed(presets: int | None, embedder: str, as_json: bool) -> None:
+    """Catalogue builds on the local pool (2 workers) vs Ray (1 and 2 workers), Ray's cost
+    per task, and what a 100-core cluster would need for 10^6 presets.
+
+    Needs Ray (pip install 'cir[ray]'); starts a local Ray instance per Ray run.
+
+    \b
+    Example:
+        python -m tools.bench.engines
+        nice python -m tools.bench.engines --presets 48 --json
+    """
+
+    with json_stdout(as_json):
+        result = bench_engines(presets or defaults.BENCH_ENGINES_PRESETS, embedder)
+    if as_json:
+        echo_json(result)
+        return
+    for r in result["runs"]:
+        click.echo(
+            f"{r['engine']:<5} {r['workers']} worker(s): {r['presets']} presets in "
+            f"{r['seconds']:.1f} s = {r['presets_per_second']:.2f} presets/s (steady "
+            f"{r['steady_presets_per_second']:.2f}), driver CPU "
+            f"{r['driver_cpu_ms_per_preset']:.1f} ms/preset, start {r['start_s']:.1f} s"
+        )
+    costs = result["task_ms"]
+    click.echo(f"no-op task: local pool {costs['local']:.2f} ms, Ray {costs['ray']:.2f} ms")
+    p = result["projection"]
+    click.echo(
+        f"{p['presets']:,} presets at {p['core_seconds_per_preset']:.3f} core-s each = "
+        f"{p['core_hours']:.0f} core-hours; {p['cores']} cores: "
+        f"{p['cluster_presets_per_second']:.0f} presets/s ({p['bound_by']}-bound; one "
+        f"driver takes {p['driver_max_presets_per_second']:.0f}/s, as many as "
+        f"{p['cores_to_saturate_driver']:.0f} cores send), {p['hours']:.1f} h"
+    )
+
+
+if __name__ == "__main__":
+    engines_speed()

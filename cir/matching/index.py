@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from cir import defaults, paths
-from cir.daemon.logs import LOGGER_NAME
 from cir.encoder.api import FamilyEmbedder
 from cir.errors import CIRError
 from cir.families import FAMILIES
@@ -30,7 +29,8 @@ from cir.presets_db.shared import (
 )
 from cir.protocol import ProtocolError
 
-log = logging.getLogger(LOGGER_NAME)
+# The daemon's log takes this logger's records too (cir.daemon.logs.setup_logging).
+log = logging.getLogger("cir.matching")
 
 
 def ms_since(start: float) -> float:

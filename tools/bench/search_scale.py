@@ -19,10 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from cir import defaults
+from cir.cli.output import db_option, echo_json, json_option, json_stdout
 from cir.presets_db.catalogue import Catalogue
 from cir.presets_db.search import ExactIndex, Hit, HnswIndex, split_by_family
 from cir.presets_db.shared import SharedCatalogue
@@ -263,3 +265,52 @@ class _server:
 
             shared_server.stop(self.folder / "server")
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@click.command()
+@db_option("Real catalogue whose vectors seed the sizes (e.g. the built-in bank, "
+           "`cir catalogue add-builtin --db PATH`).", required=True)
+@click.option("--size", "sizes", type=click.IntRange(10), multiple=True,
+              help="Catalogue size (repeatable; default 10^5 and 10^6).")
+@click.option("--server-url", default=None,
+              help="Shared catalogue server to measure (default: a private PostgreSQL + "
+                   "pgvector started in a temporary folder).")
+@click.option("--no-server", is_flag=True, help="Measure exact and HNSW only.")
+@json_option("Print the results as JSON.")
+def search_scale(db: str, sizes: tuple[int, ...], server_url: str | None, no_server: bool,
+                 as_json: bool) -> None:
+    """Search on real embeddings at scale: exact, HNSW and the shared server, p50/p95 per
+    query, recall@5 against exact, build and update costs.
+
+    The catalogue's real vectors are grown to each size by jittered copies (see
+    tools.bench.search_scale). 10^6 takes most of an hour on 2 cores.
+
+    \b
+    Example:
+        python -m tools.bench.search_scale --db ~/.cache/cir/search-bench/builtin.db --size 100000
+        nice python -m tools.bench.search_scale --db builtin.db --json > scale.json
+    """
+    from pathlib import Path
+
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    with json_stdout(as_json):
+        result = bench_search_scale(Path(db), sizes or defaults.BENCH_SCALE_SIZES, server_url,
+                                    not no_server, log=log)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"{result['real_vectors']} real vectors of {result['embedder_version']}, jitter "
+               f"{result['jitter']} (copy cosine {result['copy_cosine_median']}, real nearest "
+               f"neighbour {result['nn_cosine_median']})")
+    for row in result["rows"]:
+        for way in ("exact", "hnsw", "server"):
+            if way in row:
+                facts = ", ".join(f"{k} {v}" for k, v in row[way].items())
+                click.echo(f"{row['entries']:>9,} {way:<6} {facts}")
+
+
+if __name__ == "__main__":
+    search_scale()
