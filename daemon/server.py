@@ -1,6 +1,6 @@
 """The daemon's service loop: bootstrap, signals, poll with timeout, handle, teardown.
 
-    server = Server(endpoints=["ipc:///tmp/x.sock"], max_requests=10)
+    server = Server(ServerConfig(endpoints=["ipc:///tmp/x.sock"], max_requests=10))
     server.run()           # returns when stopped, idle, or after max_requests
 
 Tests run it in a thread (`Server.serve_in_thread`) or as a subprocess (`python -m cir daemon run`).
@@ -9,7 +9,8 @@ Two threads. The loop (the thread that calls `run`) owns the CURVE ROUTER socket
 message, refuses at once what has too many frames or bytes or finds the queue full (`busy`),
 queues the rest (daemon.work), sends the replies, and watches resident memory
 (daemon.memory). The matcher thread serves queued requests one at a time, in arrival order,
-through `respond`. Every request that reaches the loop gets exactly one reply, errors
+through the matching core (cir.matching.match): the protocol is decoded and encoded here,
+at the socket, and nowhere else. Every request that reaches the loop gets exactly one reply, errors
 included, and the loop keeps serving; clients without the user's key never reach it (the
 handshake refuses them, daemon.auth).
 """
@@ -26,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,12 +43,11 @@ from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
 from cir.daemon.memory import MemoryGuard, release_large_blocks, rss_bytes
 from cir.daemon.work import Job, Worker, WorkQueue
-from cir.families import FAMILIES
-from cir.matching.index import Matcher, limit_blas_threads, ms_since
-from cir.matching.prepare import prepare
+from cir.matching.core import Matcher, match, ms_since
 from cir.presets_db.shared import catalogue_ref, redact
 from cir.protocol import ProtocolError, Request
 from cir.protocol.keys import ensure_keys, key_path
+from cir.query import QueryError
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -106,49 +107,51 @@ def _prepare_ipc(endpoint: str, probe: bool = True) -> Path | None:
     return path
 
 
-class Server:
-    """Serve protocol v1 on `endpoints` with one embedder and one catalogue."""
+@dataclass(frozen=True)
+class ServerConfig:
+    """What a daemon serves and how: endpoints (None: protocol.daemon_endpoints()), the
+    catalogue (None: the user's), the embedder (None: the shipped weights; a name, a path or
+    a loaded one), and its limits. The defaults are the user's daemon."""
 
-    def __init__(
-        self,
-        endpoints: Sequence[str] | None = None,
-        catalogue_path: str | Path | None = None,
-        embedder: Any = None,
-        *,
-        max_requests: int | None = None,
-        idle_timeout: float | None = None,
-        observer: Observer | None = None,
-        lock_path: str | Path | None = None,
-        use_lock: bool = True,
-        warm_up: bool = True,
-        max_message_bytes: int = defaults.PROTOCOL_MAX_MESSAGE_BYTES,
-        extensions: Sequence[Extension] = (),
-        key_file: str | Path | None = None,
-        log_path: str | Path | None = None,
-        memory_headroom: int = defaults.DAEMON_MEMORY_HEADROOM_BYTES,
-        queue_requests: int = defaults.DAEMON_QUEUE_MAX_REQUESTS,
-        queue_bytes: int = defaults.DAEMON_QUEUE_MAX_BYTES,
-    ):
-        self.endpoints = list(protocol.daemon_endpoints() if endpoints is None else endpoints)
+    endpoints: Sequence[str] | None = None
+    catalogue_path: str | Path | None = None
+    embedder: Any = None
+    max_requests: int | None = None  # stop after this many (tests, benchmarks)
+    idle_timeout: float | None = None  # stop after this many idle seconds
+    lock_path: str | Path | None = None  # None: the instance's lock in the runtime dir
+    use_lock: bool = True
+    warm_up: bool = True  # one forward pass at start: the first is slow
+    max_message_bytes: int = defaults.PROTOCOL_MAX_MESSAGE_BYTES
+    key_file: str | Path | None = None  # None: the user's key (cir.protocol.keys)
+    log_path: str | Path | None = None
+    memory_headroom: int = defaults.DAEMON_MEMORY_HEADROOM_BYTES
+    queue_requests: int = defaults.DAEMON_QUEUE_MAX_REQUESTS
+    queue_bytes: int = defaults.DAEMON_QUEUE_MAX_BYTES
+
+
+class Server:
+    """Serve protocol v1 on the config's endpoints with one embedder and one catalogue."""
+
+    def __init__(self, config: ServerConfig | None = None, extensions: Sequence[Extension] = ()):
+        self.config = config = config or ServerConfig()
+        self.endpoints = list(
+            protocol.daemon_endpoints() if config.endpoints is None else config.endpoints
+        )
         self.instance = paths.instance_name(self.endpoints)
-        self.catalogue_path = catalogue_ref(catalogue_path, cir_paths.catalogue_path)
-        self._embedder_arg = embedder
-        self.max_requests = max_requests
-        self.idle_timeout = idle_timeout
-        self.observer = observer
-        self.lock_path = Path(lock_path) if lock_path else paths.lock_path(self.instance)
-        self.use_lock = use_lock
-        self.warm_up = warm_up
-        self.max_message_bytes = max_message_bytes
+        self.catalogue_path = catalogue_ref(config.catalogue_path, cir_paths.catalogue_path)
+        self.max_requests = config.max_requests
+        # Called with each valid decoded match request before it is matched (tests set it).
+        self.observer: Observer | None = None
+        self.lock_path = (Path(config.lock_path) if config.lock_path
+                          else paths.lock_path(self.instance))
         self.extensions = list(extensions)
-        self.key_file = Path(key_file) if key_file else key_path()
-        self.log_path = Path(log_path) if log_path else paths.log_path(self.instance)
-        self.memory_headroom = memory_headroom
+        self.key_file = Path(config.key_file) if config.key_file else key_path()
+        self.log_path = Path(config.log_path) if config.log_path else paths.log_path(self.instance)
         self.requests_served = 0
         self.ready = threading.Event()
         self.matcher: Matcher | None = None
         self.started_at = time.time()
-        self.queue = WorkQueue(queue_requests, queue_bytes)
+        self.queue = WorkQueue(config.queue_requests, config.queue_bytes)
         self.guard: MemoryGuard | None = None
         self.gatekeeper: Gatekeeper | None = None
         self._stop = threading.Event()
@@ -215,7 +218,7 @@ class Server:
         return self.requests_served
 
     def _bootstrap(self) -> None:
-        if self.use_lock:
+        if self.config.use_lock:
             self._lock = InstanceLock(self.lock_path).acquire()
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -232,13 +235,14 @@ class Server:
         self._sock = self._open_socket()
         self._worker = Worker(self.queue, self._handle_job)
         self._worker.start()
-        self.guard = MemoryGuard(self.memory_headroom)  # baseline: model and catalogue loaded
+        # The baseline: model and catalogue loaded.
+        self.guard = MemoryGuard(self.config.memory_headroom)
         self.started_at = time.time()
 
     def _open_socket(self, rebind_s: float = 0.0) -> zmq.Socket:
         sock = self._ctx.socket(zmq.ROUTER)
         self.gatekeeper.secure(sock)
-        sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
         sock.setsockopt(zmq.RCVHWM, defaults.DAEMON_RCVHWM)
         sock.setsockopt(zmq.SNDHWM, defaults.DAEMON_SNDHWM)
         sock.setsockopt(zmq.HANDSHAKE_IVL, defaults.DAEMON_HANDSHAKE_MS)
@@ -271,22 +275,9 @@ class Server:
                 ) from None
 
     def load(self) -> Server:
-        """Load the embedder and the catalogue once (bootstrap; also for in-process use)."""
-        embedder = self._embedder_arg
-        if embedder is None or isinstance(embedder, str):
-            from cir.encoder.embed import load_embedder
-
-            embedder = load_embedder(embedder)
-        if str(getattr(embedder, "device", "cpu")) == "cpu":
-            import torch
-
-            torch.set_num_threads(defaults.DAEMON_TORCH_THREADS)
-        limit_blas_threads()
-        self.matcher = Matcher(embedder, self.catalogue_path)
-        self.matcher.load()
-        if self.warm_up:  # the first forward pass is slow (allocations, lazy init)
-            noise = np.random.default_rng(0).standard_normal(embedder.sample_rate)
-            self.matcher.embed((0.1 * noise).astype(np.float32), FAMILIES)
+        """Load the embedder and the catalogue once (at bootstrap)."""
+        self.matcher = Matcher(self.catalogue_path, self.config.embedder,
+                               warm_up=self.config.warm_up)
         return self
 
     def _loop(self) -> None:
@@ -313,10 +304,11 @@ class Server:
         self._finish()
 
     def _idle(self, last: float) -> bool:
-        if self.idle_timeout is None or len(self.queue) or self.queue.in_flight:
+        timeout = self.config.idle_timeout
+        if timeout is None or len(self.queue) or self.queue.in_flight:
             return False
-        if time.monotonic() - last > self.idle_timeout:
-            log.info("idle for %.1f s: exiting", self.idle_timeout)
+        if time.monotonic() - last > timeout:
+            log.info("idle for %.1f s: exiting", timeout)
             return True
         return False
 
@@ -432,11 +424,8 @@ class Server:
         with self._count_lock:
             self.requests_served += 1
 
-    def respond(self, body: Sequence[bytes | memoryview]) -> list[bytes]:
-        """The reply body to a request body: always one reply, never an exception."""
-        return self._respond(body)[1]
-
     def _respond(self, body: Sequence[bytes | memoryview]) -> tuple[Request | None, list[bytes]]:
+        """(the request if it decoded, the reply body): always one reply, never an exception."""
         t0 = time.perf_counter()
         request_id = None
         request = None
@@ -452,7 +441,7 @@ class Server:
                     f"the reply would be {len(reply[0])} bytes, over the {limit}-byte limit "
                     "for this k; ask for fewer suggestions",
                 )
-        except ProtocolError as exc:
+        except QueryError as exc:
             log.info("request %s refused: %s (%s)", request_id, exc.code, exc.message)
             reply = protocol.encode_reply(request_id, exc)
         except Exception:
@@ -475,10 +464,10 @@ class Server:
         if request.cmd == "ping":
             return protocol.encode_reply(request.id, pong=True)
         if request.cmd == "status":
-            self.matcher.refresh()
+            self.matcher.index.refresh()
             return protocol.encode_reply(request.id, **self.status())
         if request.cmd == "rebuild":
-            size = self.matcher.load()
+            size = self.matcher.index.load()
             return protocol.encode_reply(request.id, catalogue_size=size)
         if request.cmd == "shutdown":
             log.info("shutdown requested by a client")
@@ -491,33 +480,15 @@ class Server:
         decode_ms = ms_since(t0)
         if self.observer is not None:
             self.observer(request.header, audio)
-        t1 = time.perf_counter()
-        prepared = prepare(audio, options.sample_rate, self.matcher.embedder.sample_rate)
-        preprocess_ms = ms_since(t1)
-        results, timing, presence = self.matcher.match(
-            prepared.audio, options.k, options.families
-        )
-        timing = {"decode": decode_ms, "preprocess": preprocess_ms, **timing,
-                  "total": ms_since(t0)}
+        result = match(self.matcher.embedder, self.matcher.index, audio, options.sample_rate,
+                       options.k, options.families, tempo=options.tempo)
+        timing = {"decode": decode_ms, **result.timing_ms, "total": ms_since(t0)}
         log.info(
             "match %s: %.1f s at %d Hz x %d ch, %.1f ms", request.id,
             options.frames / options.sample_rate, options.sample_rate, options.channels,
             timing["total"],
         )
-        return protocol.encode_reply(
-            request.id,
-            results=results,
-            **({"presence": presence} if presence else {}),
-            timing_ms=timing,
-            warnings=prepared.warnings,
-            query={
-                "seconds": options.frames / options.sample_rate,
-                "sample_rate": options.sample_rate,
-                "channels": options.channels,
-                "tempo": options.tempo,
-                "peak_dbfs": round(prepared.peak_dbfs, 2),
-            },
-        )
+        return protocol.encode_reply(request.id, **{**result.to_dict(), "timing_ms": timing})
 
     def status(self) -> dict[str, Any]:
         """What `cir daemon status` shows."""

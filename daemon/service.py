@@ -43,7 +43,7 @@ def run_foreground(
 
     `web_port`: the results page's port (None: no page; -1: $CIR_WEB_PORT or the default).
     """
-    from cir.daemon.server import Server
+    from cir.daemon.server import Server, ServerConfig
     from cir.daemon.web import WebPage
     from cir.daemon.web import web_port as configured_port
 
@@ -51,7 +51,7 @@ def run_foreground(
     log_path = Path(log_file) if log_file else paths.log_path(paths.instance_name(chosen))
     setup_logging(log_path, stderr=verbose)
     port = configured_port() if web_port == -1 else web_port
-    server = Server(
+    config = ServerConfig(
         endpoints=chosen,
         catalogue_path=catalogue,
         embedder=embedder,
@@ -59,8 +59,8 @@ def run_foreground(
         idle_timeout=idle_timeout,
         max_requests=max_requests,
         log_path=log_path,
-        extensions=[WebPage(port)],
     )
+    server = Server(config, extensions=[WebPage(port)])
     return server.run()
 
 

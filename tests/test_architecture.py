@@ -18,7 +18,8 @@ import pytest
 # cir.* modules that are not listed here (defaults, errors, families, paths, protocol) are the
 # ground floor; the CLI is the top and nothing imports it.
 LAYERS: list[tuple[str, ...]] = [
-    ("cir.defaults", "cir.errors", "cir.families", "cir.paths", "cir.audio", "cir.protocol"),
+    ("cir.defaults", "cir.errors", "cir.families", "cir.paths", "cir.audio", "cir.query",
+     "cir.protocol"),
     ("cir.synth",),
     ("cir.encoder",),
     ("cir.presets_db",),
@@ -106,7 +107,7 @@ def graph() -> dict[str, set[str]]:
 
 def test_the_graph_is_read(graph):
     assert "cir.daemon.server" in graph and "cir.synth.engine" in graph
-    assert "cir.matching.index" in graph["cir.daemon.server"]
+    assert "cir.matching.core" in graph["cir.daemon.server"]
 
 
 def test_no_upward_imports(graph):
@@ -196,3 +197,24 @@ def test_loading_the_shipped_embedder_imports_no_training_code():
             " if m.startswith(('cir.training', 'cir.evaluation', 'cir.cli'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_in_process_matching_does_not_touch_the_protocol(graph):
+    # The matching core sits below the daemon; only the daemon's socket (and the client the
+    # app uses to ask a running daemon) speaks protocol v1.
+    core = sorted(b for a, t in graph.items() if a.startswith("cir.matching") for b in t
+                  if b.startswith("cir.protocol"))
+    assert core == []
+    root = Path(__file__).resolve().parents[1]
+    for path in [*sorted((root / "cir" / "app").glob("*.py")), root / "cir" / "api.py"]:
+        for word in ("encode_match", "decode_reply", ".respond("):
+            assert word not in path.read_text(), f"{path.name} uses {word}"
+
+
+def test_the_server_takes_one_config():
+    import inspect
+
+    from cir.daemon.server import Server
+
+    assert list(inspect.signature(Server.__init__).parameters) == [
+        "self", "config", "extensions"]

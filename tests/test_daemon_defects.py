@@ -352,10 +352,11 @@ def test_ipc_directory_is_private_even_when_it_existed(monkeypatch, tmp_path):
     monkeypatch.delenv("CIR_RUNTIME_DIR", raising=False)
     with short_dir() as d:
         synthetic_db(d, size=3)
-        from cir.daemon.server import Server
+        from cir.daemon.server import Server, ServerConfig
 
-        server = Server(endpoints=[protocol.ipc_endpoint()], catalogue_path=d / "catalogue.db",
-                        embedder=mfcc(), warm_up=False, max_requests=1)
+        server = Server(ServerConfig(endpoints=[protocol.ipc_endpoint()],
+                                     catalogue_path=d / "catalogue.db", embedder=mfcc(),
+                                     warm_up=False, max_requests=1))
         thread = server.serve_in_thread()
         try:
             assert stat.S_IMODE(runtime.stat().st_mode) == 0o700

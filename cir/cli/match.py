@@ -172,7 +172,6 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
         cir record --seconds 8
         cir record --bars 4 --bpm 120 --device "Loopback"
     """
-    from cir import protocol
     from cir.plugin_bridge.capture import bars_to_seconds
     from cir.plugin_bridge.capture import record as capture
     from cir.protocol.client import Client
@@ -188,10 +187,8 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
         with AudioFile(save, "w", defaults.CAPTURE_SAMPLE_RATE, audio.shape[1]) as f:
             f.write(audio.T)
     with Client() as client:
-        reply = client.call(protocol.encode_match(
-            audio, defaults.CAPTURE_SAMPLE_RATE, k=k, families=families or None, tempo=bpm,
-            source="cir record",
-        ))
+        reply = client.match(audio, defaults.CAPTURE_SAMPLE_RATE, k=k,
+                             families=families or None, tempo=bpm, source="cir record")
     _show(save or "<recording>", reply, as_json)
 
 
@@ -208,7 +205,6 @@ def listen(seconds, device, k, as_json):
     Example:
         cir listen --seconds 8 --device "Loopback"
     """
-    from cir import protocol
     from cir.plugin_bridge.capture import Recorder
     from cir.protocol.client import Client
 
@@ -224,8 +220,7 @@ def listen(seconds, device, k, as_json):
             if len(audio) == 0:
                 click.echo("nothing captured yet", err=True)
                 continue
-            reply = client.call(protocol.encode_match(audio, rec.sample_rate, k=k,
-                                                      source="cir listen"))
+            reply = client.match(audio, rec.sample_rate, k=k, source="cir listen")
             _show("<listen>", reply, as_json)
 
 

@@ -1,4 +1,4 @@
-"""Turn a decoded match request's audio into what the embedder wants: mono, at its rate.
+"""Turn a query's audio into what the embedder wants: mono, at its rate.
 
 Pure functions (no sockets), so every check is tested without a daemon.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cir import defaults
-from cir.protocol import ProtocolError
+from cir.query import QueryError
 
 # Frames per block of the downmix (4 MB of mono): small temporaries even for 60 s at 192 kHz.
 _BLOCK = 1 << 20
@@ -97,12 +97,12 @@ def peak_dbfs(audio: np.ndarray) -> float:
 
 
 def prepare(frames: np.ndarray, sample_rate: int, target_rate: int) -> Prepared:
-    """Check levels, downmix, resample, normalise the peak; ProtocolError("silent_audio") on
+    """Check levels, downmix, resample, normalise the peak; QueryError("silent_audio") on
     silence."""
     level = peak_dbfs(frames)
     if level < defaults.DAEMON_SILENCE_DBFS:
         shown = "digital silence" if level == -math.inf else f"{level:.1f} dBFS"
-        raise ProtocolError(
+        raise QueryError(
             "silent_audio",
             f"the audio's peak is {shown}, below {defaults.DAEMON_SILENCE_DBFS:g} dBFS: "
             "capture while the loop plays, or check the input device and its gain",

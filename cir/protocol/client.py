@@ -292,10 +292,13 @@ class Client:
         k: int = defaults.MATCH_DEFAULT_K,
         families: Sequence[str] | None = None,
         tempo: float | None = None,
+        source: str | None = None,
     ) -> dict[str, Any]:
         """Suggestions for `audio` ((frames,) or (frames, channels) float): the reply dict with
-        "results" per family."""
-        body = protocol.encode_match(audio, sample_rate, k=k, families=families, tempo=tempo)
+        "results" per family. `source` tells the results page where the query came from."""
+        fields = {"source": source} if source is not None else {}
+        body = protocol.encode_match(audio, sample_rate, k=k, families=families, tempo=tempo,
+                                     **fields)
         return self.call(body, protocol.reply_limit(k))
 
 

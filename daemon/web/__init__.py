@@ -190,7 +190,7 @@ def _daemon_facts(server: Server) -> dict[str, Any]:
         "encoder_version": embedder.version,
         "catalogue_path": str(server.catalogue_path),
         "catalogue_size": matcher.size,
-        "problem": matcher.problem,
+        "problem": matcher.index.problem,
         "requests_served": server.requests_served,
         "endpoints": server.endpoints,
     }

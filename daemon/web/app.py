@@ -30,7 +30,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cir import defaults, paths, protocol
+from cir import defaults, paths
 from cir.daemon.history import Answer, History
 from cir.daemon.logs import LOGGER_NAME
 from cir.daemon.web import media
@@ -270,10 +270,9 @@ def _match_bytes(state: PageState, data: bytes, name: str) -> Response:
         audio, rate = media.decode_upload(data, name)
     except CIRError as exc:
         return _error(400, str(exc))
-    body = protocol.encode_match(audio, rate, source="results page")
     try:
         with Client(state.endpoint, timeout_ms=defaults.WEB_MATCH_TIMEOUT_MS, retries=1) as c:
-            reply = c.call(body)
+            reply = c.match(audio, rate, source="results page")
     except RequestRefusedError as exc:
         return _error(422, str(exc))
     except ClientError as exc:

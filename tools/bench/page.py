@@ -97,7 +97,7 @@ class _EventReader(threading.Thread):
 
 def _live(requests: int, workdir: Path) -> dict[str, Any]:
     from cir.benchmarks.workload import query_loop, synthetic_catalogue
-    from cir.daemon.server import Server
+    from cir.daemon.server import Server, ServerConfig
     from cir.daemon.web import WebPage
     from cir.encoder.embed import load_embedder
     from cir.protocol.client import Client
@@ -106,8 +106,8 @@ def _live(requests: int, workdir: Path) -> dict[str, Any]:
     db = synthetic_catalogue(workdir / "catalogue.db", 100, embedder)
     endpoint = f"ipc://{workdir / 'd.sock'}"
     page = WebPage(port=0)
-    server = Server([endpoint], db, embedder, lock_path=workdir / "d.lock", warm_up=False,
-                    extensions=[page])
+    config = ServerConfig([endpoint], db, embedder, lock_path=workdir / "d.lock", warm_up=False)
+    server = Server(config, extensions=[page])
     thread = server.serve_in_thread()
     try:
         reader = _EventReader(int(page.url.rstrip("/").rsplit(":", 1)[1]))

@@ -89,7 +89,7 @@ _DAEMON = """
 import json, sys, time
 from pathlib import Path
 from cir.daemon.logs import setup_logging
-from cir.daemon.server import Server
+from cir.daemon.server import Server, ServerConfig
 cfg = json.loads(sys.argv[1])
 setup_logging(Path(cfg["log"]))
 observer = None
@@ -98,8 +98,11 @@ if cfg.get("flag"):
         flag.touch()
         time.sleep(pause)
 extra = {"memory_headroom": cfg["headroom"]} if cfg.get("headroom") else {}
-Server(endpoints=cfg["endpoints"], catalogue_path=cfg["catalogue"], embedder=cfg["embedder"],
-       lock_path=cfg["lock"], observer=observer, warm_up=True, **extra).run()
+server = Server(ServerConfig(endpoints=cfg["endpoints"], catalogue_path=cfg["catalogue"],
+                             embedder=cfg["embedder"], lock_path=cfg["lock"], warm_up=True,
+                             **extra))
+server.observer = observer
+server.run()
 """
 
 
