@@ -36,11 +36,9 @@ from cir.families import FAMILIES, MIX_FAMILIES
 from cir.synth.notes import Note
 from cir.training import data
 from cir.training.mixes import draw_velocity, item_rng, render_mix
+from cir.training.streams import Stream
 
 BENCHMARKS = ("builtin-single", "builtin-mix3", "builtin-mix5", "gm-single", "gm-mix3")
-_SINGLE_STREAM = 3
-_MIX_STREAM = 4
-_MIX5_STREAM = 6
 # Families each mix plays in builtin-mix5 (uniform in the count, any subset of FAMILIES).
 MIX5_PARTS = (2, 5)
 
@@ -169,7 +167,7 @@ def single_queries(
     out = []
     for q in range(n):
         family = families[q % len(families)]
-        rng = item_rng(seed, q, stream=_SINGLE_STREAM)
+        rng = item_rng(seed, q, stream=Stream.SINGLE_QUERIES)
         target = pools[family][int(rng.integers(len(pools[family])))]
         refs = {(r.pitch, r.velocity, r.duration) for r in reference_notes(family)}
         lo, hi = defaults.FAMILY_PITCH_RANGE[family]
@@ -201,10 +199,10 @@ def mix_queries(
     out = []
     for q in range(n):
         if parts is None:
-            rng = item_rng(seed, q, stream=_MIX_STREAM)
+            rng = item_rng(seed, q, stream=Stream.MIX_QUERIES)
             out.append({f: pool[int(rng.integers(len(pool)))] for f, pool in pools.items()})
             continue
-        rng = item_rng(seed, q, stream=_MIX5_STREAM)
+        rng = item_rng(seed, q, stream=Stream.MIX5_QUERIES)
         count = int(rng.integers(parts[0], parts[1] + 1))
         playing = sorted(int(i) for i in rng.choice(len(families), size=count, replace=False))
         chosen = {}

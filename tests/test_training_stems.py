@@ -34,6 +34,7 @@ from cir.training.mixes import (
     power_sum,
     render_line,
 )
+from cir.training.streams import Stream
 
 FC = FeatureConfig()
 SR = FC.sample_rate
@@ -120,10 +121,10 @@ def test_valid_mixes_have_two_to_five_parts_on_their_own_plan_stream(cache):
         chosen = valid.chosen(q)
         assert 2 <= len(chosen) <= 5
         assert all(sources[i].family == f for f, i in chosen.items())
-        # Never a benchmark plan (those are item_rng(seed, q), stream 0).
-        bench = plan_mix(tuple(chosen), item_rng(0, q), defaults.MIX_SECONDS)
-        mine = plan_mix(tuple(chosen), item_rng(0, q, 6), defaults.MIX_SECONDS)
-        assert bench != mine
+        # Never a benchmark plan (mix3 and mix5 queries are drawn on their own streams).
+        mine = plan_mix(tuple(chosen), item_rng(0, q, Stream.VALID_PLAN), defaults.MIX_SECONDS)
+        for stream in (Stream.BENCH_MIX_PLAN, Stream.MIX5_QUERIES):
+            assert plan_mix(tuple(chosen), item_rng(0, q, stream), defaults.MIX_SECONDS) != mine
     again = data.valid_mixes(sources, 6, seed=0, features=FC, progress=False)
     assert np.array_equal(again.stems, valid.stems)
 

@@ -115,6 +115,30 @@ def test_shipped_configs_load(tmp_path):
         assert load_config_text(tmp_path, config.to_dict()) == config  # round trip
 
 
+def test_shipped_config_names_are_unique():
+    configs = sorted((Path(__file__).resolve().parents[1] / "training" / "configs").glob("*.json"))
+    names = [load_config(path).name for path in configs]
+    assert len(configs) >= 5 and len(names) == len(set(names))
+
+
+def test_export_never_replaces_another_runs_weights(tmp_path):
+    from cir.training.run import check_export
+
+    root = Path(__file__).resolve().parents[1] / "training" / "configs"
+    mine, other = load_config(root / "cir-cnn.json"), load_config(root / "cir-cnn-triplet.json")
+    check_export(tmp_path, mine)  # nothing there yet
+    (tmp_path / "cir-cnn.pt").write_bytes(b"weights")
+    (tmp_path / "cir-cnn.json").write_text(json.dumps({"train_config": mine.to_dict()}))
+    check_export(tmp_path, mine)  # the same run again
+    stranger = EncoderTrainConfig.from_dict({**other.to_dict(), "name": "cir-cnn"})
+    with pytest.raises(TrainConfigError, match="holds the weights of config 'cir-cnn'"):
+        check_export(tmp_path, stranger)
+    (tmp_path / "cir-cnn.json").unlink()
+    with pytest.raises(TrainConfigError, match="an unknown run"):
+        check_export(tmp_path, mine)
+    assert (tmp_path / "cir-cnn.pt").read_bytes() == b"weights"
+
+
 def test_checkpoints_named_by_the_shipped_configs_exist():
     from cir.encoder.embed import WEIGHTS_DIR
     from cir.training.loop import CHECKPOINTS_DIR, weights_path

@@ -47,8 +47,7 @@ from cir.training.loop import (
     weights_path,
 )
 from cir.training.mixes import item_rng, mix_peak, power_sum
-
-_FAMILY_HEADS_STREAM = 13  # item_rng stream of these batches (others: 2, 5, 7, 11)
+from cir.training.streams import Stream
 
 
 @dataclass
@@ -100,7 +99,7 @@ class HeadsBatch:
 
 def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> HeadsBatch:
     """The batch of `step`: a pure function of (seed, step) and the cached lines."""
-    rng = item_rng(config.seed, step, stream=_FAMILY_HEADS_STREAM)
+    rng = item_rng(config.seed, step, stream=Stream.FAMILY_HEADS_BATCH)
     fc = hd.features
     floor = fc.log_floor
     families = list(config.families)
