@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 CIR     := .venv/bin/cir
 
-.PHONY: setup test test-fast lint demo plugins clean reliability
+.PHONY: setup test test-fast lint typecheck demo plugins clean reliability
 
 setup: .venv/.installed
 
@@ -17,7 +17,14 @@ setup: .venv/.installed
 lint: setup
 	.venv/bin/ruff check .
 
-test: setup plugins lint
+# pyright's checker (basedpyright, from PyPI with its own Node.js) over the runtime packages
+# (pyproject.toml's [tool.basedpyright]), through build/typecheck: the package-dir mapping as
+# a tree of links that it can follow (tools/typecheck_tree.py says why).
+typecheck: setup
+	$(PY) -m tools.typecheck_tree > /dev/null
+	.venv/bin/basedpyright
+
+test: setup plugins lint typecheck
 	.venv/bin/pytest -q
 
 test-fast: setup

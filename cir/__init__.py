@@ -20,13 +20,31 @@ Ground floor: ``cir.defaults``, ``cir.families``, ``cir.errors``, ``cir.paths``,
 ``cir.query`` (what a query may be), ``cir.protocol`` (wire format and client).
 """
 
+from typing import TYPE_CHECKING
+
 from cir.errors import CIRError
+
+if TYPE_CHECKING:  # what __getattr__ hands out, for type checkers and editors
+    from cir.api import (
+        Hit,
+        Matcher,
+        MatchResult,
+        Presence,
+        build_builtin_catalogue,
+        connect,
+        load_embedder,
+        match_file,
+        open_catalogue,
+        render_preset,
+    )
 
 __version__ = "0.1.0"
 
 _API = ("Hit", "MatchResult", "Matcher", "Presence", "build_builtin_catalogue", "connect",
         "load_embedder", "match_file", "open_catalogue", "render_preset")
-__all__ = ["CIRError", "__version__", *_API]
+__all__ = ["CIRError", "Hit", "MatchResult", "Matcher", "Presence", "__version__",
+           "build_builtin_catalogue", "connect", "load_embedder", "match_file", "open_catalogue",
+           "render_preset"]
 
 
 def __getattr__(name: str):

@@ -72,25 +72,29 @@ class MemoryGuard:
 
     @property
     def ceiling(self) -> int | None:
-        return self.baseline + self.headroom if self.enabled else None
+        if self.baseline is None or self.headroom <= 0:
+            return None
+        return self.baseline + self.headroom
 
     def over(self) -> int | None:
         """The resident size when it is past the ceiling, else None."""
-        if not self.enabled:
+        ceiling = self.ceiling
+        if ceiling is None:
             return None
         rss = rss_bytes()
-        return rss if rss is not None and rss > self.ceiling else None
+        return rss if rss is not None and rss > ceiling else None
 
     def tripped(self, rss: int) -> None:
         """Count a trip; if memory stays high after the reset (not the socket's), move the
         baseline up so the guard does not fire forever on memory it cannot free."""
         self.trips += 1
         after = rss_bytes()
+        ceiling = self.ceiling or 0
         log.warning(
             "resident memory %.0f MB passed the ceiling %.0f MB: dropped every connection "
             "and queued request (trip %d); now %.0f MB",
-            rss / 1e6, self.ceiling / 1e6, self.trips, (after or 0) / 1e6,
+            rss / 1e6, ceiling / 1e6, self.trips, (after or 0) / 1e6,
         )
-        if after is not None and after > self.ceiling - self.headroom // 4:
+        if after is not None and after > ceiling - self.headroom // 4:
             self.baseline = after
             log.warning("memory stayed high after the reset: new baseline %.0f MB", after / 1e6)

@@ -132,6 +132,16 @@ class ServerConfig:
 class Server:
     """Serve protocol v1 on the config's endpoints with one embedder and one catalogue."""
 
+    # Made by `run` (bootstrap), before anything uses them; teardown closes what exists.
+    matcher: Matcher
+    guard: MemoryGuard
+    gatekeeper: Gatekeeper
+    _ctx: zmq.Context
+    _sock: zmq.Socket
+    _wake_rx: zmq.Socket
+    _wake_tx: zmq.Socket
+    _worker: Worker
+
     def __init__(self, config: ServerConfig | None = None, extensions: Sequence[Extension] = ()):
         self.config = config = config or ServerConfig()
         self.endpoints = list(
@@ -149,21 +159,13 @@ class Server:
         self.log_path = Path(config.log_path) if config.log_path else paths.log_path(self.instance)
         self.requests_served = 0
         self.ready = threading.Event()
-        self.matcher: Matcher | None = None
         self.started_at = time.time()
         self.queue = WorkQueue(config.queue_requests, config.queue_bytes)
-        self.guard: MemoryGuard | None = None
-        self.gatekeeper: Gatekeeper | None = None
         self._stop = threading.Event()
         self._signals = 0
         self._count_lock = threading.Lock()
-        self._ctx: zmq.Context | None = None
-        self._sock: zmq.Socket | None = None
         self._epoch = 0  # bumped when the socket is replaced: older envelopes are void
-        self._wake_rx: zmq.Socket | None = None
-        self._wake_tx: zmq.Socket | None = None
         self._replies: deque[tuple[Job, list[bytes]]] = deque()
-        self._worker: Worker | None = None
         self._lock: InstanceLock | None = None
         self._ipc_files: list[Path] = []
         self._old_handlers: dict[int, Any] = {}
@@ -210,7 +212,7 @@ class Server:
             log.info(
                 "serving on %s (pid %d, instance %s, memory ceiling %s MB)",
                 ", ".join(self.endpoints), os.getpid(), self.instance,
-                round(self.guard.ceiling / 1e6) if self.guard.enabled else "none",
+                round(self.guard.ceiling / 1e6) if self.guard.ceiling else "none",
             )
             self._loop()
         finally:
@@ -356,7 +358,6 @@ class Server:
         dropped = self.queue.drain()
         self._sock.close(linger=0)
         self._epoch += 1
-        self._sock = None
         # libzmq's I/O thread closes the old listeners a moment later and removes their ipc
         # files: wait for that, or it could remove the new socket's file.
         deadline = time.monotonic() + _REBIND_S
@@ -382,18 +383,20 @@ class Server:
         for extension in self.extensions:
             extension.stop()
         self.queue.close()
-        if self._worker is not None:
+        # A start that failed half-way made only some of these.
+        made = vars(self)
+        if "_worker" in made:
             self._worker.join(defaults.DAEMON_LINGER_MS / 1000.0 + 5.0)
-        for sock in (self._sock, self._wake_rx, self._wake_tx):
-            if sock is not None:
-                sock.close(linger=defaults.DAEMON_LINGER_MS if sock is self._sock else 0)
-        if self.gatekeeper is not None:
+        for name in ("_sock", "_wake_rx", "_wake_tx"):
+            if name in made:
+                made[name].close(linger=defaults.DAEMON_LINGER_MS if name == "_sock" else 0)
+        if "gatekeeper" in made:
             self.gatekeeper.stop()
-        if self._ctx is not None:
+        if "_ctx" in made:
             self._ctx.term()
         for path in self._ipc_files:
             path.unlink(missing_ok=True)
-        if self.matcher is not None:
+        if "matcher" in made:
             self.matcher.close()
         for signum, handler in self._old_handlers.items():
             signal.signal(signum, handler)
@@ -414,6 +417,7 @@ class Server:
         # After the reply was handed to the loop: the page never delays an answer, and never
         # breaks the matcher.
         answer = json.loads(bytes(reply[0]))
+        assert request.audio is not None  # a decoded match request holds its audio
         for extension in self.extensions:
             try:
                 extension.answered(request.header, request.audio, answer)
@@ -477,6 +481,7 @@ class Server:
 
     def _match(self, request: Request, t0: float) -> list[bytes]:
         options, audio = request.match, request.audio
+        assert options is not None and audio is not None  # decode_request made both for match
         decode_ms = ms_since(t0)
         if self.observer is not None:
             self.observer(request.header, audio)
@@ -493,7 +498,7 @@ class Server:
     def status(self) -> dict[str, Any]:
         """What `cir daemon status` shows."""
         embedder = self.matcher.embedder
-        guard = self.guard
+        guard: MemoryGuard | None = getattr(self, "guard", None)
         return {
             "protocol": protocol.PROTOCOL_VERSION,
             "pid": os.getpid(),
@@ -507,7 +512,7 @@ class Server:
             "uptime_s": round(time.time() - self.started_at, 3),
             "requests_served": self.requests_served,
             "queued": len(self.queue),
-            "refused_clients": self.gatekeeper.refused if self.gatekeeper else 0,
+            "refused_clients": self.gatekeeper.refused if "gatekeeper" in vars(self) else 0,
             "memory": {
                 "rss_bytes": rss_bytes(),
                 "ceiling_bytes": guard.ceiling if guard else None,

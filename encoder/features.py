@@ -68,6 +68,9 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float) -> t
 class LogMel(torch.nn.Module):
     """(batch, samples) float audio -> (batch, n_mels, frames) natural-log mel power."""
 
+    window: torch.Tensor  # buffers (register_buffer): declared for type checkers
+    mel: torch.Tensor
+
     def __init__(self, config: FeatureConfig | None = None):
         super().__init__()
         self.config = config or FeatureConfig()

@@ -218,6 +218,7 @@ def render_task(task: Task) -> dict[str, Any]:
     clips = normalise_clips(module.render_clips(entry.spec, entry.family, rate))
     vector = preset_embedding(_EMBEDDER, clips)
     preview = f"{entry.content_hash[:20]}-{task.settings_hash[:8]}.flac"
+    assert entry.family is not None  # entries without a family are left out before this
     notes = [asdict(n) for n in reference_notes(entry.family)] if task.kind != "folder" else []
     return {"vector": vector, "preview": preview, "notes": notes,
             "flac": encode_flac(clips[0], rate)}
@@ -234,7 +235,7 @@ class _Plan:
 def _result(task: Task, outcome: Outcome | None, error: str | None = None) -> PresetResult:
     e = task.entry
     ok = outcome is not None and outcome.ok
-    value = outcome.value if ok else {}
+    value = outcome.value if outcome is not None and outcome.ok else {}
     return PresetResult(
         key=e.key,
         name=e.name,
@@ -277,6 +278,7 @@ class _Builder:
         self.catalogue.delete_presets(gone)
         self.summary.removed += len(gone)
         for entry in mapped:
+            assert entry.family is not None  # `mapped` holds the entries with a family
             settings = settings_hash(source.kind, entry.family, self.embedder.sample_rate)
             state = states.get(entry.key)
             if state is not None and self._current(state, entry, settings):

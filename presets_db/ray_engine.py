@@ -188,7 +188,7 @@ class RayEngine:
 def _last_line(exc: BaseException) -> str:
     """The line of a Ray error that says what went wrong: its innermost cause's last line
     (Ray's own lines before it name the worker process, in terminal colours)."""
-    while getattr(exc, "cause", None) is not None and exc.cause is not exc:
-        exc = exc.cause
+    while (cause := getattr(exc, "cause", None)) is not None and cause is not exc:
+        exc = cause
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__

@@ -153,7 +153,9 @@ def _graph_params() -> dict[str, int]:
     }
 
 
-def fingerprints(ids: np.ndarray, matrix: np.ndarray, families: Sequence[str]) -> np.ndarray:
+def fingerprints(
+    ids: np.ndarray, matrix: np.ndarray, families: Sequence[str] | np.ndarray
+) -> np.ndarray:
     """One uint64 per row from its id, family and vector bits: an entry whose vector or family
     changed gets a new key, so the index update removes the old node and adds the new one."""
     matrix = np.ascontiguousarray(matrix, np.float32)
@@ -213,7 +215,7 @@ class HnswIndex(FamilyIndex):
 
     def __init__(
         self,
-        indexes: dict[str, object],
+        indexes: dict[str, Any],  # usearch.index.Index per family (an optional import)
         dim: int,
         embedder_version: str,
         entries: Entries | None = None,

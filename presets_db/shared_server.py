@@ -47,9 +47,11 @@ def _installed_bin_dir() -> Path:
     """pgserver's PostgreSQL binaries, found without importing it (its import has side
     effects: a lock file, and a user of its own when run as root)."""
     spec = importlib.util.find_spec("pgserver")
-    if spec is None or not spec.submodule_search_locations:
+    locations = spec.submodule_search_locations if spec is not None else None
+    if not locations:
         import_optional("pgserver", "shared")  # raises the 'install cir[shared]' error
-    folder = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        raise SharedServerError("pgserver is not a package: reinstall 'cir[shared]'")
+    folder = Path(next(iter(locations))) / "pginstall" / "bin"
     if not (folder / "postgres").exists():
         raise SharedServerError(f"pgserver's PostgreSQL is missing from {folder}: reinstall "
                                 "it with `pip install --force-reinstall 'cir[shared]'`")
@@ -78,14 +80,16 @@ def _reachable(path: Path) -> bool:
     return all(os.stat(p).st_mode & 0o001 for p in path.resolve().parents)
 
 
-def _run_as() -> dict[str, str]:
-    return {"user": ROOT_RUNS_AS, "group": "nogroup"} if os.geteuid() == 0 else {}
+def _run_as() -> tuple[str | None, str | None]:
+    """(user, group) for subprocess: PostgreSQL refuses to run as root."""
+    return (ROOT_RUNS_AS, "nogroup") if os.geteuid() == 0 else (None, None)
 
 
 def _run(args: list[str], folder: Path, what: str) -> str:
+    user, group = _run_as()
     try:
         done = subprocess.run(args, capture_output=True, text=True, cwd=folder,
-                              timeout=defaults.SHARED_SERVER_WAIT_S + 10, **_run_as())
+                              timeout=defaults.SHARED_SERVER_WAIT_S + 10, user=user, group=group)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SharedServerError(f"{what} failed: {exc}") from None
     if done.returncode != 0:

@@ -90,6 +90,9 @@ class Phase:
     wrap, block to block continuity is exact, and the resolution is 2^-32 cycles.
     """
 
+    inc: np.ndarray
+    acc: np.ndarray  # deleted when a consuming read spends the Phase
+
     __slots__ = ("acc", "inc")
 
     def __init__(self, inc: np.ndarray, ratio: float = 1.0, start: float = 0.0,
@@ -118,7 +121,7 @@ class Phase:
         y = np.multiply(self.acc.view(np.int32), np.float32(2.0**-31), out=out,
                         dtype=np.float32)
         if consume:
-            self.acc = None
+            del self.acc  # its memory is y's now: the Phase is spent
         return y
 
     def unit(self) -> np.ndarray:
@@ -199,7 +202,9 @@ def sine_wave(p: Phase) -> np.ndarray:
     return np.sin(y, out=y)
 
 
-def _blep_step(y: np.ndarray, idx: np.ndarray, frac: np.ndarray, height: np.ndarray) -> None:
+def _blep_step(
+    y: np.ndarray, idx: np.ndarray, frac: np.ndarray, height: np.ndarray | np.floating
+) -> None:
     """Smooth a downward step of `height` between flat samples idx-1 and idx (PolyBLEP).
 
     `frac` is how far past the step sample idx lies, in samples (0..1).
@@ -421,5 +426,5 @@ def biquad_tv(x: np.ndarray, kind: str, cutoff: np.ndarray, q: float, sample_rat
     u = np.multiply(x.T, (2.0 * residue).astype(np.complex64)[None, :], order="C")  # (L, B)
     s = _solve_blocks(p.astype(np.complex64), u)
     y = np.multiply(x, c0.astype(np.float32)[:, None])
-    y += s.real.T
+    y += np.real(s).T
     return y

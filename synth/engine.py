@@ -366,6 +366,7 @@ def _oscillator(osc: Oscillator, inc: np.ndarray, pwm: np.ndarray | None,
             out = y
         else:
             out += y
+    assert out is not None  # a preset has at least one oscillator (preset validation)
     return out
 
 
@@ -420,7 +421,7 @@ def _fm(fm: FM, plan: _VoicePlan, inc: np.ndarray, t_edges: np.ndarray, sr: int)
         env = _env_blocks(op.envelope, t_edges, plan.gate)
         scale = op.level if i not in carriers else min(op.level, 1.0)
         outs[i] = y * env * np.float32(scale)
-    return sum(outs[c] for c in carriers) / np.float32(len(carriers))
+    return np.asarray(sum(outs[c] for c in carriers) / np.float32(len(carriers)))
 
 
 def _feedback_sine(theta: np.ndarray, feedback: float) -> np.ndarray:

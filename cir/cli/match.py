@@ -146,6 +146,7 @@ def match(files, k, families, as_json, local, db, play, device):
             else:
                 click.echo(f"Error: {answer.error}", err=True)
             continue
+        assert answer.reply is not None  # a FileAnswer holds its reply or its error
         _show(answer.path, answer.reply, as_json)
         if play:
             _play_top(answer.reply.get("results", {}), device)
@@ -176,9 +177,12 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
     from cir.plugin_bridge.capture import record as capture
     from cir.protocol.client import Client
 
-    if (seconds is None) == (bars is None) or (bars is not None and bpm is None):
+    if seconds is not None and bars is None:
+        length = seconds
+    elif seconds is None and bars is not None and bpm is not None:
+        length = bars_to_seconds(bars, bpm)
+    else:
         raise click.UsageError("pass either --seconds N, or --bars N with --bpm B")
-    length = seconds if seconds is not None else bars_to_seconds(bars, bpm)
     click.echo(f"recording {length:.2f} s ...", err=True)
     audio = capture(length, device)
     if save:

@@ -19,7 +19,10 @@ from cir import paths
 from cir.errors import CIRError
 from cir.families import FAMILIES
 from cir.matching.result import Hit
+from cir.presets_db.catalogue import Catalogue
+from cir.presets_db.search import SearchIndex
 from cir.presets_db.shared import (
+    SharedCatalogue,
     SharedCatalogueError,
     catalogue_ref,
     is_url,
@@ -39,8 +42,8 @@ class CatalogueIndex:
         self.version = version  # the embedder version whose vectors are searched
         self.catalogue_path = catalogue_ref(catalogue_path, paths.catalogue_path)
         self.catalogue_name = redact(str(self.catalogue_path))  # for messages: no password
-        self._catalogue = None
-        self._index = None
+        self._catalogue: Catalogue | SharedCatalogue | None = None
+        self._index: SearchIndex | None = None
         self._generation: int | None = None
         self._file_id: tuple[int, int] | None = None
         self._records: dict[int, dict[str, Any]] = {}
@@ -80,12 +83,13 @@ class CatalogueIndex:
         """Load the index inside the caller's snapshot: generation and vectors agree."""
         from cir.presets_db.search import load_index
 
+        catalogue = self._opened()
         self._records.clear()
         self._index = None
         self.problem = None
-        self._generation = self._catalogue.generation()
+        self._generation = catalogue.generation()
         try:
-            self._index = load_index(self._catalogue, self.version)
+            self._index = load_index(catalogue, self.version)
         except CIRError as exc:  # e.g. vectors of another encoder only: serve, say why
             self.problem = str(exc)
             log.warning("catalogue not searchable: %s", exc)
@@ -132,12 +136,18 @@ class CatalogueIndex:
         self._catalogue = self._index = self._generation = None
         self._records.clear()
 
+    def _opened(self) -> Catalogue | SharedCatalogue:
+        """The open catalogue (load() opened it; callers check that it did)."""
+        if self._catalogue is None:
+            raise QueryError("no_catalogue", f"the catalogue {self.catalogue_name} is not open")
+        return self._catalogue
+
     # --- matching --------------------------------------------------------------------------
 
     def _record(self, preset_id: int) -> dict[str, Any]:
         cached = self._records.get(preset_id)
         if cached is None:
-            rec = self._catalogue.preset(preset_id)
+            rec = self._opened().preset(preset_id)
             cached = {
                 "preset_id": int(rec.id),
                 "name": rec.name,
@@ -171,12 +181,15 @@ class CatalogueIndex:
         self, vectors: dict[str, np.ndarray], k: int, families: tuple[str, ...] | None
     ) -> dict[str, list[Hit]]:
         results: dict[str, list[Hit]] = {}
-        with self._lock, self._catalogue.snapshot():
-            if self._catalogue.generation() != self._generation:
+        catalogue = self._opened()
+        with self._lock, catalogue.snapshot():
+            if catalogue.generation() != self._generation:
                 self._load_index()  # changed since refresh(): search what this snapshot holds
                 self.require_entries()
+            index = self._index
+            assert index is not None  # require_entries passed
             for family in families or FAMILIES:
-                hits = self._index.search(vectors[family], family, k)
+                hits = index.search(vectors[family], family, k)
                 if not hits and families is None:
                     continue  # all-families queries list only families the catalogue has
                 results[family] = [

@@ -202,7 +202,9 @@ def encode_reply(
 # --- Decoding ------------------------------------------------------------------------------------
 
 
-def split_envelope(frames: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
+def split_envelope(
+    frames: Sequence[bytes | memoryview],
+) -> tuple[list[bytes | memoryview], list[bytes | memoryview]]:
     """Split a ROUTER message into (routing envelope up to and including b"", body)."""
     for i, frame in enumerate(frames):
         if len(frame) == 0:

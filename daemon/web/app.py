@@ -40,6 +40,7 @@ from cir.errors import CIRError
 
 log = logging.getLogger(LOGGER_NAME)
 STATIC = "static"
+_PACKAGE = "cir.daemon.web"  # where STATIC ships (package data)
 
 
 @dataclass
@@ -80,7 +81,7 @@ def _hit_json(hit: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def build_app(state: PageState) -> Starlette:
+def build_app(state: PageState) -> Guard:
     """The ASGI app, wrapped in the Guard."""
 
     def answer_or_404(request: Request) -> Answer:
@@ -90,7 +91,7 @@ def build_app(state: PageState) -> Starlette:
         return answer
 
     async def index(_: Request) -> Response:
-        html = resources.files(__package__).joinpath(STATIC, "index.html").read_text("utf-8")
+        html = resources.files(_PACKAGE).joinpath(STATIC, "index.html").read_text("utf-8")
         return HTMLResponse(html.replace("{{TOKEN}}", state.token),
                             headers={"cache-control": "no-store"})
 
@@ -242,7 +243,7 @@ def build_app(state: PageState) -> Starlette:
         Route("/api/presets/{id:int}/export", export, methods=["POST"]),
         Route("/api/presets/{id:int}/reveal", reveal, methods=["POST"]),
         Route("/api/match", match_upload, methods=["POST"]),
-        Mount("/static", StaticFiles(packages=[(__package__, STATIC)]), name="static"),
+        Mount("/static", StaticFiles(packages=[(_PACKAGE, STATIC)]), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={
         NotFoundError: lambda _r, exc: _error(404, str(exc)),

@@ -33,7 +33,7 @@ class NotFoundError(CIRError):
 class CatalogueView:
     """Catalogue queries for the page, against the daemon's catalogue and embedder version."""
 
-    def __init__(self, catalogue_path: Path, embedder_version: Callable[[], str]):
+    def __init__(self, catalogue_path: str | Path, embedder_version: Callable[[], str]):
         self.path = Path(catalogue_path)
         self._version = embedder_version
         self._catalogue = None
@@ -212,6 +212,8 @@ class CatalogueView:
     def _names(self, preset_ids: list[int]) -> dict[int, str]:
         with self._lock:
             catalogue = self._open()
+            if catalogue is None:  # removed since the map was drawn
+                return {}
             rows = catalogue.db.execute(
                 "SELECT id, name FROM presets WHERE status = 'ok'"
             ).fetchall()

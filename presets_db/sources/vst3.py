@@ -107,7 +107,7 @@ def _plugin(path: str) -> tuple[Any, bytes]:
     import pedalboard
 
     if path not in _PLUGINS:
-        plugin = pedalboard.load_plugin(path)
+        plugin: Any = pedalboard.load_plugin(path)  # VST3Plugin: its stubs lack raw_state
         if not plugin.is_instrument:
             raise SourceError(f"{path} is an effect, not an instrument: pass a VST3 instrument")
         _PLUGINS[path] = (plugin, plugin.raw_state)
@@ -159,7 +159,7 @@ def write_preset(plugin_path: str | Path, params: dict[str, float], dest: str | 
     """Write a .vstpreset of the plugin with `params` set (tests, benchmarks, quick banks)."""
     import pedalboard
 
-    plugin = pedalboard.load_plugin(str(plugin_path))
+    plugin: Any = pedalboard.load_plugin(str(plugin_path))  # its stubs lack preset_data
     for name, value in params.items():
         setattr(plugin, name, value)
     # Plugins report a parameter change in their state only after a process call.
