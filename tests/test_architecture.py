@@ -218,3 +218,19 @@ def test_the_server_takes_one_config():
 
     assert list(inspect.signature(Server.__init__).parameters) == [
         "self", "config", "extensions"]
+
+
+def test_the_wheel_ships_the_weights_that_run_and_no_tool():
+    import tomllib
+
+    from cir import defaults
+    from cir.encoder.embed import WEIGHTS_DIR
+
+    root = Path(__file__).resolve().parents[1]
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert not any(p == "tools" or p.startswith("tools.") for p in setup["packages"])
+    assert all(not folder.startswith("tools") for folder in setup["package-dir"].values())
+    # encoder/weights is package data: only the shipped pair lives there.
+    shipped = {defaults.ENCODER_WEIGHTS_NAME, defaults.ENCODER_HEADS_WEIGHTS_NAME}
+    assert {p.stem for p in WEIGHTS_DIR.glob("*.pt")} == shipped
+    assert sum(p.stat().st_size for p in WEIGHTS_DIR.glob("*.pt")) <= 15_000_000
