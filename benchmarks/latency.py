@@ -19,6 +19,13 @@ import numpy as np
 from cir import defaults
 from cir.benchmarks.workload import query_loop, synthetic_catalogue
 
+# Latency benchmark: an 8 s stereo 48 kHz loop against a catalogue of 10,000 presets.
+BENCH_LATENCY_SECONDS = 8.0
+BENCH_LATENCY_SAMPLE_RATE = 48_000
+BENCH_LATENCY_CATALOGUE_SIZE = 10_000
+BENCH_LATENCY_REQUESTS = 50
+BENCH_LATENCY_CLIENTS = 8
+
 
 def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2)
@@ -37,11 +44,11 @@ def _timed(
 
 
 def bench_latency(
-    requests: int = defaults.BENCH_LATENCY_REQUESTS,
-    clients: int = defaults.BENCH_LATENCY_CLIENTS,
-    catalogue_size: int = defaults.BENCH_LATENCY_CATALOGUE_SIZE,
-    seconds: float = defaults.BENCH_LATENCY_SECONDS,
-    sample_rate: int = defaults.BENCH_LATENCY_SAMPLE_RATE,
+    requests: int = BENCH_LATENCY_REQUESTS,
+    clients: int = BENCH_LATENCY_CLIENTS,
+    catalogue_size: int = BENCH_LATENCY_CATALOGUE_SIZE,
+    seconds: float = BENCH_LATENCY_SECONDS,
+    sample_rate: int = BENCH_LATENCY_SAMPLE_RATE,
     embedder: str | None = None,
 ) -> dict[str, Any]:
     """p50/p95 of one client's requests, then throughput and p95 with `clients` at once."""

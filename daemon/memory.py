@@ -16,8 +16,12 @@ import logging
 import os
 import sys
 
-from cir import defaults
+from cir.daemon.constants import DAEMON_MEMORY_HEADROOM_BYTES
 from cir.daemon.logs import LOGGER_NAME
+
+# glibc: allocations from this size on get their own mapping, handed back to the system when
+# freed, so a burst of large requests does not leave resident memory high (Linux only).
+DAEMON_MALLOC_MMAP_THRESHOLD = 256 * 1024
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -53,7 +57,7 @@ def release_large_blocks() -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, defaults.DAEMON_MALLOC_MMAP_THRESHOLD))
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, DAEMON_MALLOC_MMAP_THRESHOLD))
     except (OSError, AttributeError):
         return False
 
@@ -61,7 +65,7 @@ def release_large_blocks() -> bool:
 class MemoryGuard:
     """Trips when resident memory passes `baseline + headroom` (disabled where RSS is unknown)."""
 
-    def __init__(self, headroom: int = defaults.DAEMON_MEMORY_HEADROOM_BYTES):
+    def __init__(self, headroom: int = DAEMON_MEMORY_HEADROOM_BYTES):
         self.headroom = int(headroom)
         self.baseline = rss_bytes()
         self.trips = 0

@@ -38,6 +38,7 @@ from cir import defaults, protocol
 from cir import paths as cir_paths
 from cir.daemon import paths
 from cir.daemon.auth import Gatekeeper
+from cir.daemon.constants import DAEMON_MEMORY_HEADROOM_BYTES
 from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
@@ -48,6 +49,23 @@ from cir.presets_db.shared import catalogue_ref, redact
 from cir.protocol import ProtocolError, Request
 from cir.protocol.keys import ensure_keys, key_path
 from cir.query import QueryError
+
+# Poll timeout of the service loop: how quickly it notices a signal, an idle deadline or
+# memory past the guard's ceiling.
+DAEMON_POLL_MS = 50
+# Socket linger on close, ms: a reply in flight gets this long to leave, then it is dropped.
+DAEMON_LINGER_MS = 200
+# Requests waiting for the matcher, in number and in bytes: beyond either, a request is refused
+# at once with `busy` instead of queueing without bound. 32 clients with an 8 s stereo loop
+# each (about 100 MB) fit.
+DAEMON_QUEUE_MAX_REQUESTS = 64
+DAEMON_QUEUE_MAX_BYTES = 256 * 1024 * 1024
+# Messages libzmq may hold per connection before the daemon has read them (ZMQ_RCVHWM), and
+# replies per connection not yet sent (ZMQ_SNDHWM).
+DAEMON_RCVHWM = 4
+DAEMON_SNDHWM = 16
+# A connection that has not finished the CURVE handshake by then is dropped (ZMQ_HANDSHAKE_IVL).
+DAEMON_HANDSHAKE_MS = 5_000
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -124,9 +142,9 @@ class ServerConfig:
     max_message_bytes: int = defaults.PROTOCOL_MAX_MESSAGE_BYTES
     key_file: str | Path | None = None  # None: the user's key (cir.protocol.keys)
     log_path: str | Path | None = None
-    memory_headroom: int = defaults.DAEMON_MEMORY_HEADROOM_BYTES
-    queue_requests: int = defaults.DAEMON_QUEUE_MAX_REQUESTS
-    queue_bytes: int = defaults.DAEMON_QUEUE_MAX_BYTES
+    memory_headroom: int = DAEMON_MEMORY_HEADROOM_BYTES
+    queue_requests: int = DAEMON_QUEUE_MAX_REQUESTS
+    queue_bytes: int = DAEMON_QUEUE_MAX_BYTES
 
 
 class Server:
@@ -245,10 +263,10 @@ class Server:
         sock = self._ctx.socket(zmq.ROUTER)
         self.gatekeeper.secure(sock)
         sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
-        sock.setsockopt(zmq.RCVHWM, defaults.DAEMON_RCVHWM)
-        sock.setsockopt(zmq.SNDHWM, defaults.DAEMON_SNDHWM)
-        sock.setsockopt(zmq.HANDSHAKE_IVL, defaults.DAEMON_HANDSHAKE_MS)
-        sock.setsockopt(zmq.LINGER, defaults.DAEMON_LINGER_MS)
+        sock.setsockopt(zmq.RCVHWM, DAEMON_RCVHWM)
+        sock.setsockopt(zmq.SNDHWM, DAEMON_SNDHWM)
+        sock.setsockopt(zmq.HANDSHAKE_IVL, DAEMON_HANDSHAKE_MS)
+        sock.setsockopt(zmq.LINGER, DAEMON_LINGER_MS)
         try:
             for endpoint in self.endpoints:
                 ipc = _prepare_ipc(endpoint, probe=rebind_s == 0)
@@ -293,7 +311,7 @@ class Server:
             poller = zmq.Poller()
             poller.register(self._sock, zmq.POLLIN)
             poller.register(self._wake_rx, zmq.POLLIN)
-            ready = dict(poller.poll(defaults.DAEMON_POLL_MS))
+            ready = dict(poller.poll(DAEMON_POLL_MS))
             if self._wake_rx in ready:
                 self._deliver()
             if self._sock in ready:
@@ -376,7 +394,7 @@ class Server:
             self._count()
             self._send(job.envelope, protocol.encode_reply(protocol.peek_id(job.body), error))
         while self.queue.in_flight or self._replies:
-            if self._wake_rx.poll(defaults.DAEMON_POLL_MS):
+            if self._wake_rx.poll(DAEMON_POLL_MS):
                 self._deliver()
 
     def _teardown(self) -> None:
@@ -386,10 +404,10 @@ class Server:
         # A start that failed half-way made only some of these.
         made = vars(self)
         if "_worker" in made:
-            self._worker.join(defaults.DAEMON_LINGER_MS / 1000.0 + 5.0)
+            self._worker.join(DAEMON_LINGER_MS / 1000.0 + 5.0)
         for name in ("_sock", "_wake_rx", "_wake_tx"):
             if name in made:
-                made[name].close(linger=defaults.DAEMON_LINGER_MS if name == "_sock" else 0)
+                made[name].close(linger=DAEMON_LINGER_MS if name == "_sock" else 0)
         if "gatekeeper" in made:
             self.gatekeeper.stop()
         if "_ctx" in made:

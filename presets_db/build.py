@@ -37,11 +37,17 @@ from rich.progress import (
 from cir import defaults
 from cir.presets_db import sources as sources_mod
 from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
+from cir.presets_db.constants import BUILD_TASK_TIMEOUT_S, FOLDER_MAX_SECONDS
 from cir.presets_db.engines import Engine, check_engine, open_engine
 from cir.presets_db.errors import CatalogueError, NoSourcesError, RenderError, SourceError
 from cir.presets_db.pool import Outcome
 from cir.presets_db.render import reference_notes
 from cir.presets_db.sources import Entry
+
+# ... and at least every this many seconds, so a slow source still commits often.
+BUILD_BATCH_SECONDS = 2.0
+# A clip whose peak stays below this (about -80 dBFS) is silence: the preset made no sound.
+SILENCE_PEAK = 1e-4
 
 
 @dataclass
@@ -98,7 +104,7 @@ def load_embedder(name: str | None):
 def settings_hash(kind: str, family: str, sample_rate: int) -> str:
     """Hash of everything besides the preset that shapes its reference renders."""
     if kind == "folder":
-        how: Any = {"max_seconds": defaults.FOLDER_MAX_SECONDS}
+        how: Any = {"max_seconds": FOLDER_MAX_SECONDS}
     else:
         how = {
             "notes": [asdict(n) for n in reference_notes(family)],
@@ -147,7 +153,7 @@ def normalise_clips(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
         peak = float(np.max(np.abs(clip))) if clip.size else 0.0
         if not np.isfinite(peak):
             raise RenderError("the render contains NaN or infinite samples")
-        if peak >= defaults.SILENCE_PEAK:
+        if peak >= SILENCE_PEAK:
             loud.append((clip * (defaults.RENDER_PEAK / peak)).astype(np.float32))
     if not loud:
         raise RenderError("silent render: the preset made no sound on its reference notes")
@@ -306,7 +312,7 @@ class _Builder:
                     batch.append((task.source_id, _result(task, None, task.entry.error)))
                     self._count(task, ok=False, error=task.entry.error)
                     bar.advance(job)
-                outcomes = engine.run(render_task, todo, defaults.BUILD_TASK_TIMEOUT_S)
+                outcomes = engine.run(render_task, todo, BUILD_TASK_TIMEOUT_S)
                 for outcome in outcomes:
                     task = outcome.task
                     if outcome.ok:  # the preview file before its row: a row never lacks it
@@ -318,7 +324,7 @@ class _Builder:
                     bar.advance(job)
                     if (
                         len(batch) >= batch_size
-                        or time.monotonic() - last_flush >= defaults.BUILD_BATCH_SECONDS
+                        or time.monotonic() - last_flush >= BUILD_BATCH_SECONDS
                     ):
                         self.catalogue.write_results(batch)
                         batch, last_flush = [], time.monotonic()

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from cir import defaults, paths
+from cir import paths
 from cir.families import normalise_family
 from cir.presets_db import migrations
+from cir.presets_db.constants import BUILD_TASK_TIMEOUT_S
 from cir.presets_db.errors import CatalogueError, UnknownPresetError, UnknownSourceError
 from cir.presets_db.migrations import utc_now
 from cir.presets_db.sources import KINDS
@@ -185,7 +186,7 @@ class Catalogue:
             except OSError:
                 continue
             # A live writer finishes within the build's task timeout (or is killed at it).
-            if _pid_alive(int(match["pid"])) and age < 2 * defaults.BUILD_TASK_TIMEOUT_S:
+            if _pid_alive(int(match["pid"])) and age < 2 * BUILD_TASK_TIMEOUT_S:
                 continue
             tmp.unlink(missing_ok=True)
             removed += 1

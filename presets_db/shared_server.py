@@ -24,6 +24,9 @@ from cir import defaults
 from cir.errors import import_optional
 from cir.presets_db.errors import CatalogueError
 
+# Seconds pg_ctl waits for the server to start or stop.
+SHARED_SERVER_WAIT_S = 60
+
 INFO_FILE = "server.json"
 PASSWORD_FILE = "password"
 LOG_FILE = "server.log"
@@ -89,7 +92,7 @@ def _run(args: list[str], folder: Path, what: str) -> str:
     user, group = _run_as()
     try:
         done = subprocess.run(args, capture_output=True, text=True, cwd=folder,
-                              timeout=defaults.SHARED_SERVER_WAIT_S + 10, user=user, group=group)
+                              timeout=SHARED_SERVER_WAIT_S + 10, user=user, group=group)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SharedServerError(f"{what} failed: {exc}") from None
     if done.returncode != 0:
@@ -148,7 +151,7 @@ def start(folder: Path, port: int | None = None, host: str = "127.0.0.1") -> Ser
     options = f"-h {host} -p {port} -k {folder}"
     pg_ctl = str(_bin_dir(folder) / "pg_ctl")
     _run([pg_ctl, "-D", str(folder / "data"), "-l", str(folder / LOG_FILE), "-o", options,
-          "-w", "-t", str(defaults.SHARED_SERVER_WAIT_S), "start"],
+          "-w", "-t", str(SHARED_SERVER_WAIT_S), "start"],
          folder, f"starting PostgreSQL on {host}:{port}")
     info = {"host": host, "port": port}
     (folder / INFO_FILE).write_text(json.dumps(info))
@@ -193,6 +196,6 @@ def stop(folder: Path) -> bool:
     if status(folder) is None:
         return False
     _run([str(_bin_dir(folder) / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w",
-          "-t", str(defaults.SHARED_SERVER_WAIT_S), "stop"], folder,
+          "-t", str(SHARED_SERVER_WAIT_S), "stop"], folder,
          f"stopping PostgreSQL in {folder}")
     return True

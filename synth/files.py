@@ -15,6 +15,7 @@ import numpy as np
 from cir import defaults
 from cir.errors import CIRError
 from cir.synth.bank import bank_digest, factory_bank, get_preset, presets, split_of
+from cir.synth.constants import BANK_VERSION
 from cir.synth.notes import Note
 from cir.synth.preset import Preset, load_preset
 
@@ -108,7 +109,7 @@ def export_bank(
         if progress is not None:
             progress(i, len(chosen))
     index = {
-        "bank_version": defaults.BANK_VERSION,
+        "bank_version": BANK_VERSION,
         "bank_digest": bank_digest(),
         "bank_size": len(factory_bank()),
         "presets": [{**_row(p), "file": f"{p.id}.json"} for p in chosen],

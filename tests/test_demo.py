@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from daemon_support import serve, short_dir
 
 from cir import defaults
-from cir.app.demo import bank_test_presets, ensure_catalogue, render_loop
+from cir.app.demo import DEMO_SECONDS, bank_test_presets, ensure_catalogue, render_loop
 from cir.app.match import load_audio
 from cir.cli import cli
 from cir.families import MIX_FAMILIES
@@ -53,7 +53,7 @@ def test_demo_command_end_to_end(catalogue, embedder, tmp_path):
         assert (rank is None and truth not in ids) or ids[rank - 1] == truth
     audio, rate = load_audio(report["loop"])
     assert rate == defaults.RENDER_SAMPLE_RATE
-    assert audio.shape == (int(defaults.DEMO_SECONDS * rate), 2)
+    assert audio.shape == (int(DEMO_SECONDS * rate), 2)
     if embedder.name != "mfcc80":
         # The trained encoder must find every preset of the loop in its top 5.
         assert all(report["ranks"][f] is not None for f in MIX_FAMILIES), report["ranks"]

@@ -10,6 +10,7 @@ import pytest
 import torch
 from daemon_support import tiny_heads_checkpoint
 
+from cir.encoder.constants import HEADS_QUERY_SECONDS
 from cir.encoder.embed import EncoderEmbedder, HeadsEmbedder, load_embedder
 from cir.encoder.mix_heads import MixHeadsEncoder, load_heads, read_heads
 from cir.encoder.model import CheckpointError, EncoderConfig, TimbreEncoder, save_checkpoint
@@ -195,7 +196,6 @@ def test_presence_heads_answer_presence_per_family_through_the_protocol(tmp_path
 def test_a_long_query_is_read_in_windows_as_long_as_the_heads_pass(tmp_path):
     from daemon_support import tiny_heads_checkpoint
 
-    from cir import defaults
 
     embedder = load_embedder(str(tiny_heads_checkpoint(tmp_path / "h.pt", presence=True)))
     rate = embedder.sample_rate
@@ -203,4 +203,4 @@ def test_a_long_query_is_read_in_windows_as_long_as_the_heads_pass(tmp_path):
     assert len(short) == 1  # a 5 s loop: one pass over all of it
     long = embedder._pass_windows(np.tile(mix_audio(5.0), 4), SR)  # 20 s
     assert len(long) > 1
-    assert {len(w) for w in long} == {int(defaults.HEADS_QUERY_SECONDS * rate)}
+    assert {len(w) for w in long} == {int(HEADS_QUERY_SECONDS * rate)}

@@ -16,6 +16,7 @@ from cir.encoder.model import read_checkpoint
 from cir.synth.notes import Note
 from cir.training import data
 from cir.training.config import LineEncoderTrainConfig
+from cir.training.constants import TRAIN_LINE_SECONDS
 from cir.training.lines import (
     initial_model,
     line_loss,
@@ -94,7 +95,7 @@ def test_line_set_holds_engine_renders_and_is_cached(cache):
     lines = data.line_set(sources, 3, seed=4, features=FC, workers=1, progress=False,
                           chunk_size=3)
     assert len(lines) == 12 and lines.mels.dtype == np.float16
-    lo, hi = defaults.TRAIN_LINE_SECONDS
+    lo, hi = TRAIN_LINE_SECONDS
     for i in range(len(lines)):
         seconds = lines.line(i).shape[1] * FC.hop / SR
         assert lo - 0.1 <= seconds <= hi + 0.1

@@ -24,11 +24,11 @@ from cir import defaults
 from cir.evaluation.harness import builtin_catalogue, gm_catalogue
 from cir.families import MIX_FAMILIES
 from cir.presets_db.render import render_references
-from cir.synth.calibrate import band_db, band_distance_db
+from cir.synth.calibrate import BANK_SIBLING_MIN_DB, band_db, band_distance_db
 from cir.training import data
 
 # Thresholds reported, in dB: well below, near and at the bank's sibling rule.
-THRESHOLDS_DB = (0.5, 1.0, defaults.BANK_SIBLING_MIN_DB)
+THRESHOLDS_DB = (0.5, 1.0, BANK_SIBLING_MIN_DB)
 
 
 def distances(sources: Sequence[data.Source]) -> np.ndarray:

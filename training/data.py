@@ -42,6 +42,7 @@ from cir import defaults, paths
 from cir.encoder.features import FeatureConfig, log_mel
 from cir.errors import CIRError
 from cir.synth.notes import Note
+from cir.training.constants import MIX_NOTE_BEATS, TRAIN_LINE_SECONDS, VALID_MIX_PARTS
 from cir.training.mixes import Line, draw_velocity, item_rng, level_stems, plan_mix, render_line
 from cir.training.streams import Stream
 
@@ -208,7 +209,7 @@ def draw_notes(source: Source, count: int, seed: int) -> list[Note]:
 
 
 def draw_lines(source: Source, count: int, seed: int,
-               seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS) -> list[Line]:
+               seconds: tuple[float, float] = TRAIN_LINE_SECONDS) -> list[Line]:
     """`count` monophonic lines of a preset, each as one part of a plan_mix plan (own tempo,
     scale, rhythm) of a length uniform in `seconds`; `Line.notes[-1].end` is its length.
     Seeded by (seed, preset key), like draw_notes."""
@@ -528,7 +529,7 @@ def line_set(
     count: int,
     seed: int,
     features: FeatureConfig,
-    seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS,
+    seconds: tuple[float, float] = TRAIN_LINE_SECONDS,
     workers: int | None = None,
     progress: bool = True,
     chunk_size: int = 16,
@@ -582,7 +583,7 @@ def valid_mixes(
     count: int,
     seed: int,
     features: FeatureConfig,
-    parts: tuple[int, int] = defaults.VALID_MIX_PARTS,
+    parts: tuple[int, int] = VALID_MIX_PARTS,
     progress: bool = True,
 ) -> ValidMixes:
     """`count` mixes of 2-5 (`parts`) families of `sources`, one source per family, on a plan
@@ -603,7 +604,7 @@ def _render_valid_mixes(path: Path, sources: list[Source], count: int, seed: int
     from rich.progress import Progress
 
     sr = features.sample_rate
-    families = [f for f in defaults.MIX_NOTE_BEATS if any(s.family == f for s in sources)]
+    families = [f for f in MIX_NOTE_BEATS if any(s.family == f for s in sources)]
     pools = {f: [i for i, s in enumerate(sources) if s.family == f] for f in families}
     lo, hi = min(parts[0], len(families)), min(parts[1], len(families))
     out: dict[str, list] = {k: [] for k in ("mixes", "stems", "stem_mix", "stem_source",

@@ -35,6 +35,7 @@ from cir.encoder.model import count_parameters
 from cir.evaluation.harness import catalogue_vectors, embed_mels, rank_hits
 from cir.training import data
 from cir.training.config import FamilyHeadsTrainConfig, TrainConfigError
+from cir.training.constants import MIX_PERCUSSION_BOOST
 from cir.training.heads import heads_loss
 from cir.training.lines import draw_gain
 from cir.training.loop import (
@@ -125,7 +126,7 @@ def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> 
             peak = float(hd.lines.peaks[line])
             gain = draw_gain(rng, peak, tuple(config.gain_db))
             if family == "percussion":
-                gain *= defaults.MIX_PERCUSSION_BOOST  # as level_stems does
+                gain *= MIX_PERCUSSION_BOOST  # as level_stems does
             parts.append((mel[:, start : start + frames], gain))
             peaks.append(gain * peak)
             targets[family][k] = position

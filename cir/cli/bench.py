@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from cir import defaults
 from cir.cli.output import echo_json, json_option, json_stdout
 
 
@@ -39,13 +38,18 @@ def latency(n_requests: int | None, clients: int | None, catalogue_size: int | N
         cir bench latency
         cir bench latency --json --clients 8
     """
-    from cir.benchmarks.latency import bench_latency
+    from cir.benchmarks.latency import (
+        BENCH_LATENCY_CATALOGUE_SIZE,
+        BENCH_LATENCY_CLIENTS,
+        BENCH_LATENCY_REQUESTS,
+        bench_latency,
+    )
 
     with json_stdout(as_json):
         result = bench_latency(
-            requests=n_requests or defaults.BENCH_LATENCY_REQUESTS,
-            clients=clients or defaults.BENCH_LATENCY_CLIENTS,
-            catalogue_size=catalogue_size or defaults.BENCH_LATENCY_CATALOGUE_SIZE,
+            requests=n_requests or BENCH_LATENCY_REQUESTS,
+            clients=clients or BENCH_LATENCY_CLIENTS,
+            catalogue_size=catalogue_size or BENCH_LATENCY_CATALOGUE_SIZE,
         )
     if as_json:
         echo_json(result)
@@ -102,10 +106,10 @@ def build_speed(presets: int | None, workers: int | None, embedder: str, as_json
         cir bench build
         cir bench build --presets 48 --json
     """
-    from cir.benchmarks.catalogue import bench_build
+    from cir.benchmarks.catalogue import BENCH_BUILD_PRESETS, bench_build
 
     with json_stdout(as_json):
-        result = bench_build(presets or defaults.BENCH_BUILD_PRESETS, workers, embedder)
+        result = bench_build(presets or BENCH_BUILD_PRESETS, workers, embedder)
     if as_json:
         echo_json(result)
         return

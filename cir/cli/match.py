@@ -13,6 +13,9 @@ import click
 from cir import defaults
 from cir.cli.output import db_option, echo_json, echo_json_line, fit, json_option
 
+# `cir listen` keeps this many seconds in its ring buffer and sends them on Enter.
+LISTEN_SECONDS = 8.0
+
 
 def where(hit: dict[str, Any]) -> str:
     """Where a suggestion lives, short: a factory id, 'TimGM6mb.sf2 0:33', a preset file."""
@@ -197,7 +200,7 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
 
 
 @click.command()
-@click.option("--seconds", type=float, default=defaults.LISTEN_SECONDS, show_default=True,
+@click.option("--seconds", type=float, default=LISTEN_SECONDS, show_default=True,
               help="How much recent audio to keep and send.")
 @click.option("--device", help="Input device (index or name substring; see `cir devices`).")
 @_k_option

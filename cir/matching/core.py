@@ -32,6 +32,15 @@ from cir.query import (
     check_tempo,
 )
 
+# Torch threads of a daemon on the CPU. One: a query is small, and on a busy machine (a DAW's
+# audio threads, other jobs) torch's thread hand-offs stall: p50 on 2 shared cores went from
+# 185 ms with 2 threads to 27 ms with 1 (`cir bench latency`, docs/BENCHMARKS.md).
+DAEMON_TORCH_THREADS = 1
+# numpy's BLAS threads in a daemon (exact search), for the same reason: exact search of 10^5
+# real vectors, p50 on 2 loaded cores, took 7.9 ms with OpenBLAS's 2 threads and 0.53 ms with
+# 1 (`tools.bench.search_scale` runs 1 and 3, docs/BENCHMARKS.md; it measures under this limit).
+DAEMON_BLAS_THREADS = 1
+
 
 def ms_since(start: float) -> float:
     """Milliseconds since `start` (a time.perf_counter() value), to the microsecond: timings
@@ -44,7 +53,7 @@ def limit_blas_threads() -> None:
     the process: on busy cores its thread hand-offs, not the arithmetic, set the time."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(defaults.DAEMON_BLAS_THREADS, user_api="blas")
+    threadpool_limits(DAEMON_BLAS_THREADS, user_api="blas")
 
 
 def embed_query(
@@ -114,7 +123,7 @@ class Matcher:
         if str(getattr(embedder, "device", "cpu")) == "cpu":
             import torch
 
-            torch.set_num_threads(defaults.DAEMON_TORCH_THREADS)
+            torch.set_num_threads(DAEMON_TORCH_THREADS)
         limit_blas_threads()
         self.embedder = embedder
         self.index = CatalogueIndex(catalogue, embedder.version)

@@ -35,6 +35,16 @@ from cir.query import (
     check_tempo,
 )
 
+# Loopback TCP works everywhere (the native plugin uses it); POSIX also gets a user-private ipc.
+DAEMON_TCP_PORT = 47100
+# Frames of a request body (after the routing envelope): the header, and the PCM for match.
+PROTOCOL_MAX_BODY_FRAMES = 2
+# Replies have a limit of their own, sized from k: a fixed part (status, timings, warnings)
+# plus, per suggestion, room for its name, key, locator and two paths of up to 4 KiB each
+# (escaped in JSON). k=100 over five families: about 8 MB.
+PROTOCOL_REPLY_BASE_BYTES = 64 * 1024
+PROTOCOL_REPLY_HIT_BYTES = 16 * 1024
+
 PROTOCOL_VERSION = 1
 COMMANDS: tuple[str, ...] = ("ping", "match", "status", "rebuild", "shutdown")
 AUDIO_FORMAT = "f32le"  # interleaved float32, little-endian
@@ -110,7 +120,7 @@ def ipc_endpoint() -> str:
 
 def tcp_endpoint() -> str:
     """The loopback TCP endpoint every platform (and the native plugin) can reach."""
-    return f"tcp://127.0.0.1:{defaults.DAEMON_TCP_PORT}"
+    return f"tcp://127.0.0.1:{DAEMON_TCP_PORT}"
 
 
 def default_endpoints() -> list[str]:
@@ -217,8 +227,8 @@ def reply_limit(k: int | None = None) -> int:
     """The largest reply a client accepts for a request asking `k` suggestions per family
     (None: the largest k allowed)."""
     k = defaults.MATCH_MAX_K if k is None else max(0, int(k))
-    per_hit = defaults.PROTOCOL_REPLY_HIT_BYTES
-    return defaults.PROTOCOL_REPLY_BASE_BYTES + k * len(FAMILIES) * per_hit
+    per_hit = PROTOCOL_REPLY_HIT_BYTES
+    return PROTOCOL_REPLY_BASE_BYTES + k * len(FAMILIES) * per_hit
 
 
 def _json_object(frame: bytes | memoryview, limit: int, what: str) -> dict[str, Any]:
@@ -273,7 +283,7 @@ def peek_id(body: Sequence[bytes | memoryview]) -> str | None:
 
 def check_message(body: Sequence[bytes | memoryview]) -> None:
     """Frame count and total size of a request body, before anything is decoded or queued."""
-    if not 1 <= len(body) <= defaults.PROTOCOL_MAX_BODY_FRAMES:
+    if not 1 <= len(body) <= PROTOCOL_MAX_BODY_FRAMES:
         raise ProtocolError(
             "bad_message",
             f"request has {len(body)} frames after the empty delimiter; expected the header "

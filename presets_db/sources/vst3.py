@@ -25,6 +25,9 @@ from cir.presets_db.render import render_references
 from cir.presets_db.sources import Entry, file_sha256, readable_path, sha256
 from cir.synth.notes import Note
 
+# VST3 renders: pedalboard's block size and the tail rendered before reading state.
+VST3_BUFFER_SIZE = 512
+
 DEFAULT_KEY = "default"
 
 
@@ -138,7 +141,7 @@ class VST3Instrument:
             duration=seconds,
             sample_rate=sample_rate,
             num_channels=2,
-            buffer_size=defaults.VST3_BUFFER_SIZE,
+            buffer_size=VST3_BUFFER_SIZE,
             reset=True,
         )
         mono = np.asarray(audio, dtype=np.float32).reshape(audio.shape[0], -1).mean(axis=0)

@@ -32,6 +32,10 @@ from cir.evaluation.harness import (
 from cir.families import MIX_FAMILIES
 from cir.training import data
 
+# Query-fusion benchmark (tools.bench.fusion): single-note and mix queries, builtin benchmark.
+BENCH_FUSION_SINGLES = 240
+BENCH_FUSION_MIXES = 120
+
 WAYS = ("heads", "shared", "max")
 
 
@@ -46,8 +50,8 @@ class NoHeadsError(CIRError):
     """The embedder has no per-family query heads, so there is nothing to fuse."""
 
 
-def bench_fusion(singles: int = defaults.BENCH_FUSION_SINGLES,
-                 mixes: int = defaults.BENCH_FUSION_MIXES) -> dict[str, Any]:
+def bench_fusion(singles: int = BENCH_FUSION_SINGLES,
+                 mixes: int = BENCH_FUSION_MIXES) -> dict[str, Any]:
     """Top-1/top-5 (%) of single-note and mix queries for heads, shared vector and max."""
     torch.set_num_threads(1)
     model = load_embedder()
@@ -113,8 +117,8 @@ def fusion(singles: int | None, mixes: int | None, as_json: bool) -> None:
     """
 
     with json_stdout(as_json):
-        result = bench_fusion(singles or defaults.BENCH_FUSION_SINGLES,
-                              mixes or defaults.BENCH_FUSION_MIXES)
+        result = bench_fusion(singles or BENCH_FUSION_SINGLES,
+                              mixes or BENCH_FUSION_MIXES)
     if as_json:
         echo_json(result)
         return

@@ -25,6 +25,11 @@ import numpy as np
 
 from cir import defaults, protocol
 from cir.cli.output import echo_json, json_option, json_stdout
+from cir.paths import CACHE_ENV
+
+# `tools.bench.page`: timed repeats of the hook and the views, requests timed to the page.
+BENCH_PAGE_REPEATS = 20
+BENCH_PAGE_REQUESTS = 30
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -143,15 +148,15 @@ def _map(family_size: int, workdir: Path) -> dict[str, Any]:
 
     embedder = load_embedder("mfcc80")
     db = synthetic_catalogue(workdir / "map.db", family_size * len(MIX_FAMILIES), embedder)
-    saved = os.environ.get(defaults.CACHE_ENV)
-    os.environ[defaults.CACHE_ENV] = str(workdir / "cache")  # not the user's cache
+    saved = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(workdir / "cache")  # not the user's cache
     try:
         return _time_map(db, embedder, MIX_FAMILIES[0])
     finally:
         if saved is None:
-            os.environ.pop(defaults.CACHE_ENV, None)
+            os.environ.pop(CACHE_ENV, None)
         else:
-            os.environ[defaults.CACHE_ENV] = saved
+            os.environ[CACHE_ENV] = saved
 
 
 def _time_map(db: Path, embedder: Any, family: str) -> dict[str, Any]:
@@ -172,8 +177,8 @@ def _time_map(db: Path, embedder: Any, family: str) -> dict[str, Any]:
 
 
 def bench_page(
-    repeats: int = defaults.BENCH_PAGE_REPEATS,
-    requests: int = defaults.BENCH_PAGE_REQUESTS,
+    repeats: int = BENCH_PAGE_REPEATS,
+    requests: int = BENCH_PAGE_REQUESTS,
     family_size: int = defaults.BENCH_CATALOGUE_PER_FAMILY,
 ) -> dict[str, Any]:
     """Every figure above, as one dict."""
@@ -208,7 +213,7 @@ def page_speed(n_requests: int | None, family_size: int | None, as_json: bool) -
 
     with json_stdout(as_json):
         result = bench_page(
-            requests=n_requests or defaults.BENCH_PAGE_REQUESTS,
+            requests=n_requests or BENCH_PAGE_REQUESTS,
             family_size=family_size or defaults.BENCH_CATALOGUE_PER_FAMILY,
         )
     if as_json:

@@ -31,6 +31,10 @@ from cir.synth.preset import (
     Voice,
 )
 
+# `tools.bench.synth`: seconds of audio per render and renders per preset.
+BENCH_SYNTH_NOTE_SECONDS = 1.0
+BENCH_SYNTH_REPEATS = 30
+
 
 def typical_presets() -> list[Preset]:
     """One ordinary patch per family, each with one or two effects."""
@@ -97,8 +101,8 @@ def _single_thread() -> None:
         torch.set_num_threads(1)
 
 
-def bench_synth(repeats: int = defaults.BENCH_SYNTH_REPEATS,
-                seconds: float = defaults.BENCH_SYNTH_NOTE_SECONDS,
+def bench_synth(repeats: int = BENCH_SYNTH_REPEATS,
+                seconds: float = BENCH_SYNTH_NOTE_SECONDS,
                 sample_rate: int = defaults.RENDER_SAMPLE_RATE,
                 tune: bool = False) -> dict[str, Any]:
     """Time `repeats` renders of a `seconds`-long note per typical preset.
@@ -158,7 +162,7 @@ def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> Non
     """
 
     with json_stdout(as_json):
-        result = bench_synth(repeats=repeats or defaults.BENCH_SYNTH_REPEATS, tune=tune_allocator)
+        result = bench_synth(repeats=repeats or BENCH_SYNTH_REPEATS, tune=tune_allocator)
     if as_json:
         echo_json(result)
         return

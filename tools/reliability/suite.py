@@ -46,8 +46,10 @@ import zmq
 from cir import defaults, protocol
 from cir.benchmarks.workload import query_loop, synthetic_catalogue
 from cir.daemon.memory import peak_rss_bytes, rss_bytes
+from cir.matching.prepare import DAEMON_SILENCE_DBFS
+from cir.paths import CIR_HOME_ENV
 from cir.protocol.client import Client, ClientError, DaemonUnavailableError, RequestRefusedError
-from cir.protocol.keys import UserKeys, ensure_keys, load_keys
+from cir.protocol.keys import KEY_FILENAME, UserKeys, ensure_keys, load_keys
 from tools import tools_env
 
 MB = 1024 * 1024
@@ -257,7 +259,7 @@ def _valid(head: dict[str, Any], body: list[bytes]) -> bool:
         return False
     audio = request.audio
     return audio is not None and float(np.abs(audio).max()) >= 10 ** (
-        defaults.DAEMON_SILENCE_DBFS / 20)
+        DAEMON_SILENCE_DBFS / 20)
 
 
 FUZZ_KINDS = {  # kind: share of the cases
@@ -850,7 +852,7 @@ def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dic
         ipc = run / "cir" / "daemon.sock"
         db = synthetic_catalogue(shared / "other.db", 30, _mfcc())
         daemon = Daemon(work, [f"tcp://127.0.0.1:{port}", f"ipc://{ipc}"], db, env=env)
-        cfg = {"key": str(home / defaults.KEY_FILENAME), "ipc": str(ipc),
+        cfg = {"key": str(home / KEY_FILENAME), "ipc": str(ipc),
                "tcp": f"tcp://127.0.0.1:{port}", "tcp_addr": ["127.0.0.1", port],
                "server_public": keys.server_public.decode()}
         with running(daemon):
@@ -908,16 +910,16 @@ def run_suite(
 ) -> dict[str, Any]:
     """Every section; figures as a dict. The user's own key and daemons are never touched:
     keys, catalogues, sockets and locks all live in `work`."""
-    saved = os.environ.get(defaults.CIR_HOME_ENV)
-    os.environ[defaults.CIR_HOME_ENV] = str(work / "home")
+    saved = os.environ.get(CIR_HOME_ENV)
+    os.environ[CIR_HOME_ENV] = str(work / "home")
     try:
         ensure_keys()
         return _run_sections(plan, work, embedder, sections)
     finally:
         if saved is None:
-            os.environ.pop(defaults.CIR_HOME_ENV, None)
+            os.environ.pop(CIR_HOME_ENV, None)
         else:
-            os.environ[defaults.CIR_HOME_ENV] = saved
+            os.environ[CIR_HOME_ENV] = saved
 
 
 def _run_sections(
