@@ -140,7 +140,7 @@ DEMO_DISTRACTORS = 150
 # Bundle base name and the formats `make plugins` builds into build/plugins/.
 PLUGIN_BRIDGE_NAME = "CIRBridge"
 PLUGIN_FORMATS = ("vst3", "clap", "lv2")
-# The plugin's own limits are C++ constants (it cannot read this module); they mirror these:
+# The plugin's own limits are C++ constants (tests/test_native_constants.py checks them):
 # reply timeout 15 s (env CIR_BRIDGE_TIMEOUT_MS overrides), longest capture 32 s (16 bars of
 # 4/4 at 120 BPM, within PROTOCOL_MAX_SECONDS), 120 BPM 4/4 bars when the host gives no tempo.
 PLUGIN_BRIDGE_TIMEOUT_ENV = "CIR_BRIDGE_TIMEOUT_MS"
