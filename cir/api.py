@@ -53,6 +53,7 @@ import numpy as np
 
 from cir import defaults
 from cir.app.match import load_audio, local_matcher
+from cir.families import FAMILY_SPECS
 from cir.matching.core import Matcher
 from cir.matching.result import Hit, MatchResult, Presence
 from cir.presets_db.build import BuildSummary
@@ -76,7 +77,7 @@ __all__ = [
 
 def render_preset(
     preset: str | Path,
-    notes: Sequence[int] = (defaults.CANONICAL_PITCH["lead"],),
+    notes: Sequence[int] = (FAMILY_SPECS["lead"].canonical_pitch,),
     *,
     velocity: int = defaults.CANONICAL_VELOCITY,
     seconds: float = 1.0,

@@ -16,12 +16,8 @@ RENDER_SAMPLE_RATE = 44_100
 RENDER_PEAK = 0.89
 
 # --- Catalogue reference renders -----------------------------------------------------------------
-# A canonical note per family (velocity 100, docs/DESIGN.md): near each family's median pitch.
-CANONICAL_PITCH = {"percussion": 60, "bass": 40, "lead": 72, "pad": 60, "keys": 60}
+# Per family: canonical pitch, note and clip lengths, register: cir.families.FAMILY_SPECS.
 CANONICAL_VELOCITY = 100
-# Held note length per family, seconds; clips are the note plus a release tail.
-NOTE_SECONDS = {"percussion": 0.25, "bass": 0.8, "lead": 0.8, "pad": 1.5, "keys": 0.8}
-CLIP_SECONDS = {"percussion": 1.0, "bass": 1.5, "lead": 1.5, "pad": 2.5, "keys": 1.5}
 # Bumped whenever the reference renders above change: stored embeddings then get rebuilt.
 # 2: references span an octave each way and three velocities (1: -5, 0, +7 at velocity 100).
 RENDER_VERSION = 2
@@ -30,17 +26,6 @@ RENDER_VERSION = 2
 # Split by preset: fractions for train / valid; test takes the rest (about 80/10/10).
 SPLIT_FRACTIONS = (0.8, 0.1)
 SPLITS = ("train", "valid", "test")
-
-# --- Family registers ----------------------------------------------------------------------------
-# MIDI pitch ranges each family plays in (training notes, mixtures, bank register checks).
-# Percussion plays its designed sound on any key (Voice.fixed_pitch); its range only places hits.
-FAMILY_PITCH_RANGE = {
-    "percussion": (48, 72),
-    "bass": (28, 52),
-    "lead": (60, 88),
-    "pad": (48, 76),
-    "keys": (48, 84),
-}
 
 # --- Daemon endpoints (protocol v1, docs/protocol.md) --------------------------------------------
 # A full ZeroMQ endpoint in this variable overrides the default for clients and the plugin.

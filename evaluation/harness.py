@@ -32,7 +32,7 @@ from cir import defaults
 from cir.encoder.api import FamilyEmbedder
 from cir.encoder.embed import unit_mean
 from cir.errors import CIRError
-from cir.families import FAMILIES, MIX_FAMILIES
+from cir.families import FAMILIES, FAMILY_SPECS, MIX_FAMILIES
 from cir.synth.notes import Note
 from cir.training import data
 from cir.training.mixes import draw_velocity, item_rng, render_mix
@@ -170,17 +170,18 @@ def single_queries(
         rng = item_rng(seed, q, stream=Stream.SINGLE_QUERIES)
         target = pools[family][int(rng.integers(len(pools[family])))]
         refs = {(r.pitch, r.velocity, r.duration) for r in reference_notes(family)}
-        lo, hi = defaults.FAMILY_PITCH_RANGE[family]
+        lo, hi = FAMILY_SPECS[family].pitch_range
         while True:
             pitch = int(rng.integers(lo, hi + 1))
             velocity = draw_velocity(family, rng)
             duration = round(
-                defaults.NOTE_SECONDS[family] * float(np.exp(rng.uniform(-0.9, 0.47))), 3
+                FAMILY_SPECS[family].note_seconds * float(np.exp(rng.uniform(-0.9, 0.47))), 3
             )
             if (pitch, velocity, duration) not in refs:
                 break
         out.append(
-            SingleQuery(target, Note(pitch, velocity, 0.0, duration), defaults.CLIP_SECONDS[family])
+            SingleQuery(target, Note(pitch, velocity, 0.0, duration),
+                        FAMILY_SPECS[family].clip_seconds)
         )
     return out
 

@@ -35,6 +35,7 @@ from rich.progress import (
 )
 
 from cir import defaults
+from cir.families import FAMILY_SPECS
 from cir.presets_db import sources as sources_mod
 from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
 from cir.presets_db.constants import BUILD_TASK_TIMEOUT_S, FOLDER_MAX_SECONDS
@@ -108,7 +109,7 @@ def settings_hash(kind: str, family: str, sample_rate: int) -> str:
     else:
         how = {
             "notes": [asdict(n) for n in reference_notes(family)],
-            "seconds": defaults.CLIP_SECONDS[family],
+            "seconds": FAMILY_SPECS[family].clip_seconds,
         }
     doc = {
         "render_version": defaults.RENDER_VERSION,

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cir import defaults
+from cir.families import FAMILY_SPECS
 from cir.synth.notes import Note
 
 # Reference notes per family as (semitones from the canonical pitch, velocity), the canonical
@@ -45,8 +45,8 @@ def reference_notes(
     """The reference notes of a family: the canonical note first, then the others.
     `spec`: other (semitones from the canonical pitch, velocity) pairs than
     REFERENCE_NOTES (the catalogue's), for probes of other choices."""
-    pitch = defaults.CANONICAL_PITCH[family]
-    duration = defaults.NOTE_SECONDS[family]
+    pitch = FAMILY_SPECS[family].canonical_pitch
+    duration = FAMILY_SPECS[family].note_seconds
     return [
         Note(pitch=pitch + offset, velocity=velocity, start=0.0, duration=duration)
         for offset, velocity in (spec or REFERENCE_NOTES[family])
@@ -57,6 +57,6 @@ def render_references(
     instrument: Instrument, family: str, sample_rate: int, notes: Sequence[Note] | None = None
 ) -> list[np.ndarray]:
     """Render each reference note of `family` (or `notes`) as its own clip, canonical first."""
-    seconds = defaults.CLIP_SECONDS[family]
+    seconds = FAMILY_SPECS[family].clip_seconds
     return [instrument.render([note], seconds, sample_rate)
             for note in (notes or reference_notes(family))]

@@ -24,6 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from cir import defaults
+from cir.families import FAMILY_SPECS
 from cir.synth.bank import draw_bank, factory_bank, stem_of
 from cir.synth.engine import render_note
 from cir.synth.preset import Preset
@@ -72,9 +73,9 @@ def render_canonical(preset: Preset) -> np.ndarray:
     """The preset's canonical note (family pitch, velocity 100) at the model sample rate."""
     return render_note(
         preset,
-        defaults.CANONICAL_PITCH[preset.family],
+        FAMILY_SPECS[preset.family].canonical_pitch,
         sample_rate=defaults.MODEL_SAMPLE_RATE,
-        seconds=defaults.CLIP_SECONDS[preset.family],
+        seconds=FAMILY_SPECS[preset.family].clip_seconds,
     )
 
 

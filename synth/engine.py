@@ -44,6 +44,7 @@ import numpy as np
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth import dsp
 from cir.synth.constants import SYNTH_FILTER_MAX_FRACTION
 from cir.synth.effects import apply_effects, tail_seconds
@@ -183,9 +184,10 @@ def render_note(preset: Preset, pitch: int, velocity: int = defaults.CANONICAL_V
                 duration: float | None = None, seconds: float | None = None,
                 sample_rate: int = defaults.RENDER_SAMPLE_RATE,
                 normalize: bool = False) -> np.ndarray:
-    """One note from time 0; the duration defaults to the preset family's NOTE_SECONDS."""
+    """One note from time 0; the duration defaults to the family's (FAMILY_SPECS)."""
     if duration is None:
-        duration = defaults.NOTE_SECONDS.get(preset.family, 0.5)
+        spec = FAMILY_SPECS.get(preset.family)
+        duration = spec.note_seconds if spec else 0.5
     note = Note(pitch=pitch, velocity=velocity, start=0.0, duration=duration)
     return render(preset, [note], sample_rate=sample_rate, seconds=seconds, normalize=normalize)
 

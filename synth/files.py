@@ -14,6 +14,7 @@ import numpy as np
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth.bank import bank_digest, factory_bank, get_preset, presets, split_of
 from cir.synth.constants import BANK_VERSION
 from cir.synth.notes import Note
@@ -75,7 +76,7 @@ def render_to_wav(
     from cir.synth.engine import render
 
     preset = resolve_preset(id_or_path)
-    held = defaults.NOTE_SECONDS[preset.family] if seconds is None else seconds
+    held = FAMILY_SPECS[preset.family].note_seconds if seconds is None else seconds
     if not held > 0:
         raise SynthFileError(f"--seconds {held} must be a positive number of seconds")
     audio = render(preset, phrase(pitches, velocity, held, sequence), sample_rate=sample_rate)

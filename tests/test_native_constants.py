@@ -41,3 +41,12 @@ def test_the_plugin_speaks_the_python_protocol_values():
     assert c["kChannels"] <= defaults.PROTOCOL_MAX_CHANNELS
     assert c["kMaxCaptureSeconds"] <= defaults.PROTOCOL_MAX_SECONDS
     assert len(FAMILIES) == 5  # kMaxReplyBytes counts five families
+
+
+def test_every_family_has_one_spec():
+    from cir.families import FAMILY_SPECS
+
+    assert tuple(FAMILY_SPECS) == FAMILIES
+    for spec in FAMILY_SPECS.values():
+        lo, hi = spec.pitch_range
+        assert lo < hi and 0 < spec.note_seconds < spec.clip_seconds

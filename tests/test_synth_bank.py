@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cir import defaults
-from cir.families import FAMILIES, UnknownFamilyError
+from cir.families import FAMILIES, FAMILY_SPECS, UnknownFamilyError
 from cir.synth.bank import (
     UnknownPresetError,
     UnknownSplitError,
@@ -220,7 +220,7 @@ def test_families_play_in_their_registers():
         for p in _sample(family, 12):
             audio = render(
                 p,
-                [Note(defaults.CANONICAL_PITCH[family], 100, 0.0, 0.8)],
+                [Note(FAMILY_SPECS[family].canonical_pitch, 100, 0.0, 0.8)],
                 sample_rate=SR,
                 seconds=1.0,
             )

@@ -7,6 +7,7 @@ import pytest
 
 from cir import defaults
 from cir.encoder.features import FeatureConfig, log_mel
+from cir.families import FAMILY_SPECS
 from cir.synth import bank
 from cir.training.constants import MIX_SCALES, MIX_TEMPO_RANGE
 from cir.training.mixes import (
@@ -30,7 +31,7 @@ def test_plans_follow_the_rules():
         assert lo <= plan.tempo <= hi
         for line in plan.lines:
             assert line.notes, "every part sounds"
-            p_lo, p_hi = defaults.FAMILY_PITCH_RANGE[line.family]
+            p_lo, p_hi = FAMILY_SPECS[line.family].pitch_range
             onsets = [n.onset for n in line.notes]
             assert onsets == sorted(onsets)
             for note, following in zip(line.notes, line.notes[1:], strict=False):

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from cir import defaults
 from cir.errors import CIRError
-from cir.families import FAMILIES, MIX_FAMILIES
+from cir.families import FAMILIES, FAMILY_SPECS, MIX_FAMILIES
 from cir.training.constants import (
     INFONCE_TEMPERATURE,
     TRAIN_GAIN_DB,
@@ -88,7 +88,7 @@ class BaseTrainConfig:
 
     def check(self) -> None:
         """Raise TrainConfigError on values no run can use."""
-        bad = [f for f in self.families if f not in defaults.FAMILY_PITCH_RANGE]
+        bad = [f for f in self.families if f not in FAMILY_SPECS]
         if bad:
             raise TrainConfigError(f"family {bad[0]!r} is not a CIR family")
         if self.steps < 1:

@@ -41,6 +41,7 @@ import numpy as np
 from cir import defaults, paths
 from cir.encoder.features import FeatureConfig, log_mel
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth.notes import Note
 from cir.training.constants import MIX_NOTE_BEATS, TRAIN_LINE_SECONDS, VALID_MIX_PARTS
 from cir.training.mixes import Line, draw_velocity, item_rng, level_stems, plan_mix, render_line
@@ -197,8 +198,8 @@ def draw_notes(source: Source, count: int, seed: int) -> list[Note]:
     """`count` training notes of a preset: pitch uniform in its family's register, velocity
     and length per family. Seeded by (seed, preset key): the same for any worker or order."""
     rng = item_rng(seed, _key_seed(source.key), stream=Stream.NOTES)
-    lo, hi = defaults.FAMILY_PITCH_RANGE[source.family]
-    base = defaults.NOTE_SECONDS[source.family]
+    lo, hi = FAMILY_SPECS[source.family].pitch_range
+    base = FAMILY_SPECS[source.family].note_seconds
     notes = []
     for _ in range(count):
         pitch = int(rng.integers(lo, hi + 1))

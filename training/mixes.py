@@ -25,6 +25,7 @@ import numpy as np
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth.notes import Note
 from cir.training.constants import (
     MIX_FADE_SECONDS,
@@ -120,7 +121,7 @@ def _line(
         onset = max(0.0, start + float(rng.uniform(-jitter, jitter)))
         gate = length * MIX_GATE_FRACTION
         if family == "percussion":
-            gate = min(gate, defaults.NOTE_SECONDS["percussion"])
+            gate = min(gate, FAMILY_SPECS["percussion"].note_seconds)
         # A note whose jittered onset falls at the very end of the mix would not sound.
         audible = not silent and onset < seconds - _MIN_NOTE_SECONDS
         drawn.append((audible, onset, pitches[degree], velocity, gate))
@@ -161,7 +162,7 @@ def plan_mix(
     root = int(rng.integers(12))
     lines = []
     for family in families:
-        lo, hi = defaults.FAMILY_PITCH_RANGE[family]
+        lo, hi = FAMILY_SPECS[family].pitch_range
         pitches = _scale_pitches(root, MIX_SCALES[scale], lo, hi)
         lines.append(_line(family, rng, seconds, 60.0 / tempo, pitches))
     return MixPlan(seconds, tempo, root, scale, tuple(lines))

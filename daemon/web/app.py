@@ -30,7 +30,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cir import defaults, paths
+from cir import paths
 from cir.daemon.constants import WEB_CATALOGUE_PAGE
 from cir.daemon.history import Answer, History
 from cir.daemon.logs import LOGGER_NAME
@@ -38,6 +38,7 @@ from cir.daemon.web import media
 from cir.daemon.web.catalogue import CatalogueView, NotFoundError, how_to_use, place_query
 from cir.daemon.web.security import TOKEN_HEADER, Guard
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 
 # A file dropped on the page: the longest query (PROTOCOL_MAX_SECONDS) of a compressed or
 # 16-bit stereo file at 96 kHz fits well within this.
@@ -182,7 +183,8 @@ def build_app(state: PageState) -> Guard:
 
         path = export_preset(record["locator"].get("id", record["key"]),
                              paths.data_dir() / "exports")
-        note = defaults.CANONICAL_PITCH.get(record["family"], 60)
+        spec = FAMILY_SPECS.get(record["family"])
+        note = spec.canonical_pitch if spec else 60
         command = f"cir synth render {path} --note {note} -o {path.with_suffix('.wav')}"
         return JSONResponse({"path": str(path), "commands": [command]})
 

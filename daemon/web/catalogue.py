@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from cir import defaults, paths
+from cir import paths
 from cir.daemon.constants import WEB_CATALOGUE_PAGE, WEB_SIMILAR_K
 from cir.daemon.logs import LOGGER_NAME
 from cir.errors import CIRError
-from cir.families import FAMILIES
+from cir.families import FAMILIES, FAMILY_SPECS
 
 # The 2-D map: t-SNE (scikit-learn) over one family's vectors; perplexity as in the t-SNE paper's
 # default, lowered for small families (it must stay below the number of points).
@@ -284,7 +284,8 @@ def how_to_use(kind: str, loc: dict[str, Any], key: str, family: str) -> dict[st
     """How to get a preset into a DAW: a sentence, the files to open, commands to run."""
     if kind == "builtin":
         pid = loc.get("id", key)
-        note = defaults.CANONICAL_PITCH.get(family, 60)
+        spec = FAMILY_SPECS.get(family)
+        note = spec.canonical_pitch if spec else 60
         return {
             "text": f"A preset of CIR's built-in synth ({pid}). Export it as a preset file, "
                     "render it to a wav with the command below, and load the wav in your "

@@ -15,6 +15,7 @@ import click
 
 from cir import defaults
 from cir.cli.output import echo_json, json_option, json_stdout
+from cir.families import FAMILY_SPECS
 from cir.synth.engine import render, tune_allocator
 from cir.synth.notes import Note
 from cir.synth.preset import (
@@ -115,7 +116,7 @@ def bench_synth(repeats: int = BENCH_SYNTH_REPEATS,
     tuned = tune_allocator() if tune else False
     rows = []
     for preset in typical_presets():
-        pitch = defaults.CANONICAL_PITCH[preset.family]
+        pitch = FAMILY_SPECS[preset.family].canonical_pitch
         notes = [Note(pitch=pitch, velocity=100, start=0.0, duration=seconds)]
         render(preset, notes, sample_rate, seconds=seconds)  # warm-up
         times = []
