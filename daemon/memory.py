@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
+
+import psutil
 
 from cir.daemon.constants import DAEMON_MEMORY_HEADROOM_BYTES
 from cir.daemon.logs import LOGGER_NAME
@@ -25,21 +28,27 @@ DAEMON_MALLOC_MMAP_THRESHOLD = 256 * 1024
 
 log = logging.getLogger(LOGGER_NAME)
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 
 def rss_bytes(pid: int | str = "self") -> int | None:
-    """Resident memory of a process in bytes (Linux /proc), or None where unknown."""
+    """Resident memory of a process in bytes (psutil: Linux, macOS, Windows), or None when the
+    process is gone or its memory cannot be read."""
     try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
+        process = _self() if pid == "self" else psutil.Process(int(pid))
+        return int(process.memory_info().rss)
+    except (psutil.Error, OSError, ValueError):
         return None
 
 
+@functools.cache
+def _self() -> psutil.Process:
+    return psutil.Process(os.getpid())
+
+
 def peak_rss_bytes(pid: int | str = "self") -> int | None:
-    """The highest resident memory a process has had (VmHWM), or None where unknown."""
+    """The highest resident memory a process has had (Linux VmHWM: tests and tools), or None
+    where unknown."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
             for line in f:
