@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 CIR     := .venv/bin/cir
 
-.PHONY: setup test test-fast lint demo plugins clean reliability
+.PHONY: setup test test-fast lint typecheck demo plugins clean reliability
 
 setup: .venv/.installed
 
@@ -17,7 +17,14 @@ setup: .venv/.installed
 lint: setup
 	.venv/bin/ruff check .
 
-test: setup plugins lint
+# pyright's checker (basedpyright, from PyPI with its own Node.js) over the runtime packages
+# (pyproject.toml's [tool.basedpyright]), through build/typecheck: the package-dir mapping as
+# a tree of links that it can follow (tools/typecheck_tree.py says why).
+typecheck: setup
+	$(PY) -m tools.typecheck_tree > /dev/null
+	.venv/bin/basedpyright
+
+test: setup plugins lint typecheck
 	.venv/bin/pytest -q
 
 test-fast: setup
@@ -26,12 +33,12 @@ test-fast: setup
 demo: setup
 	$(CIR) demo
 
-# The daemon's reliability suite (benchmarks/reliability.py) -> docs/RELIABILITY.md: fuzz,
+# The daemon's reliability suite (tools/reliability/) -> docs/RELIABILITY.md: fuzz,
 # load, killed builds and daemons, catalogue churn, memory, another user (as root). About
 # 10 minutes on 2 shared cores; stopped after 30 whatever happens. CI runs its short form.
 RELIABILITY_TIMEOUT ?= 1800
 reliability: setup
-	timeout $(RELIABILITY_TIMEOUT) nice $(PY) -m cir.benchmarks.reliability --out docs/RELIABILITY.md
+	timeout $(RELIABILITY_TIMEOUT) nice $(PY) -m tools.reliability --out docs/RELIABILITY.md
 
 # Native DPF plugins (VST3, CLAP, LV2) into build/plugins/: the CIR Bridge effect and the test
 # instrument. They build against a patched copy of Debian's dpf-source in build/dpf

@@ -16,6 +16,18 @@ from cir import defaults, paths
 from cir.families import MIX_FAMILIES
 from cir.presets_db.search import ExactIndex, HnswIndex
 
+# `cir bench build`: presets per source in the throughput benchmark (enough that the workers'
+# start-up, a few seconds, does not dominate).
+BENCH_BUILD_PRESETS = 96
+
+# `cir bench search`: catalogue sizes, dimension, queries per size.
+BENCH_SEARCH_SIZES = (10_000, 100_000, 1_000_000)
+BENCH_SEARCH_DIM = 256
+# Intrinsic dimension of the benchmark's synthetic embeddings (see presets_db.bench).
+BENCH_SEARCH_LATENT_DIM = 16
+BENCH_SEARCH_QUERIES = 200
+BENCH_SEARCH_K = 5
+
 TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 TEST_PLUGIN = paths.plugin_build_dir() / "CIRTestSynth.vst3"
 
@@ -24,7 +36,7 @@ def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     """Embedding-like unit vectors: a low-dimensional latent spread into `dim` plus a little
     isotropic noise. Real timbre embeddings lie near a low-dimensional manifold; uniform
     random vectors in 256-d are all nearly equidistant, a worst case no encoder produces."""
-    latent_dim = defaults.BENCH_SEARCH_LATENT_DIM
+    latent_dim = BENCH_SEARCH_LATENT_DIM
     mixing = rng.standard_normal((latent_dim, dim), dtype=np.float32)
     x = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, _CHUNK):  # chunks keep the 10^6 case's temporaries small
@@ -89,11 +101,11 @@ def bench_search_size(
     return row
 
 
-def bench_search(sizes: tuple[int, ...] = defaults.BENCH_SEARCH_SIZES) -> dict[str, Any]:
+def bench_search(sizes: tuple[int, ...] = BENCH_SEARCH_SIZES) -> dict[str, Any]:
     """bench_search_size for each size (defaults: 10^4, 10^5, 10^6 x 256-d, 200 queries)."""
     rows = [
-        bench_search_size(n, defaults.BENCH_SEARCH_DIM, defaults.BENCH_SEARCH_QUERIES,
-                          defaults.BENCH_SEARCH_K)
+        bench_search_size(n, BENCH_SEARCH_DIM, BENCH_SEARCH_QUERIES,
+                          BENCH_SEARCH_K)
         for n in sizes
     ]  # fmt: skip
     return {"families": list(MIX_FAMILIES), "rows": rows}
@@ -140,7 +152,7 @@ def make_vst3_presets(plugin: Path, root: Path, count: int) -> Path:
 
 
 def bench_build(
-    presets: int = defaults.BENCH_BUILD_PRESETS,
+    presets: int = BENCH_BUILD_PRESETS,
     workers: int | None = None,
     embedder: str = defaults.CATALOGUE_EMBEDDER,
 ) -> dict[str, Any]:

@@ -5,7 +5,8 @@ The public Python API (documented, with runnable examples, in ``cir.api``):
 - ``render_preset(id_or_file, notes, ...)``: audio of a built-in preset.
 - ``open_catalogue(path)`` / ``build_builtin_catalogue(path, split=..., limit=...)``.
 - ``load_embedder(name)``: the timbre encoder (shipped weights by default).
-- ``Matcher(catalogue).match(audio, sample_rate, k=..., families=...)`` and ``match_file``.
+- ``Matcher(catalogue).match(audio, sample_rate, k=..., families=...)`` and ``match_file``:
+  a ``MatchResult`` (per family a list of ``Hit``; ``Presence`` per family).
 - ``connect(endpoint)``: a client of the background daemon (``cir daemon start``).
 - ``CIRError``: the root of every error CIR raises on purpose.
 
@@ -13,18 +14,37 @@ Audio is a float32 numpy array shaped ``(frames,)`` or ``(frames, channels)`` (c
 
 Layers, each a subpackage, importing only downwards: ``cir.synth`` (the built-in synth) ->
 ``cir.encoder`` (features, model, embedding) -> ``cir.presets_db`` (the catalogue) ->
-``cir.daemon`` (the matcher service) -> ``cir.app`` (use cases) -> ``cir.cli`` (commands).
+``cir.matching`` (audio in, suggestions out) -> ``cir.daemon`` (the matcher service) ->
+``cir.app`` (use cases) -> ``cir.cli`` (commands).
 Ground floor: ``cir.defaults``, ``cir.families``, ``cir.errors``, ``cir.paths``, ``cir.audio``,
-``cir.protocol`` (wire format and client).
+``cir.query`` (what a query may be), ``cir.protocol`` (wire format and client).
 """
+
+from typing import TYPE_CHECKING
 
 from cir.errors import CIRError
 
+if TYPE_CHECKING:  # what __getattr__ hands out, for type checkers and editors
+    from cir.api import (
+        Hit,
+        Matcher,
+        MatchResult,
+        Presence,
+        build_builtin_catalogue,
+        connect,
+        load_embedder,
+        match_file,
+        open_catalogue,
+        render_preset,
+    )
+
 __version__ = "0.1.0"
 
-_API = ("Matcher", "build_builtin_catalogue", "connect", "load_embedder", "match_file",
-        "open_catalogue", "render_preset")
-__all__ = ["CIRError", "__version__", *_API]
+_API = ("Hit", "MatchResult", "Matcher", "Presence", "build_builtin_catalogue", "connect",
+        "load_embedder", "match_file", "open_catalogue", "render_preset")
+__all__ = ["CIRError", "Hit", "MatchResult", "Matcher", "Presence", "__version__",
+           "build_builtin_catalogue", "connect", "load_embedder", "match_file", "open_catalogue",
+           "render_preset"]
 
 
 def __getattr__(name: str):

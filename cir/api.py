@@ -24,11 +24,23 @@ Build a small catalogue of your presets, then match audio against it in-process:
 >>> note = cir.render_preset(entry.key, notes=[36], seconds=1.0, sample_rate=48_000)
 >>> with cir.Matcher(db) as matcher:
 ...     answer = matcher.match(note, 48_000, k=3, families=["bass"])
->>> [hit["name"] for hit in answer["results"]["bass"]][0] == entry.name
+>>> best = answer.results["bass"][0]
+>>> best.name == entry.name, best.rank, best.family
+(True, 1, 'bass')
+>>> 0.0 < best.score <= 1.0
 True
 
+A value out of range is refused with the rule it broke (the daemon replies the same code):
+
+>>> with cir.Matcher(db) as matcher:
+...     matcher.match(note, 48_000, k=0)
+Traceback (most recent call last):
+...
+cir.query.QueryError: k=0: expected an integer from 1 to 100
+
 The same request through the background daemon (`cir daemon start`) is
-``cir.connect().match(note, 48_000, k=3)``; it returns the same reply.
+``cir.connect().match(note, 48_000, k=3)``; its reply holds the same fields as a dict
+(``cir.MatchResult.from_dict`` reads it).
 """
 
 from __future__ import annotations
@@ -40,15 +52,20 @@ from typing import Any
 import numpy as np
 
 from cir import defaults
-from cir.app.match import LocalMatcher, load_audio
-from cir.audio import as_frames
+from cir.app.match import load_audio, local_matcher
+from cir.families import FAMILY_SPECS
+from cir.matching.core import Matcher
+from cir.matching.result import Hit, MatchResult, Presence
 from cir.presets_db.build import BuildSummary
 from cir.presets_db.catalogue import Catalogue
 from cir.protocol.client import Client
 from cir.synth.notes import Note
 
 __all__ = [
+    "Hit",
+    "MatchResult",
     "Matcher",
+    "Presence",
     "build_builtin_catalogue",
     "connect",
     "load_embedder",
@@ -60,7 +77,7 @@ __all__ = [
 
 def render_preset(
     preset: str | Path,
-    notes: Sequence[int] = (defaults.CANONICAL_PITCH["lead"],),
+    notes: Sequence[int] = (FAMILY_SPECS["lead"].canonical_pitch,),
     *,
     velocity: int = defaults.CANONICAL_VELOCITY,
     seconds: float = 1.0,
@@ -106,43 +123,14 @@ def load_embedder(name: str | None = None) -> Any:
     return load(name)
 
 
-class Matcher:
-    """Match audio against a catalogue in this process (no daemon): the model and the
-    catalogue load once; replies are those of the daemon (docs/protocol.md)."""
-
-    def __init__(self, catalogue: str | Path | None = None, embedder: Any = None):
-        self._local = LocalMatcher(catalogue, embedder)
-
-    def match(
-        self,
-        audio: np.ndarray,
-        sample_rate: int,
-        *,
-        k: int = defaults.MATCH_DEFAULT_K,
-        families: Sequence[str] | None = None,
-    ) -> dict[str, Any]:
-        """Per family, the `k` closest presets to `audio` ((frames,) or (frames, channels))."""
-        return self._local.match(as_frames(audio), sample_rate, k=k, families=families)
-
-    def match_file(self, path: str | Path, **options: Any) -> dict[str, Any]:
-        """`match` on an audio file (wav, flac, mp3, ogg, aiff)."""
-        audio, rate = load_audio(path)
-        return self.match(audio, rate, **options)
-
-    def close(self) -> None:
-        self._local.close()
-
-    def __enter__(self) -> Matcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def match_file(path: str | Path, catalogue: str | Path | None = None, **options: Any):
-    """One-shot `Matcher(catalogue).match_file(path)`: loads the model for this call only."""
-    with Matcher(catalogue) as matcher:
-        return matcher.match_file(path, **options)
+def match_file(
+    path: str | Path, catalogue: str | Path | None = None, **options: Any
+) -> MatchResult:
+    """Match one audio file (wav, flac, mp3, ogg, aiff) in this process: loads the model for
+    this call only (keep a `Matcher` for many files). `options`: k, families, tempo."""
+    audio, rate = load_audio(path)
+    with local_matcher(catalogue) as matcher:
+        return matcher.match(audio, rate, **options)
 
 
 def connect(endpoint: str | None = None) -> Client:

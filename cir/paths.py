@@ -22,7 +22,21 @@ import os
 import sys
 from pathlib import Path
 
-from cir import defaults
+# platformdirs application name: the default catalogue is <user data dir>/cir/catalogue.db.
+APP_NAME = "cir"
+# When set, this directory holds the catalogue instead (tests and portable installs use it).
+CIR_HOME_ENV = "CIR_HOME"
+# Further overrides of cir.paths (caches, training runs, runtime dir): see that module's table.
+CACHE_ENV = "CIR_CACHE"
+RUNS_ENV = "CIR_RUNS"
+RUNTIME_DIR_ENV = "CIR_RUNTIME_DIR"
+CATALOGUE_FILENAME = "catalogue.db"
+# Longest Ray temp dir (characters) under the cir runtime dir: Ray puts Unix sockets at
+# <temp dir>/session_<date>_<pid>/sockets/<name> (about 60 more), and a socket path may not
+# exceed 107 bytes on Linux. A longer runtime dir gets a private temporary folder instead.
+RAY_TEMP_DIR_MAX_CHARS = 40
+# When set, `cir plugin install` takes the bundles from this folder instead of build/plugins.
+PLUGIN_BUILD_DIR_ENV = "CIR_PLUGIN_BUILD_DIR"
 
 # platformdirs' appauthor: False everywhere, so Windows paths do not gain an author folder and
 # every location agrees (AppData\Local\cir\...).
@@ -32,7 +46,7 @@ _AUTHOR = False
 def _dirs():
     import platformdirs  # local: `import cir.paths` stays cheap for the plugin-side tools
 
-    return platformdirs.PlatformDirs(defaults.APP_NAME, appauthor=_AUTHOR)
+    return platformdirs.PlatformDirs(APP_NAME, appauthor=_AUTHOR)
 
 
 def _env_path(name: str) -> Path | None:
@@ -42,27 +56,27 @@ def _env_path(name: str) -> Path | None:
 
 def data_dir() -> Path:
     """User data: the default catalogue, the demo's loop, previews ($CIR_HOME overrides)."""
-    return _env_path(defaults.CIR_HOME_ENV) or Path(_dirs().user_data_dir)
+    return _env_path(CIR_HOME_ENV) or Path(_dirs().user_data_dir)
 
 
 def catalogue_path() -> Path:
     """The catalogue used when none is named: ``<data dir>/catalogue.db``."""
-    return data_dir() / defaults.CATALOGUE_FILENAME
+    return data_dir() / CATALOGUE_FILENAME
 
 
 def cache_dir() -> Path:
     """Big, rebuildable files (rendered training notes and stems): $CIR_CACHE overrides."""
-    return _env_path(defaults.CACHE_ENV) or Path(_dirs().user_cache_dir)
+    return _env_path(CACHE_ENV) or Path(_dirs().user_cache_dir)
 
 
 def runs_dir() -> Path:
     """Training runs, one folder per config name: $CIR_RUNS, else ``<data dir>/runs``."""
-    return _env_path(defaults.RUNS_ENV) or data_dir() / "runs"
+    return _env_path(RUNS_ENV) or data_dir() / "runs"
 
 
 def log_dir() -> Path:
     """Logs: ``<CIR_HOME>/log`` when CIR_HOME is set, else the platformdirs user log dir."""
-    home = _env_path(defaults.CIR_HOME_ENV)
+    home = _env_path(CIR_HOME_ENV)
     return home / "log" if home else Path(_dirs().user_log_dir)
 
 
@@ -73,19 +87,19 @@ def runtime_dir() -> Path:
     ``<data dir>/run`` in the user's own tree, never a folder in world-writable /tmp (where
     another user could create it first).
     """
-    override = _env_path(defaults.RUNTIME_DIR_ENV)
+    override = _env_path(RUNTIME_DIR_ENV)
     if override:
         return override
     if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
         xdg = os.environ.get("XDG_RUNTIME_DIR")
-        return Path(xdg) / defaults.APP_NAME if xdg else data_dir() / "run"
+        return Path(xdg) / APP_NAME if xdg else data_dir() / "run"
     return Path(_dirs().user_runtime_dir)
 
 
 def plugin_build_dir() -> Path:
     """Where `make plugins` put the bundles: $CIR_PLUGIN_BUILD_DIR, else the source checkout's
     ``build/plugins`` (read only; an installed wheel carries no native plugins)."""
-    override = _env_path(defaults.PLUGIN_BUILD_DIR_ENV)
+    override = _env_path(PLUGIN_BUILD_DIR_ENV)
     if override:
         return override
     return Path(__file__).resolve().parents[1] / "build" / "plugins"
@@ -99,7 +113,7 @@ def ray_temp_dir() -> tuple[Path, bool]:
     (RAY_TEMP_DIR_MAX_CHARS), else a new private folder from tempfile (mode 0700).
     """
     preferred = runtime_dir() / "ray"
-    if len(str(preferred)) <= defaults.RAY_TEMP_DIR_MAX_CHARS:
+    if len(str(preferred)) <= RAY_TEMP_DIR_MAX_CHARS:
         # Ray opens its own folders to everyone (0777): the private runtime dir guards them.
         ensure_dir(runtime_dir(), private=True)
         return ensure_dir(preferred, private=True), False

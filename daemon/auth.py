@@ -15,10 +15,12 @@ import logging
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from cir import defaults
 from cir.daemon.errors import DaemonError
 from cir.daemon.logs import LOGGER_NAME
 from cir.protocol.keys import UserKeys
+
+# ZAP domain of the daemon's CURVE socket (the authenticator answers only for it).
+DAEMON_ZAP_DOMAIN = "cir"
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -51,7 +53,7 @@ class Gatekeeper:
         self.provider = _UserKeyOnly(keys.client_public)
         self._auth = ThreadAuthenticator(ctx, log=logging.getLogger(f"{LOGGER_NAME}.zap"))
         self._auth.start()
-        self._auth.configure_curve_callback(defaults.DAEMON_ZAP_DOMAIN, self.provider)
+        self._auth.configure_curve_callback(DAEMON_ZAP_DOMAIN, self.provider)
 
     @property
     def refused(self) -> int:
@@ -66,7 +68,7 @@ class Gatekeeper:
         sock.curve_server = True
         sock.curve_secretkey = self.keys.server_secret
         sock.curve_publickey = self.keys.server_public
-        sock.zap_domain = defaults.DAEMON_ZAP_DOMAIN.encode()
+        sock.zap_domain = DAEMON_ZAP_DOMAIN.encode()
         enforce = getattr(zmq, "ZAP_ENFORCE_DOMAIN", None)
         if enforce is not None:
             try:

@@ -20,8 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from cir import defaults
-from cir.daemon.preprocess import resample
+from cir.matching.prepare import resample
+
+# Answers kept for the page, newest first (the plugin's, `cir match`'s, `cir record`'s)...
+WEB_HISTORY_ANSWERS = 50
+# ...and at most this much query audio in all (int16, <= 48 kHz, <= 2 channels: a 60 s stereo
+# query is 11 MB), so a long session never grows the daemon without bound.
+WEB_HISTORY_MAX_BYTES = 160 * 1024 * 1024
+WEB_AUDIO_MAX_RATE = 48_000
+WEB_AUDIO_MAX_CHANNELS = 2
 
 Listener = Callable[["Answer"], None]
 
@@ -82,16 +89,16 @@ def keepable_audio(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int
     frames = np.asarray(audio, dtype=np.float32)
     if frames.ndim == 1:
         frames = frames[:, None]
-    if frames.shape[1] > defaults.WEB_AUDIO_MAX_CHANNELS:
+    if frames.shape[1] > WEB_AUDIO_MAX_CHANNELS:
         # Surround: a stereo fold-down of every channel is enough to recognise the loop.
         frames = np.stack([frames[:, 0::2].mean(axis=1), frames[:, 1::2].mean(axis=1)], axis=1)
     rate = int(sample_rate)
-    if rate > defaults.WEB_AUDIO_MAX_RATE:
+    if rate > WEB_AUDIO_MAX_RATE:
         frames = np.stack(
-            [resample(frames[:, c], rate, defaults.WEB_AUDIO_MAX_RATE)
+            [resample(frames[:, c], rate, WEB_AUDIO_MAX_RATE)
              for c in range(frames.shape[1])], axis=1,
         )
-        rate = defaults.WEB_AUDIO_MAX_RATE
+        rate = WEB_AUDIO_MAX_RATE
     pcm = np.clip(np.nan_to_num(frames), -1.0, 32767 / 32768) * 32768.0
     return np.ascontiguousarray(pcm.astype(np.int16)), rate
 
@@ -101,8 +108,8 @@ class History:
 
     def __init__(
         self,
-        max_answers: int = defaults.WEB_HISTORY_ANSWERS,
-        max_bytes: int = defaults.WEB_HISTORY_MAX_BYTES,
+        max_answers: int = WEB_HISTORY_ANSWERS,
+        max_bytes: int = WEB_HISTORY_MAX_BYTES,
     ):
         self.max_answers = max_answers
         self.max_bytes = max_bytes

@@ -7,14 +7,16 @@ blocks a new daemon. The file holds the owner's pid for `cir daemon stop`.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from cir.daemon.errors import AlreadyRunningError
 
-if os.name == "posix":
-    import fcntl
-else:  # pragma: no cover - Windows
+# sys.platform, not os.name: type checkers follow it to the one branch of this platform.
+if sys.platform == "win32":  # pragma: no cover - Windows
     import msvcrt
+else:
+    import fcntl
 
 
 class InstanceLock:
@@ -28,10 +30,10 @@ class InstanceLock:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.name == "posix":
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            else:  # pragma: no cover
+            if sys.platform == "win32":  # pragma: no cover
                 msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             pid = read_pid(self.path)

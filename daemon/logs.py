@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 LOGGER_NAME = "cir.daemon"
+# cir.matching.index logs here; the daemon's log file takes its records too.
+MATCHING_LOGGER_NAME = "cir.matching"
 # Control characters (newlines above all) that a client could put in an id or a header field.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
@@ -34,13 +36,16 @@ _BACKUPS = 3
 
 
 def setup_logging(path: Path | None, stderr: bool = False, level: int = logging.INFO):
-    """Configure the daemon logger once; returns it."""
+    """Configure the daemon logger once (and the matching core's, which writes to the same
+    handlers: what it says about the catalogue belongs in the daemon's log); returns it."""
     logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(level)
-    for handler in list(logger.handlers):
-        if getattr(handler, "_cir", False):
-            logger.removeHandler(handler)
-            handler.close()
+    loggers = (logger, logging.getLogger(MATCHING_LOGGER_NAME))
+    for each in loggers:
+        each.setLevel(level)
+        for handler in list(each.handlers):
+            if getattr(handler, "_cir", False):
+                each.removeHandler(handler)
+                handler.close()
     fmt = OneLineFormatter("%(asctime)s %(levelname)s %(message)s")
     handlers: list[logging.Handler] = []
     if path is not None:
@@ -53,6 +58,8 @@ def setup_logging(path: Path | None, stderr: bool = False, level: int = logging.
     for handler in handlers:
         handler.setFormatter(fmt)
         handler._cir = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.propagate = False
+        for each in loggers:
+            each.addHandler(handler)
+    for each in loggers:
+        each.propagate = False
     return logger

@@ -1,6 +1,6 @@
 """The daemon's service loop: bootstrap, signals, poll with timeout, handle, teardown.
 
-    server = Server(endpoints=["ipc:///tmp/x.sock"], max_requests=10)
+    server = Server(ServerConfig(endpoints=["ipc:///tmp/x.sock"], max_requests=10))
     server.run()           # returns when stopped, idle, or after max_requests
 
 Tests run it in a thread (`Server.serve_in_thread`) or as a subprocess (`python -m cir daemon run`).
@@ -9,7 +9,8 @@ Two threads. The loop (the thread that calls `run`) owns the CURVE ROUTER socket
 message, refuses at once what has too many frames or bytes or finds the queue full (`busy`),
 queues the rest (daemon.work), sends the replies, and watches resident memory
 (daemon.memory). The matcher thread serves queued requests one at a time, in arrival order,
-through `respond`. Every request that reaches the loop gets exactly one reply, errors
+through the matching core (cir.matching.match): the protocol is decoded and encoded here,
+at the socket, and nowhere else. Every request that reaches the loop gets exactly one reply, errors
 included, and the loop keeps serving; clients without the user's key never reach it (the
 handshake refuses them, daemon.auth).
 """
@@ -26,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,17 +38,34 @@ from cir import defaults, protocol
 from cir import paths as cir_paths
 from cir.daemon import paths
 from cir.daemon.auth import Gatekeeper
+from cir.daemon.constants import DAEMON_MEMORY_HEADROOM_BYTES
 from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
-from cir.daemon.matcher import Matcher, limit_blas_threads, ms_since
 from cir.daemon.memory import MemoryGuard, release_large_blocks, rss_bytes
-from cir.daemon.preprocess import prepare
 from cir.daemon.work import Job, Worker, WorkQueue
-from cir.families import FAMILIES
+from cir.matching.core import Matcher, match, ms_since
 from cir.presets_db.shared import catalogue_ref, redact
 from cir.protocol import ProtocolError, Request
 from cir.protocol.keys import ensure_keys, key_path
+from cir.query import QueryError
+
+# Poll timeout of the service loop: how quickly it notices a signal, an idle deadline or
+# memory past the guard's ceiling.
+DAEMON_POLL_MS = 50
+# Socket linger on close, ms: a reply in flight gets this long to leave, then it is dropped.
+DAEMON_LINGER_MS = 200
+# Requests waiting for the matcher, in number and in bytes: beyond either, a request is refused
+# at once with `busy` instead of queueing without bound. 32 clients with an 8 s stereo loop
+# each (about 100 MB) fit.
+DAEMON_QUEUE_MAX_REQUESTS = 64
+DAEMON_QUEUE_MAX_BYTES = 256 * 1024 * 1024
+# Messages libzmq may hold per connection before the daemon has read them (ZMQ_RCVHWM), and
+# replies per connection not yet sent (ZMQ_SNDHWM).
+DAEMON_RCVHWM = 4
+DAEMON_SNDHWM = 16
+# A connection that has not finished the CURVE handshake by then is dropped (ZMQ_HANDSHAKE_IVL).
+DAEMON_HANDSHAKE_MS = 5_000
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -106,61 +125,65 @@ def _prepare_ipc(endpoint: str, probe: bool = True) -> Path | None:
     return path
 
 
-class Server:
-    """Serve protocol v1 on `endpoints` with one embedder and one catalogue."""
+@dataclass(frozen=True)
+class ServerConfig:
+    """What a daemon serves and how: endpoints (None: protocol.daemon_endpoints()), the
+    catalogue (None: the user's), the embedder (None: the shipped weights; a name, a path or
+    a loaded one), and its limits. The defaults are the user's daemon."""
 
-    def __init__(
-        self,
-        endpoints: Sequence[str] | None = None,
-        catalogue_path: str | Path | None = None,
-        embedder: Any = None,
-        *,
-        max_requests: int | None = None,
-        idle_timeout: float | None = None,
-        observer: Observer | None = None,
-        lock_path: str | Path | None = None,
-        use_lock: bool = True,
-        warm_up: bool = True,
-        max_message_bytes: int = defaults.PROTOCOL_MAX_MESSAGE_BYTES,
-        extensions: Sequence[Extension] = (),
-        key_file: str | Path | None = None,
-        log_path: str | Path | None = None,
-        memory_headroom: int = defaults.DAEMON_MEMORY_HEADROOM_BYTES,
-        queue_requests: int = defaults.DAEMON_QUEUE_MAX_REQUESTS,
-        queue_bytes: int = defaults.DAEMON_QUEUE_MAX_BYTES,
-    ):
-        self.endpoints = list(protocol.daemon_endpoints() if endpoints is None else endpoints)
+    endpoints: Sequence[str] | None = None
+    catalogue_path: str | Path | None = None
+    embedder: Any = None
+    max_requests: int | None = None  # stop after this many (tests, benchmarks)
+    idle_timeout: float | None = None  # stop after this many idle seconds
+    lock_path: str | Path | None = None  # None: the instance's lock in the runtime dir
+    use_lock: bool = True
+    warm_up: bool = True  # one forward pass at start: the first is slow
+    max_message_bytes: int = defaults.PROTOCOL_MAX_MESSAGE_BYTES
+    key_file: str | Path | None = None  # None: the user's key (cir.protocol.keys)
+    log_path: str | Path | None = None
+    memory_headroom: int = DAEMON_MEMORY_HEADROOM_BYTES
+    queue_requests: int = DAEMON_QUEUE_MAX_REQUESTS
+    queue_bytes: int = DAEMON_QUEUE_MAX_BYTES
+
+
+class Server:
+    """Serve protocol v1 on the config's endpoints with one embedder and one catalogue."""
+
+    # Made by `run` (bootstrap), before anything uses them; teardown closes what exists.
+    matcher: Matcher
+    guard: MemoryGuard
+    gatekeeper: Gatekeeper
+    _ctx: zmq.Context
+    _sock: zmq.Socket
+    _wake_rx: zmq.Socket
+    _wake_tx: zmq.Socket
+    _worker: Worker
+
+    def __init__(self, config: ServerConfig | None = None, extensions: Sequence[Extension] = ()):
+        self.config = config = config or ServerConfig()
+        self.endpoints = list(
+            protocol.daemon_endpoints() if config.endpoints is None else config.endpoints
+        )
         self.instance = paths.instance_name(self.endpoints)
-        self.catalogue_path = catalogue_ref(catalogue_path, cir_paths.catalogue_path)
-        self._embedder_arg = embedder
-        self.max_requests = max_requests
-        self.idle_timeout = idle_timeout
-        self.observer = observer
-        self.lock_path = Path(lock_path) if lock_path else paths.lock_path(self.instance)
-        self.use_lock = use_lock
-        self.warm_up = warm_up
-        self.max_message_bytes = max_message_bytes
+        self.catalogue_path = catalogue_ref(config.catalogue_path, cir_paths.catalogue_path)
+        self.max_requests = config.max_requests
+        # Called with each valid decoded match request before it is matched (tests set it).
+        self.observer: Observer | None = None
+        self.lock_path = (Path(config.lock_path) if config.lock_path
+                          else paths.lock_path(self.instance))
         self.extensions = list(extensions)
-        self.key_file = Path(key_file) if key_file else key_path()
-        self.log_path = Path(log_path) if log_path else paths.log_path(self.instance)
-        self.memory_headroom = memory_headroom
+        self.key_file = Path(config.key_file) if config.key_file else key_path()
+        self.log_path = Path(config.log_path) if config.log_path else paths.log_path(self.instance)
         self.requests_served = 0
         self.ready = threading.Event()
-        self.matcher: Matcher | None = None
         self.started_at = time.time()
-        self.queue = WorkQueue(queue_requests, queue_bytes)
-        self.guard: MemoryGuard | None = None
-        self.gatekeeper: Gatekeeper | None = None
+        self.queue = WorkQueue(config.queue_requests, config.queue_bytes)
         self._stop = threading.Event()
         self._signals = 0
         self._count_lock = threading.Lock()
-        self._ctx: zmq.Context | None = None
-        self._sock: zmq.Socket | None = None
         self._epoch = 0  # bumped when the socket is replaced: older envelopes are void
-        self._wake_rx: zmq.Socket | None = None
-        self._wake_tx: zmq.Socket | None = None
         self._replies: deque[tuple[Job, list[bytes]]] = deque()
-        self._worker: Worker | None = None
         self._lock: InstanceLock | None = None
         self._ipc_files: list[Path] = []
         self._old_handlers: dict[int, Any] = {}
@@ -207,7 +230,7 @@ class Server:
             log.info(
                 "serving on %s (pid %d, instance %s, memory ceiling %s MB)",
                 ", ".join(self.endpoints), os.getpid(), self.instance,
-                round(self.guard.ceiling / 1e6) if self.guard.enabled else "none",
+                round(self.guard.ceiling / 1e6) if self.guard.ceiling else "none",
             )
             self._loop()
         finally:
@@ -215,7 +238,7 @@ class Server:
         return self.requests_served
 
     def _bootstrap(self) -> None:
-        if self.use_lock:
+        if self.config.use_lock:
             self._lock = InstanceLock(self.lock_path).acquire()
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -232,17 +255,18 @@ class Server:
         self._sock = self._open_socket()
         self._worker = Worker(self.queue, self._handle_job)
         self._worker.start()
-        self.guard = MemoryGuard(self.memory_headroom)  # baseline: model and catalogue loaded
+        # The baseline: model and catalogue loaded.
+        self.guard = MemoryGuard(self.config.memory_headroom)
         self.started_at = time.time()
 
     def _open_socket(self, rebind_s: float = 0.0) -> zmq.Socket:
         sock = self._ctx.socket(zmq.ROUTER)
         self.gatekeeper.secure(sock)
-        sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
-        sock.setsockopt(zmq.RCVHWM, defaults.DAEMON_RCVHWM)
-        sock.setsockopt(zmq.SNDHWM, defaults.DAEMON_SNDHWM)
-        sock.setsockopt(zmq.HANDSHAKE_IVL, defaults.DAEMON_HANDSHAKE_MS)
-        sock.setsockopt(zmq.LINGER, defaults.DAEMON_LINGER_MS)
+        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
+        sock.setsockopt(zmq.RCVHWM, DAEMON_RCVHWM)
+        sock.setsockopt(zmq.SNDHWM, DAEMON_SNDHWM)
+        sock.setsockopt(zmq.HANDSHAKE_IVL, DAEMON_HANDSHAKE_MS)
+        sock.setsockopt(zmq.LINGER, DAEMON_LINGER_MS)
         try:
             for endpoint in self.endpoints:
                 ipc = _prepare_ipc(endpoint, probe=rebind_s == 0)
@@ -271,22 +295,9 @@ class Server:
                 ) from None
 
     def load(self) -> Server:
-        """Load the embedder and the catalogue once (bootstrap; also for in-process use)."""
-        embedder = self._embedder_arg
-        if embedder is None or isinstance(embedder, str):
-            from cir.encoder.embed import load_embedder
-
-            embedder = load_embedder(embedder)
-        if str(getattr(embedder, "device", "cpu")) == "cpu":
-            import torch
-
-            torch.set_num_threads(defaults.DAEMON_TORCH_THREADS)
-        limit_blas_threads()
-        self.matcher = Matcher(embedder, self.catalogue_path)
-        self.matcher.load()
-        if self.warm_up:  # the first forward pass is slow (allocations, lazy init)
-            noise = np.random.default_rng(0).standard_normal(embedder.sample_rate)
-            self.matcher.embed((0.1 * noise).astype(np.float32), FAMILIES)
+        """Load the embedder and the catalogue once (at bootstrap)."""
+        self.matcher = Matcher(self.catalogue_path, self.config.embedder,
+                               warm_up=self.config.warm_up)
         return self
 
     def _loop(self) -> None:
@@ -300,7 +311,7 @@ class Server:
             poller = zmq.Poller()
             poller.register(self._sock, zmq.POLLIN)
             poller.register(self._wake_rx, zmq.POLLIN)
-            ready = dict(poller.poll(defaults.DAEMON_POLL_MS))
+            ready = dict(poller.poll(DAEMON_POLL_MS))
             if self._wake_rx in ready:
                 self._deliver()
             if self._sock in ready:
@@ -313,10 +324,11 @@ class Server:
         self._finish()
 
     def _idle(self, last: float) -> bool:
-        if self.idle_timeout is None or len(self.queue) or self.queue.in_flight:
+        timeout = self.config.idle_timeout
+        if timeout is None or len(self.queue) or self.queue.in_flight:
             return False
-        if time.monotonic() - last > self.idle_timeout:
-            log.info("idle for %.1f s: exiting", self.idle_timeout)
+        if time.monotonic() - last > timeout:
+            log.info("idle for %.1f s: exiting", timeout)
             return True
         return False
 
@@ -364,7 +376,6 @@ class Server:
         dropped = self.queue.drain()
         self._sock.close(linger=0)
         self._epoch += 1
-        self._sock = None
         # libzmq's I/O thread closes the old listeners a moment later and removes their ipc
         # files: wait for that, or it could remove the new socket's file.
         deadline = time.monotonic() + _REBIND_S
@@ -383,25 +394,27 @@ class Server:
             self._count()
             self._send(job.envelope, protocol.encode_reply(protocol.peek_id(job.body), error))
         while self.queue.in_flight or self._replies:
-            if self._wake_rx.poll(defaults.DAEMON_POLL_MS):
+            if self._wake_rx.poll(DAEMON_POLL_MS):
                 self._deliver()
 
     def _teardown(self) -> None:
         for extension in self.extensions:
             extension.stop()
         self.queue.close()
-        if self._worker is not None:
-            self._worker.join(defaults.DAEMON_LINGER_MS / 1000.0 + 5.0)
-        for sock in (self._sock, self._wake_rx, self._wake_tx):
-            if sock is not None:
-                sock.close(linger=defaults.DAEMON_LINGER_MS if sock is self._sock else 0)
-        if self.gatekeeper is not None:
+        # A start that failed half-way made only some of these.
+        made = vars(self)
+        if "_worker" in made:
+            self._worker.join(DAEMON_LINGER_MS / 1000.0 + 5.0)
+        for name in ("_sock", "_wake_rx", "_wake_tx"):
+            if name in made:
+                made[name].close(linger=DAEMON_LINGER_MS if name == "_sock" else 0)
+        if "gatekeeper" in made:
             self.gatekeeper.stop()
-        if self._ctx is not None:
+        if "_ctx" in made:
             self._ctx.term()
         for path in self._ipc_files:
             path.unlink(missing_ok=True)
-        if self.matcher is not None:
+        if "matcher" in made:
             self.matcher.close()
         for signum, handler in self._old_handlers.items():
             signal.signal(signum, handler)
@@ -422,6 +435,7 @@ class Server:
         # After the reply was handed to the loop: the page never delays an answer, and never
         # breaks the matcher.
         answer = json.loads(bytes(reply[0]))
+        assert request.audio is not None  # a decoded match request holds its audio
         for extension in self.extensions:
             try:
                 extension.answered(request.header, request.audio, answer)
@@ -432,11 +446,8 @@ class Server:
         with self._count_lock:
             self.requests_served += 1
 
-    def respond(self, body: Sequence[bytes | memoryview]) -> list[bytes]:
-        """The reply body to a request body: always one reply, never an exception."""
-        return self._respond(body)[1]
-
     def _respond(self, body: Sequence[bytes | memoryview]) -> tuple[Request | None, list[bytes]]:
+        """(the request if it decoded, the reply body): always one reply, never an exception."""
         t0 = time.perf_counter()
         request_id = None
         request = None
@@ -452,7 +463,7 @@ class Server:
                     f"the reply would be {len(reply[0])} bytes, over the {limit}-byte limit "
                     "for this k; ask for fewer suggestions",
                 )
-        except ProtocolError as exc:
+        except QueryError as exc:
             log.info("request %s refused: %s (%s)", request_id, exc.code, exc.message)
             reply = protocol.encode_reply(request_id, exc)
         except Exception:
@@ -475,10 +486,10 @@ class Server:
         if request.cmd == "ping":
             return protocol.encode_reply(request.id, pong=True)
         if request.cmd == "status":
-            self.matcher.refresh()
+            self.matcher.index.refresh()
             return protocol.encode_reply(request.id, **self.status())
         if request.cmd == "rebuild":
-            size = self.matcher.load()
+            size = self.matcher.index.load()
             return protocol.encode_reply(request.id, catalogue_size=size)
         if request.cmd == "shutdown":
             log.info("shutdown requested by a client")
@@ -488,41 +499,24 @@ class Server:
 
     def _match(self, request: Request, t0: float) -> list[bytes]:
         options, audio = request.match, request.audio
+        assert options is not None and audio is not None  # decode_request made both for match
         decode_ms = ms_since(t0)
         if self.observer is not None:
             self.observer(request.header, audio)
-        t1 = time.perf_counter()
-        prepared = prepare(audio, options.sample_rate, self.matcher.embedder.sample_rate)
-        preprocess_ms = ms_since(t1)
-        results, timing, presence = self.matcher.match(
-            prepared.audio, options.k, options.families
-        )
-        timing = {"decode": decode_ms, "preprocess": preprocess_ms, **timing,
-                  "total": ms_since(t0)}
+        result = match(self.matcher.embedder, self.matcher.index, audio, options.sample_rate,
+                       options.k, options.families, tempo=options.tempo)
+        timing = {"decode": decode_ms, **result.timing_ms, "total": ms_since(t0)}
         log.info(
             "match %s: %.1f s at %d Hz x %d ch, %.1f ms", request.id,
             options.frames / options.sample_rate, options.sample_rate, options.channels,
             timing["total"],
         )
-        return protocol.encode_reply(
-            request.id,
-            results=results,
-            **({"presence": presence} if presence else {}),
-            timing_ms=timing,
-            warnings=prepared.warnings,
-            query={
-                "seconds": options.frames / options.sample_rate,
-                "sample_rate": options.sample_rate,
-                "channels": options.channels,
-                "tempo": options.tempo,
-                "peak_dbfs": round(prepared.peak_dbfs, 2),
-            },
-        )
+        return protocol.encode_reply(request.id, **{**result.to_dict(), "timing_ms": timing})
 
     def status(self) -> dict[str, Any]:
         """What `cir daemon status` shows."""
         embedder = self.matcher.embedder
-        guard = self.guard
+        guard: MemoryGuard | None = getattr(self, "guard", None)
         return {
             "protocol": protocol.PROTOCOL_VERSION,
             "pid": os.getpid(),
@@ -536,7 +530,7 @@ class Server:
             "uptime_s": round(time.time() - self.started_at, 3),
             "requests_served": self.requests_served,
             "queued": len(self.queue),
-            "refused_clients": self.gatekeeper.refused if self.gatekeeper else 0,
+            "refused_clients": self.gatekeeper.refused if "gatekeeper" in vars(self) else 0,
             "memory": {
                 "rss_bytes": rss_bytes(),
                 "ceiling_bytes": guard.ceiling if guard else None,

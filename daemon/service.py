@@ -17,6 +17,11 @@ from cir.daemon.errors import DaemonError, DaemonNotRunningError, DaemonStartErr
 from cir.daemon.lock import is_locked, read_pid
 from cir.daemon.logs import setup_logging
 
+# How long `cir daemon start` waits for the new daemon to answer a ping, seconds.
+DAEMON_START_TIMEOUT_S = 60.0
+# How long `cir daemon stop` waits for the daemon to exit before giving up, seconds.
+DAEMON_STOP_TIMEOUT_S = 15.0
+
 
 @dataclass(frozen=True)
 class Started:
@@ -43,7 +48,7 @@ def run_foreground(
 
     `web_port`: the results page's port (None: no page; -1: $CIR_WEB_PORT or the default).
     """
-    from cir.daemon.server import Server
+    from cir.daemon.server import Server, ServerConfig
     from cir.daemon.web import WebPage
     from cir.daemon.web import web_port as configured_port
 
@@ -51,7 +56,7 @@ def run_foreground(
     log_path = Path(log_file) if log_file else paths.log_path(paths.instance_name(chosen))
     setup_logging(log_path, stderr=verbose)
     port = configured_port() if web_port == -1 else web_port
-    server = Server(
+    config = ServerConfig(
         endpoints=chosen,
         catalogue_path=catalogue,
         embedder=embedder,
@@ -59,8 +64,8 @@ def run_foreground(
         idle_timeout=idle_timeout,
         max_requests=max_requests,
         log_path=log_path,
-        extensions=[WebPage(port)],
     )
+    server = Server(config, extensions=[WebPage(port)])
     return server.run()
 
 
@@ -83,7 +88,7 @@ def start(
     endpoint: str | None = None,
     lock_path: str | Path | None = None,
     idle_timeout: float | None = None,
-    timeout: float = defaults.DAEMON_START_TIMEOUT_S,
+    timeout: float = DAEMON_START_TIMEOUT_S,
     web_port: int | None = -1,
 ) -> Started:
     """Start a background daemon unless one answers already; wait until it answers a ping.
@@ -186,7 +191,7 @@ def page_url(endpoint: str | None = None) -> str:
 def stop(
     endpoint: str | None = None,
     lock_path: str | Path | None = None,
-    timeout: float = defaults.DAEMON_STOP_TIMEOUT_S,
+    timeout: float = DAEMON_STOP_TIMEOUT_S,
 ) -> int | None:
     """Stop the daemon that answers at `endpoint`: protocol `shutdown` (authenticated), and
     only if it does not answer, SIGTERM to the pid in that endpoint's own lock (a stuck daemon

@@ -14,6 +14,10 @@ import torch
 from cir import defaults
 from cir.encoder.features import FeatureConfig, check_audio, log_mel, resample
 
+# The MFCC-80 baseline (the paper's): 40 coefficients of a 128-band log-mel, mean and std.
+MFCC_N_MELS = 128
+MFCC_N_COEFFS = 40
+
 
 def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
     """(n_in, n_out) orthonormal DCT-II: mfcc = log_mel.T @ D (as librosa/scipy norm='ortho')."""
@@ -32,9 +36,9 @@ class MFCCEmbedder:
 
     def __init__(self, sample_rate: int = defaults.MODEL_SAMPLE_RATE):
         self.sample_rate = sample_rate
-        self.n_coeffs = defaults.MFCC_N_COEFFS
+        self.n_coeffs = MFCC_N_COEFFS
         self.dim = 2 * self.n_coeffs
-        self.features = FeatureConfig(sample_rate=sample_rate, n_mels=defaults.MFCC_N_MELS)
+        self.features = FeatureConfig(sample_rate=sample_rate, n_mels=MFCC_N_MELS)
         self._dct = dct_matrix(self.features.n_mels, self.n_coeffs)
         self.device = "cpu"
 

@@ -16,6 +16,7 @@ import torch
 from cir import defaults
 from cir.encoder.api import QueryReading
 from cir.encoder.baseline import MFCCEmbedder
+from cir.encoder.constants import EMBED_BATCH_SIZE, HEADS_QUERY_SECONDS, QUERY_SILENCE_RMS
 from cir.encoder.features import check_audio, resample
 from cir.encoder.model import load_model
 from cir.errors import CIRError
@@ -93,7 +94,7 @@ class EncoderEmbedder:
         by_length: dict[int, list[int]] = {}
         for i, clip in enumerate(prepared):
             by_length.setdefault(len(clip), []).append(i)
-        size = defaults.EMBED_BATCH_SIZE
+        size = EMBED_BATCH_SIZE
         for indices in by_length.values():
             for k in range(0, len(indices), size):
                 chunk = indices[k : k + size]
@@ -107,7 +108,7 @@ class EncoderEmbedder:
             audio[s : s + self.window] for s in window_starts(len(audio), self.window, self.hop)
         ]
         rms = np.array([np.sqrt(np.mean(w.astype(np.float64) ** 2)) for w in windows])
-        loud = [w for w, r in zip(windows, rms, strict=True) if r >= defaults.QUERY_SILENCE_RMS]
+        loud = [w for w, r in zip(windows, rms, strict=True) if r >= QUERY_SILENCE_RMS]
         return loud or windows
 
     def embed_query(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
@@ -142,7 +143,7 @@ class HeadsEmbedder(EncoderEmbedder):
         self.head_families = heads.config.families
         self.has_presence = heads.presence is not None
         self.shared_row = heads.config.shared_row
-        self.pass_window = int(defaults.HEADS_QUERY_SECONDS * self.sample_rate)
+        self.pass_window = int(HEADS_QUERY_SECONDS * self.sample_rate)
 
     def _pass_windows(self, audio: np.ndarray, sample_rate: int | None) -> list[np.ndarray]:
         """The whole query when it fits in one pass, else windows of that length (half
@@ -151,7 +152,7 @@ class HeadsEmbedder(EncoderEmbedder):
         starts = window_starts(len(audio), self.pass_window, self.pass_window // 2)
         windows = [audio[s : s + self.pass_window] for s in starts]
         rms = np.array([np.sqrt(np.mean(w.astype(np.float64) ** 2)) for w in windows])
-        loud = [w for w, r in zip(windows, rms, strict=True) if r >= defaults.QUERY_SILENCE_RMS]
+        loud = [w for w, r in zip(windows, rms, strict=True) if r >= QUERY_SILENCE_RMS]
         return loud or windows
 
     @torch.no_grad()

@@ -16,6 +16,9 @@ from cir import defaults
 from cir.audio import to_mono
 from cir.errors import CIRError
 
+# Power floor before the log: about 100 dB below a full-scale partial, so silence is a constant.
+ENCODER_LOG_FLOOR = 1e-5
+
 
 class FeatureError(CIRError):
     """Audio that cannot be turned into features (wrong shape, empty, not finite)."""
@@ -30,7 +33,7 @@ class FeatureConfig:
     hop: int = defaults.ENCODER_HOP
     n_mels: int = defaults.ENCODER_N_MELS
     f_min: float = defaults.ENCODER_F_MIN
-    log_floor: float = defaults.ENCODER_LOG_FLOOR
+    log_floor: float = ENCODER_LOG_FLOOR
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +70,9 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float) -> t
 
 class LogMel(torch.nn.Module):
     """(batch, samples) float audio -> (batch, n_mels, frames) natural-log mel power."""
+
+    window: torch.Tensor  # buffers (register_buffer): declared for type checkers
+    mel: torch.Tensor
 
     def __init__(self, config: FeatureConfig | None = None):
         super().__init__()

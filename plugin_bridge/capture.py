@@ -17,6 +17,9 @@ import numpy as np
 from cir import defaults
 from cir.errors import CIRError, import_optional
 
+# Bars are 4 beats unless a caller says otherwise.
+BEATS_PER_BAR = 4
+
 
 class CaptureError(CIRError):
     """An audio device could not be found, opened, or delivered no audio."""
@@ -29,7 +32,7 @@ def _sd():
 # --- pure helpers ----------------------------------------------------------------------------
 
 
-def bars_to_seconds(bars: float, bpm: float, beats_per_bar: int = defaults.BEATS_PER_BAR) -> float:
+def bars_to_seconds(bars: float, bpm: float, beats_per_bar: int = BEATS_PER_BAR) -> float:
     """Length of `bars` bars at `bpm` beats per minute."""
     if bars <= 0 or bpm <= 0:
         raise CaptureError(f"bars={bars}, bpm={bpm}: expected positive numbers, e.g. 4 bars at 120")

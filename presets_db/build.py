@@ -35,13 +35,20 @@ from rich.progress import (
 )
 
 from cir import defaults
+from cir.families import FAMILY_SPECS
 from cir.presets_db import sources as sources_mod
 from cir.presets_db.catalogue import Catalogue, PresetResult, SourceRecord
+from cir.presets_db.constants import BUILD_TASK_TIMEOUT_S, FOLDER_MAX_SECONDS
 from cir.presets_db.engines import Engine, check_engine, open_engine
 from cir.presets_db.errors import CatalogueError, NoSourcesError, RenderError, SourceError
 from cir.presets_db.pool import Outcome
 from cir.presets_db.render import reference_notes
 from cir.presets_db.sources import Entry
+
+# ... and at least every this many seconds, so a slow source still commits often.
+BUILD_BATCH_SECONDS = 2.0
+# A clip whose peak stays below this (about -80 dBFS) is silence: the preset made no sound.
+SILENCE_PEAK = 1e-4
 
 
 @dataclass
@@ -100,12 +107,12 @@ def settings_hash(kind: str, family: str, sample_rate: int) -> str:
     if kind == "folder":
         from cir.presets_db.sources.folder import repitch_semitones
 
-        how: Any = {"max_seconds": defaults.FOLDER_MAX_SECONDS,
+        how: Any = {"max_seconds": FOLDER_MAX_SECONDS,
                     "repitch": list(repitch_semitones(family))}
     else:
         how = {
             "notes": [asdict(n) for n in reference_notes(family)],
-            "seconds": defaults.CLIP_SECONDS[family],
+            "seconds": FAMILY_SPECS[family].clip_seconds,
         }
     doc = {
         "render_version": defaults.RENDER_VERSION,
@@ -150,7 +157,7 @@ def normalise_clips(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
         peak = float(np.max(np.abs(clip))) if clip.size else 0.0
         if not np.isfinite(peak):
             raise RenderError("the render contains NaN or infinite samples")
-        if peak >= defaults.SILENCE_PEAK:
+        if peak >= SILENCE_PEAK:
             loud.append((clip * (defaults.RENDER_PEAK / peak)).astype(np.float32))
     if not loud:
         raise RenderError("silent render: the preset made no sound on its reference notes")
@@ -221,6 +228,7 @@ def render_task(task: Task) -> dict[str, Any]:
     clips = normalise_clips(module.render_clips(entry.spec, entry.family, rate))
     vector = preset_embedding(_EMBEDDER, clips)
     preview = f"{entry.content_hash[:20]}-{task.settings_hash[:8]}.flac"
+    assert entry.family is not None  # entries without a family are left out before this
     notes = [asdict(n) for n in reference_notes(entry.family)] if task.kind != "folder" else []
     return {"vector": vector, "preview": preview, "notes": notes,
             "flac": encode_flac(clips[0], rate)}
@@ -237,7 +245,7 @@ class _Plan:
 def _result(task: Task, outcome: Outcome | None, error: str | None = None) -> PresetResult:
     e = task.entry
     ok = outcome is not None and outcome.ok
-    value = outcome.value if ok else {}
+    value = outcome.value if outcome is not None and outcome.ok else {}
     return PresetResult(
         key=e.key,
         name=e.name,
@@ -280,6 +288,7 @@ class _Builder:
         self.catalogue.delete_presets(gone)
         self.summary.removed += len(gone)
         for entry in mapped:
+            assert entry.family is not None  # `mapped` holds the entries with a family
             settings = settings_hash(source.kind, entry.family, self.embedder.sample_rate)
             state = states.get(entry.key)
             if state is not None and self._current(state, entry, settings):
@@ -307,7 +316,7 @@ class _Builder:
                     batch.append((task.source_id, _result(task, None, task.entry.error)))
                     self._count(task, ok=False, error=task.entry.error)
                     bar.advance(job)
-                outcomes = engine.run(render_task, todo, defaults.BUILD_TASK_TIMEOUT_S)
+                outcomes = engine.run(render_task, todo, BUILD_TASK_TIMEOUT_S)
                 for outcome in outcomes:
                     task = outcome.task
                     if outcome.ok:  # the preview file before its row: a row never lacks it
@@ -319,7 +328,7 @@ class _Builder:
                     bar.advance(job)
                     if (
                         len(batch) >= batch_size
-                        or time.monotonic() - last_flush >= defaults.BUILD_BATCH_SECONDS
+                        or time.monotonic() - last_flush >= BUILD_BATCH_SECONDS
                     ):
                         self.catalogue.write_results(batch)
                         batch, last_flush = [], time.monotonic()

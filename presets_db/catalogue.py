@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from cir import defaults, paths
+from cir import paths
 from cir.families import normalise_family
 from cir.presets_db import migrations
+from cir.presets_db.constants import BUILD_TASK_TIMEOUT_S
 from cir.presets_db.errors import CatalogueError, UnknownPresetError, UnknownSourceError
 from cir.presets_db.migrations import utc_now
 from cir.presets_db.sources import KINDS
@@ -185,7 +186,7 @@ class Catalogue:
             except OSError:
                 continue
             # A live writer finishes within the build's task timeout (or is killed at it).
-            if _pid_alive(int(match["pid"])) and age < 2 * defaults.BUILD_TASK_TIMEOUT_S:
+            if _pid_alive(int(match["pid"])) and age < 2 * BUILD_TASK_TIMEOUT_S:
                 continue
             tmp.unlink(missing_ok=True)
             removed += 1
@@ -193,7 +194,7 @@ class Catalogue:
 
     def generation(self) -> int:
         """A counter bumped by every write of embeddings: tells a saved index if it is stale."""
-        return int(self.db["meta"].get("generation")["value"])
+        return int(self.db.table("meta").get("generation")["value"])
 
     def _bump_generation(self) -> None:
         self.db.execute(
@@ -208,24 +209,24 @@ class Catalogue:
             raise CatalogueError(f"unknown source kind {kind!r}: expected one of {KINDS}")
         args_json = json.dumps(args or {}, sort_keys=True)
         with self.db.atomic():
-            self.db["sources"].insert(
+            self.db.table("sources").insert(
                 {"kind": kind, "path": path, "args": args_json, "added_at": utc_now()}, ignore=True
             )
-            row = next(self.db["sources"].rows_where(
+            row = next(self.db.table("sources").rows_where(
                 "kind = ? AND path = ? AND args = ?", [kind, path, args_json], select="id"
             ))
         return self.source(row["id"])
 
     def sources(self) -> list[SourceRecord]:
-        return [_source(row) for row in self.db["sources"].rows_where(order_by="id")]
+        return [_source(row) for row in self.db.table("sources").rows_where(order_by="id")]
 
     def source(self, ref: int | str) -> SourceRecord:
         """A source by id, or by path when exactly one source has it."""
         if isinstance(ref, int) or str(ref).isdigit():
-            rows = list(self.db["sources"].rows_where("id = ?", [int(ref)]))
+            rows = list(self.db.table("sources").rows_where("id = ?", [int(ref)]))
         else:
             candidates = {str(ref), str(Path(ref).expanduser().resolve())}
-            rows = [r for r in self.db["sources"].rows if r["path"] in candidates]
+            rows = [r for r in self.db.table("sources").rows if r["path"] in candidates]
         if len(rows) != 1:
             known = ", ".join(f"{s.id}={s.kind}:{s.path}" for s in self.sources()) or "none"
             what = "matches several sources" if rows else "is not a registered source"
@@ -240,8 +241,8 @@ class Catalogue:
         source = self.source(ref)
         previews = self._previews_of("p.source_id = ?", [source.id])
         with self.db.atomic():
-            count = self.db["presets"].count_where("source_id = ?", [source.id])
-            self.db["sources"].delete(source.id)
+            count = self.db.table("presets").count_where("source_id = ?", [source.id])
+            self.db.table("sources").delete(source.id)
             self._bump_generation()
         self._unlink_unused(previews)
         return count
@@ -392,16 +393,16 @@ class Catalogue:
         ).fetchone()[0]
         if res.status != "ok":
             # A failed re-render leaves no stale audio or vector behind for this preset.
-            self.db["renders"].delete_where("preset_id = ?", [preset_id])
-            self.db["embeddings"].delete_where("preset_id = ?", [preset_id])
+            self.db.table("renders").delete_where("preset_id = ?", [preset_id])
+            self.db.table("embeddings").delete_where("preset_id = ?", [preset_id])
             return
-        self.db["renders"].insert({
+        self.db.table("renders").insert({
             "preset_id": preset_id, "notes": json.dumps(res.notes),
             "settings_hash": res.settings_hash, "sample_rate": res.sample_rate,
             "preview": res.preview, "created_at": now,
         }, replace=True)
         vector = np.ascontiguousarray(res.vector, dtype=np.float32)
-        self.db["embeddings"].insert({
+        self.db.table("embeddings").insert({
             "preset_id": preset_id, "embedder": res.embedder,
             "embedder_version": res.embedder_version, "dim": vector.size,
             "vector": vector.tobytes(), "created_at": now,
@@ -426,7 +427,7 @@ class Catalogue:
 
     def _unlink_unused(self, previews: Iterable[str]) -> None:
         for name in set(previews):
-            if not self.db["renders"].count_where("preview = ?", [name]):
+            if not self.db.table("renders").count_where("preview = ?", [name]):
                 (self.previews_dir / name).unlink(missing_ok=True)
 
     # --- vectors and search ------------------------------------------------------------------

@@ -29,10 +29,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cir import defaults, paths
+from cir import paths
 from cir.errors import import_optional
 from cir.presets_db.errors import EngineError
 from cir.presets_db.pool import Outcome, describe_error, one_compute_thread
+
+# Ray: a task whose worker process dies (a plugin's segfault, a lost node, the OOM killer) runs
+# once more on a fresh worker before its preset is marked failed; on a cluster a death is often
+# the node's fault, not the preset's. A task that raises is not retried: renders are
+# deterministic, the same preset fails the same way.
+RAY_TASK_RETRIES = 1
+# Ray tasks submitted ahead per running task: enough that a worker finishing one preset finds
+# the next already on its node, few enough that a killed driver loses little work in flight
+# and the driver's memory stays bounded (a result is a vector and a FLAC preview, ~100 KB).
+RAY_IN_FLIGHT_PER_WORKER = 2
+# Longest the driver waits for a Ray result before it checks the timeouts again (seconds).
+RAY_POLL_S = 1.0
+# Object store of a local Ray instance (bytes): results are small and fetched at once; Ray's
+# default (30 % of memory) would reserve gigabytes of shared memory for nothing.
+RAY_OBJECT_STORE_BYTES = 256 * 1024**2
 
 _DONE = object()
 
@@ -88,7 +103,7 @@ class RayEngine:
                 self._temp = temp if throwaway else None
                 try:
                     ray.init(address="local", num_cpus=self.workers or os.cpu_count() or 1,
-                             object_store_memory=defaults.RAY_OBJECT_STORE_BYTES,
+                             object_store_memory=RAY_OBJECT_STORE_BYTES,
                              _temp_dir=str(temp), **quiet)  # fmt: skip
                 except Exception as exc:  # Ray's own processes did not come up
                     self.close()
@@ -121,11 +136,11 @@ class RayEngine:
         self._connect()
         ray = self.ray
         remote = ray.remote(_call).options(
-            num_cpus=1, max_retries=defaults.RAY_TASK_RETRIES, retry_exceptions=False
+            num_cpus=1, max_retries=RAY_TASK_RETRIES, retry_exceptions=False
         )
         pending = iter(tasks)
         flight: dict[Any, _InFlight] = {}  # insertion order = submission order
-        limit = self.slots * defaults.RAY_IN_FLIGHT_PER_WORKER
+        limit = self.slots * RAY_IN_FLIGHT_PER_WORKER
         try:
             while True:
                 while len(flight) < limit and (task := next(pending, _DONE)) is not _DONE:
@@ -157,7 +172,7 @@ class RayEngine:
     def _wait_for(flight: dict[Any, _InFlight], timeout: float) -> float:
         now = time.monotonic()
         deadlines = [i.started + timeout - now for i in flight.values() if i.started is not None]
-        return max(0.0, min([defaults.RAY_POLL_S, *deadlines]))
+        return max(0.0, min([RAY_POLL_S, *deadlines]))
 
     def _expire(self, flight: dict[Any, _InFlight], timeout: float) -> Iterator[Outcome]:
         """Cancel (killing the worker) each running task past `timeout`; it fails alone."""
@@ -174,7 +189,7 @@ class RayEngine:
         try:
             status, value = self.ray.get(ref)
         except exceptions.WorkerCrashedError:
-            tries = 1 + defaults.RAY_TASK_RETRIES
+            tries = 1 + RAY_TASK_RETRIES
             return Outcome(task, False, crashed=True,
                            error=f"worker crashed on this preset ({tries} tries)")
         except exceptions.RayError as exc:  # a lost node, an object lost, cir not importable
@@ -188,7 +203,7 @@ class RayEngine:
 def _last_line(exc: BaseException) -> str:
     """The line of a Ray error that says what went wrong: its innermost cause's last line
     (Ray's own lines before it name the worker process, in terminal colours)."""
-    while getattr(exc, "cause", None) is not None and exc.cause is not exc:
-        exc = exc.cause
+    while (cause := getattr(exc, "cause", None)) is not None and cause is not exc:
+        exc = cause
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__

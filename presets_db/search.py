@@ -1,6 +1,6 @@
 """Per-family top-k search by cosine over one embedder version's preset vectors.
 
-Up to defaults.SEARCH_EXACT_MAX vectors: exact, a float32 matrix per family in memory and
+Up to SEARCH_EXACT_MAX vectors: exact, a float32 matrix per family in memory and
 `X @ q` + argpartition. Beyond: a usearch HNSW index per family, saved in
 `<db>.index/<version>/` with a manifest holding the catalogue generation it reflects and the
 fingerprint of every entry; when the catalogue moved on, the next build (or load) adds the new
@@ -26,11 +26,25 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cir import defaults
 from cir.errors import import_optional
 from cir.families import FAMILIES, normalise_family
 from cir.presets_db.catalogue import Catalogue
+from cir.presets_db.constants import HNSW_CONNECTIVITY, HNSW_EXPANSION_ADD, HNSW_EXPANSION_SEARCH
 from cir.presets_db.errors import CatalogueError, EmbedderMismatchError
+
+# Exact search (numpy) up to this many vectors per embedder version; HNSW (usearch) beyond.
+# From `tools.bench.search_scale` on the shipped encoder's vectors (docs/BENCHMARKS.md, "Catalogue
+# search on real embeddings", run 3): exact on one BLAS thread takes 0.5 ms at 10^5 and 7.7 ms
+# (p95 8.7) at 10^6, always exact; usearch HNSW takes 0.15 ms at 10^6 but finds only 77% of
+# the true top 5 there. Beyond 10^6 exact passes 10 ms, and the index takes over.
+SEARCH_EXACT_MAX = 1_000_000
+# A saved HNSW index is updated in place (usearch add/remove) as entries come and go; removed
+# nodes stay in the graph as tombstones, so past this share of removals it is built afresh.
+HNSW_MAX_REMOVED_FRACTION = 0.25
+# Threads that insert into an HNSW graph. usearch's concurrent inserts leave a node unreachable
+# now and then: 28 of 3,000 nodes in 30 graphs of 100 (each then missing from every answer,
+# tests/test_search_incremental.py caught it), none with one thread.
+HNSW_BUILD_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -148,12 +162,14 @@ _CHUNK = 65_536
 def _graph_params() -> dict[str, int]:
     """What shapes a saved graph (a change rebuilds it); the search breadth is set on load."""
     return {
-        "connectivity": defaults.HNSW_CONNECTIVITY,
-        "expansion_add": defaults.HNSW_EXPANSION_ADD,
+        "connectivity": HNSW_CONNECTIVITY,
+        "expansion_add": HNSW_EXPANSION_ADD,
     }
 
 
-def fingerprints(ids: np.ndarray, matrix: np.ndarray, families: Sequence[str]) -> np.ndarray:
+def fingerprints(
+    ids: np.ndarray, matrix: np.ndarray, families: Sequence[str] | np.ndarray
+) -> np.ndarray:
     """One uint64 per row from its id, family and vector bits: an entry whose vector or family
     changed gets a new key, so the index update removes the old node and adds the new one."""
     matrix = np.ascontiguousarray(matrix, np.float32)
@@ -213,7 +229,7 @@ class HnswIndex(FamilyIndex):
 
     def __init__(
         self,
-        indexes: dict[str, object],
+        indexes: dict[str, Any],  # usearch.index.Index per family (an optional import)
         dim: int,
         embedder_version: str,
         entries: Entries | None = None,
@@ -233,14 +249,14 @@ class HnswIndex(FamilyIndex):
             ndim=dim,
             metric="cos",
             dtype="f32",
-            connectivity=defaults.HNSW_CONNECTIVITY,
-            expansion_add=defaults.HNSW_EXPANSION_ADD,
-            expansion_search=defaults.HNSW_EXPANSION_SEARCH,
+            connectivity=HNSW_CONNECTIVITY,
+            expansion_add=HNSW_EXPANSION_ADD,
+            expansion_search=HNSW_EXPANSION_SEARCH,
         )
 
     @classmethod
     def build(
-        cls, parts: Parts, embedder_version: str, threads: int = defaults.HNSW_BUILD_THREADS,
+        cls, parts: Parts, embedder_version: str, threads: int = HNSW_BUILD_THREADS,
         entries: Entries | None = None,
     ) -> HnswIndex:
         """Build one graph per family from {family: (ids, unit vectors)}."""
@@ -258,7 +274,7 @@ class HnswIndex(FamilyIndex):
 
     def update(
         self, ids: np.ndarray, matrix: np.ndarray, now: Entries,
-        threads: int = defaults.HNSW_BUILD_THREADS,
+        threads: int = HNSW_BUILD_THREADS,
     ) -> tuple[int, int]:
         """Bring the graphs to these rows (`now` = Entries.of them): remove the entries that
         left (or whose vector or family changed), add the new ones; returns (added, removed)."""
@@ -318,7 +334,7 @@ class HnswIndex(FamilyIndex):
             return None
         index = cls(indexes, manifest["dim"], manifest["embedder_version"], entries,
                     int(manifest.get("removed", 0)))
-        index.set_expansion_search(defaults.HNSW_EXPANSION_SEARCH)
+        index.set_expansion_search(HNSW_EXPANSION_SEARCH)
         if index.size != len(entries.ids):
             return None
         return index, int(manifest["generation"])
@@ -376,7 +392,7 @@ def load_index(
     index when `catalogue` is one (cir.presets_db.shared)."""
     if not isinstance(catalogue, Catalogue):
         return catalogue.search_index(embedder_version, exact_max)
-    exact_max = defaults.SEARCH_EXACT_MAX if exact_max is None else exact_max
+    exact_max = SEARCH_EXACT_MAX if exact_max is None else exact_max
     versions = catalogue.embedder_versions()
     count = versions.get(embedder_version, 0)
     if count == 0 and versions:
@@ -421,7 +437,7 @@ def _updatable(index: HnswIndex, embedder_version: str, dim: int, now: Entries) 
     return (
         index.embedder_version == embedder_version
         and index.dim == dim
-        and dead <= defaults.HNSW_MAX_REMOVED_FRACTION
+        and dead <= HNSW_MAX_REMOVED_FRACTION
     )
 
 
@@ -429,6 +445,6 @@ def refresh_index(
     catalogue: Catalogue, embedder_version: str, exact_max: int | None = None
 ) -> None:
     """After a build: (re)build the saved HNSW index if this version needs one and it is stale."""
-    exact_max = defaults.SEARCH_EXACT_MAX if exact_max is None else exact_max
+    exact_max = SEARCH_EXACT_MAX if exact_max is None else exact_max
     if catalogue.embedder_versions().get(embedder_version, 0) > exact_max:
         load_index(catalogue, embedder_version, exact_max)

@@ -29,16 +29,29 @@ from typing import Any
 
 import numpy as np
 
-from cir import defaults
 from cir.errors import import_optional
 from cir.families import FAMILIES
 from cir.presets_db.catalogue import Catalogue, PresetRecord, SourceRecord
+from cir.presets_db.constants import HNSW_CONNECTIVITY, HNSW_EXPANSION_ADD, HNSW_EXPANSION_SEARCH
 from cir.presets_db.errors import (
     CatalogueError,
     EmbedderMismatchError,
     UnknownPresetError,
 )
 from cir.presets_db.search import FamilyIndex, Hit, fingerprints
+
+# Shared catalogue (presets_db.shared, PostgreSQL + pgvector): seconds to wait for the server
+# before saying it cannot be reached (the daemon keeps serving and says why); presets per COPY
+# batch of a push (one progress step); memory for pgvector's HNSW build (the build is far
+# slower once the graph outgrows it; 10^6 x 256-d needs about 1.3 GB).
+SHARED_CONNECT_TIMEOUT_S = 5
+# The server searches exactly (a scan of the family, index scans off) up to this many entries
+# of a version, its HNSW indexes beyond: they kept recall@5 at 1.000 at 2*10^4 and 10^5 and
+# 0.997 at 10^6 (`tools.bench.search_scale`), where a scan cost 16 ms p50 at 10^5 (a first run
+# whose planner, lacking statistics, sorted the family instead of using the index).
+SHARED_SEARCH_EXACT_MAX = 10_000
+SHARED_PUSH_BATCH = 2_000
+SHARED_INDEX_BUILD_MEMORY = "2GB"
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -97,7 +110,7 @@ def _driver() -> tuple[Any, Any]:
 def connect(url: str, timeout_s: float | None = None) -> Any:
     """An autocommit psycopg connection with pgvector's types, or SharedCatalogueError."""
     psycopg, register = _driver()
-    timeout = int(timeout_s or defaults.SHARED_CONNECT_TIMEOUT_S)
+    timeout = int(timeout_s or SHARED_CONNECT_TIMEOUT_S)
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=timeout)
     except psycopg.Error as exc:
@@ -239,7 +252,7 @@ class SharedCatalogue:
         )
         counts = {r[0]: int(r[1]) for r in rows}
         dim = int(max((r[2] for r in rows), default=0))
-        limit = defaults.SHARED_SEARCH_EXACT_MAX if exact_max is None else exact_max
+        limit = SHARED_SEARCH_EXACT_MAX if exact_max is None else exact_max
         return ServerIndex(self, counts, dim, embedder_version, exact=sum(counts.values()) <= limit)
 
     # --- writes ----------------------------------------------------------------------------
@@ -298,7 +311,7 @@ class SharedCatalogue:
                 families: np.ndarray, keys: np.ndarray,
                 records: Callable[[Sequence[int]], list[dict[str, Any]]],
                 progress: Callable[[int], None] | None) -> None:
-        step = defaults.SHARED_PUSH_BATCH
+        step = SHARED_PUSH_BATCH
         for start in range(0, len(ids), step):
             chunk = ids[start : start + step].tolist()
             self._upsert_presets(records(chunk))
@@ -355,7 +368,7 @@ class SharedCatalogue:
             return
         sql = import_optional("psycopg", "shared").sql
         self.conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(
-            sql.Literal(defaults.SHARED_INDEX_BUILD_MEMORY)))
+            sql.Literal(SHARED_INDEX_BUILD_MEMORY)))
         for family in FAMILIES:
             name = f"{_index_prefix(embedder_version)}{family}_{dim}"
             self.conn.execute(sql.SQL(
@@ -364,8 +377,8 @@ class SharedCatalogue:
                 "ef_construction = {ef}) WHERE embedder_version = {version} AND family = {family}"
             ).format(
                 name=sql.Identifier(name), dim=sql.Literal(dim),
-                m=sql.Literal(defaults.HNSW_CONNECTIVITY),
-                ef=sql.Literal(defaults.HNSW_EXPANSION_ADD),
+                m=sql.Literal(HNSW_CONNECTIVITY),
+                ef=sql.Literal(HNSW_EXPANSION_ADD),
                 version=sql.Literal(embedder_version), family=sql.Literal(family),
             ))
         # Fresh statistics: without them, after a bulk load, the planner picks the family
@@ -382,7 +395,7 @@ def _connect_creating(url: str) -> Any:
     psycopg = _driver()[0]
     try:
         conn = psycopg.connect(url, autocommit=True,
-                               connect_timeout=int(defaults.SHARED_CONNECT_TIMEOUT_S))
+                               connect_timeout=int(SHARED_CONNECT_TIMEOUT_S))
     except psycopg.Error as exc:
         raise SharedCatalogueError(_unreachable(url, exc)) from None
     try:
@@ -415,7 +428,7 @@ class ServerIndex(FamilyIndex):
         super().__init__(counts, dim, embedder_version)
         self.catalogue = catalogue
         self.exact = exact
-        self.set_expansion_search(defaults.HNSW_EXPANSION_SEARCH)
+        self.set_expansion_search(HNSW_EXPANSION_SEARCH)
         sql = import_optional("psycopg", "shared").sql
         self._sql = {
             family: sql.SQL(

@@ -24,6 +24,9 @@ from cir import defaults
 from cir.errors import import_optional
 from cir.presets_db.errors import CatalogueError
 
+# Seconds pg_ctl waits for the server to start or stop.
+SHARED_SERVER_WAIT_S = 60
+
 INFO_FILE = "server.json"
 PASSWORD_FILE = "password"
 LOG_FILE = "server.log"
@@ -47,9 +50,11 @@ def _installed_bin_dir() -> Path:
     """pgserver's PostgreSQL binaries, found without importing it (its import has side
     effects: a lock file, and a user of its own when run as root)."""
     spec = importlib.util.find_spec("pgserver")
-    if spec is None or not spec.submodule_search_locations:
+    locations = spec.submodule_search_locations if spec is not None else None
+    if not locations:
         import_optional("pgserver", "shared")  # raises the 'install cir[shared]' error
-    folder = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        raise SharedServerError("pgserver is not a package: reinstall 'cir[shared]'")
+    folder = Path(next(iter(locations))) / "pginstall" / "bin"
     if not (folder / "postgres").exists():
         raise SharedServerError(f"pgserver's PostgreSQL is missing from {folder}: reinstall "
                                 "it with `pip install --force-reinstall 'cir[shared]'`")
@@ -78,14 +83,16 @@ def _reachable(path: Path) -> bool:
     return all(os.stat(p).st_mode & 0o001 for p in path.resolve().parents)
 
 
-def _run_as() -> dict[str, str]:
-    return {"user": ROOT_RUNS_AS, "group": "nogroup"} if os.geteuid() == 0 else {}
+def _run_as() -> tuple[str | None, str | None]:
+    """(user, group) for subprocess: PostgreSQL refuses to run as root."""
+    return (ROOT_RUNS_AS, "nogroup") if os.geteuid() == 0 else (None, None)
 
 
 def _run(args: list[str], folder: Path, what: str) -> str:
+    user, group = _run_as()
     try:
         done = subprocess.run(args, capture_output=True, text=True, cwd=folder,
-                              timeout=defaults.SHARED_SERVER_WAIT_S + 10, **_run_as())
+                              timeout=SHARED_SERVER_WAIT_S + 10, user=user, group=group)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SharedServerError(f"{what} failed: {exc}") from None
     if done.returncode != 0:
@@ -144,7 +151,7 @@ def start(folder: Path, port: int | None = None, host: str = "127.0.0.1") -> Ser
     options = f"-h {host} -p {port} -k {folder}"
     pg_ctl = str(_bin_dir(folder) / "pg_ctl")
     _run([pg_ctl, "-D", str(folder / "data"), "-l", str(folder / LOG_FILE), "-o", options,
-          "-w", "-t", str(defaults.SHARED_SERVER_WAIT_S), "start"],
+          "-w", "-t", str(SHARED_SERVER_WAIT_S), "start"],
          folder, f"starting PostgreSQL on {host}:{port}")
     info = {"host": host, "port": port}
     (folder / INFO_FILE).write_text(json.dumps(info))
@@ -189,6 +196,6 @@ def stop(folder: Path) -> bool:
     if status(folder) is None:
         return False
     _run([str(_bin_dir(folder) / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w",
-          "-t", str(defaults.SHARED_SERVER_WAIT_S), "stop"], folder,
+          "-t", str(SHARED_SERVER_WAIT_S), "stop"], folder,
          f"stopping PostgreSQL in {folder}")
     return True

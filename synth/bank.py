@@ -24,11 +24,22 @@ import numpy as np
 from cir import defaults
 from cir.errors import CIRError
 from cir.families import FAMILIES, normalise_family
+from cir.synth.constants import BANK_SEED, BANK_VERSION
 from cir.synth.preset import FM, Effect, Preset, Voice
 from cir.synth.recipes import RECIPES
 from cir.synth.recipes.common import Dice, Draft, Recipe, rounded
 from cir.synth.recipes.levels import LEVEL_DB
 from cir.synth.recipes.siblings import SIBLING_REDRAWS
+
+# About one preset in five is a sibling: an earlier preset of its sub-category with one or two
+# parameters moved moderately (the near neighbours contrastive training needs as hard negatives).
+BANK_SIBLING_FRACTION = 0.2
+# Siblings start once a sub-category has this many originals, so parents are spread out.
+BANK_SIBLING_MIN_PARENTS = 5
+# Redraws allowed when a draw repeats an existing sound (a recipe that needs more is a bug).
+BANK_MAX_REDRAWS = 20
+# Longest amp decay (time to -60 dB, s) of a percussion one-shot: gone well within a second.
+BANK_ONE_SHOT_MAX_DECAY = 0.6
 
 # (parent, sibling) -> True when the sibling sounds like its parent (synth.calibrate measures it).
 SiblingCheck = Callable[[Preset, Preset], bool]
@@ -109,7 +120,7 @@ def presets(family: str | None = None, split: str | None = None) -> list[Preset]
 
 def split_of(preset_id: str) -> str:
     """train / valid / test for a preset id: a pure function of the id and BANK_SEED."""
-    digest = hashlib.sha256(f"{defaults.BANK_SEED}:{preset_id}".encode()).digest()
+    digest = hashlib.sha256(f"{BANK_SEED}:{preset_id}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2.0**64
     train, valid = defaults.SPLIT_FRACTIONS
     if u < train:
@@ -124,7 +135,7 @@ def stem_of(preset: Preset) -> str:
 
 def bank_digest() -> str:
     """sha256 of the whole bank's JSON: equal digests mean identical banks."""
-    h = hashlib.sha256(f"bank-v{defaults.BANK_VERSION}".encode())
+    h = hashlib.sha256(f"bank-v{BANK_VERSION}".encode())
     for preset in factory_bank():
         h.update(preset.to_json().encode())
         h.update(b"\n")
@@ -139,7 +150,7 @@ class _RecipeDraw:
 
     def __init__(self, index: int, recipe: Recipe, start: int, numbers: dict[str, int],
                  too_close: SiblingCheck | None):
-        self.d = Dice(np.random.default_rng([defaults.BANK_SEED, defaults.BANK_VERSION, index]))
+        self.d = Dice(np.random.default_rng([BANK_SEED, BANK_VERSION, index]))
         self.recipe, self.start, self.numbers, self.too_close = recipe, start, numbers, too_close
         self.seen: set[tuple] = set()
         self.made: list[Preset] = []
@@ -148,8 +159,8 @@ class _RecipeDraw:
     def draw(self) -> list[Preset]:
         for _ in range(self.recipe.count):
             parent = None
-            if len(self.originals) >= defaults.BANK_SIBLING_MIN_PARENTS and self.d.chance(
-                defaults.BANK_SIBLING_FRACTION
+            if len(self.originals) >= BANK_SIBLING_MIN_PARENTS and self.d.chance(
+                BANK_SIBLING_FRACTION
             ):
                 parent = self.d.pick(self.originals)
             preset, draft = (self._sibling_of(parent) if parent else None) or self._original()
@@ -159,7 +170,7 @@ class _RecipeDraw:
         return self.made
 
     def _new_sound(self, build: Callable[[], Draft]) -> Draft:
-        for _try in range(defaults.BANK_MAX_REDRAWS):
+        for _try in range(BANK_MAX_REDRAWS):
             draft = build()
             if _sound_key(draft) not in self.seen:
                 return draft
@@ -172,7 +183,7 @@ class _RecipeDraw:
     def _sibling_of(self, parent: tuple[Preset, Draft]) -> tuple[Preset, Draft] | None:
         """A sibling that sounds different from its parent, or None (draw an original)."""
         family = self.recipe.family
-        for rejected in range(defaults.BANK_MAX_REDRAWS):
+        for rejected in range(BANK_MAX_REDRAWS):
             draft = self._new_sound(lambda: _sibling(self.d, parent[1], family))
             candidate = self._preset(draft, parent[0])
             if self.too_close is None:
@@ -277,7 +288,7 @@ def _move_resonance(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> M
 
 def _move_decay(d: Dice, v: Voice, fx: tuple[Effect, ...], family: str) -> Moved:
     # Percussion stays a one-shot: its decay never grows past the one-shot limit.
-    top = defaults.BANK_ONE_SHOT_MAX_DECAY if family == "percussion" else 8.0
+    top = BANK_ONE_SHOT_MAX_DECAY if family == "percussion" else 8.0
     amp = dataclasses.replace(v.amp_env, decay=_clip(v.amp_env.decay * _octaves(d), 0.01, top))
     return dataclasses.replace(v, amp_env=amp), fx
 
@@ -373,7 +384,7 @@ def _sibling(d: Dice, parent: Draft, family: str) -> Draft:
     """The parent with one or two applicable moves applied."""
     voice, effects = parent.voice, parent.effects
     wanted, done = 1 + int(d.chance(0.5)), 0
-    for _ in range(defaults.BANK_MAX_REDRAWS * 4):
+    for _ in range(BANK_MAX_REDRAWS * 4):
         moved = d.pick(_MOVES)(d, voice, effects, family)
         if moved is not None:
             voice, effects = moved

@@ -24,10 +24,22 @@ from dataclasses import replace
 import numpy as np
 
 from cir import defaults
+from cir.families import FAMILY_SPECS
 from cir.synth.bank import draw_bank, factory_bank, stem_of
 from cir.synth.engine import render_note
 from cir.synth.preset import Preset
 from cir.synth.recipes.levels import LEVEL_DB
+
+# A sibling must differ from its parent by at least this mean |difference| (dB) of 64-band log
+# spectrograms over the canonical note (synth.calibrate). About 1 dB is a just-noticeable level
+# change; on BANK_VERSION 1, 287 of 1,218 siblings were under 1 dB and 96 under 0.1 (twins).
+BANK_SIBLING_MIN_DB = 1.5
+# Loudest-frame RMS (dBFS) that each kind of preset is calibrated to (synth/recipes/levels.py,
+# measured by synth/calibrate.py): about 9 dB of headroom below the engine's limiter knee for peaks.
+BANK_LEVEL_DBFS = -15.0
+# ...but never so loud that most presets of a kind (90th percentile) peak above this: short
+# percussion has a high crest factor, and an RMS target alone would drive it into the limiter.
+BANK_PEAK_CEILING_DBFS = -1.0
 
 # Presets measured per stem when calibrating.
 _SAMPLE = 40
@@ -61,9 +73,9 @@ def render_canonical(preset: Preset) -> np.ndarray:
     """The preset's canonical note (family pitch, velocity 100) at the model sample rate."""
     return render_note(
         preset,
-        defaults.CANONICAL_PITCH[preset.family],
+        FAMILY_SPECS[preset.family].canonical_pitch,
         sample_rate=defaults.MODEL_SAMPLE_RATE,
-        seconds=defaults.CLIP_SECONDS[preset.family],
+        seconds=FAMILY_SPECS[preset.family].clip_seconds,
     )
 
 
@@ -83,8 +95,8 @@ def measure_gains() -> dict[str, float]:
         # Relative to the current gain: the limiter bends loud raw renders, so measuring at the
         # calibrated level and re-running converges where a raw measurement would not.
         current = LEVEL_DB.get(stem, 0.0)
-        by_rms = defaults.BANK_LEVEL_DBFS - float(np.median(levels))
-        by_peak = defaults.BANK_PEAK_CEILING_DBFS - float(np.percentile(peaks, _PEAK_PERCENTILE))
+        by_rms = BANK_LEVEL_DBFS - float(np.median(levels))
+        by_peak = BANK_PEAK_CEILING_DBFS - float(np.percentile(peaks, _PEAK_PERCENTILE))
         gains[stem] = round(current + min(by_rms, by_peak), 1)
     return gains
 
@@ -117,7 +129,7 @@ def sibling_distance_db(a: Preset, b: Preset) -> float:
 
 def sibling_too_close(parent: Preset, sibling: Preset) -> bool:
     """True when the sibling's canonical note sounds like its parent's."""
-    return sibling_distance_db(parent, sibling) < defaults.BANK_SIBLING_MIN_DB
+    return sibling_distance_db(parent, sibling) < BANK_SIBLING_MIN_DB
 
 
 def measure_sibling_redraws() -> dict[str, int]:

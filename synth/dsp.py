@@ -1,7 +1,7 @@
 """Vectorised DSP building blocks of the built-in synth.
 
 Audio lives in a block layout: a voice of n samples is an array of shape (B, L) with
-L = defaults.SYNTH_BLOCK and B = ceil(n / L). Control signals (envelopes, pitch, cutoff) are
+L = SYNTH_BLOCK and B = ceil(n / L). Control signals (envelopes, pitch, cutoff) are
 (B,) arrays, one value per block, or (B + 1,) breakpoints interpolated linearly inside the
 blocks. Nothing loops per sample in Python: phases are built per block, band-limiting is a
 sparse PolyBLEP correction at the few samples next to each discontinuity, and the resonant
@@ -14,9 +14,16 @@ import math
 
 import numpy as np
 
-from cir import defaults
+from cir.synth.constants import SYNTH_RESONANCE_Q_SPAN
 
-L = defaults.SYNTH_BLOCK
+# Control-rate block in samples: envelopes, pitch and filter coefficients are computed once per
+# block (about 0.36 ms at 44.1 kHz) and interpolated or held inside it, which keeps the engine
+# vectorised (the main reason it renders hundreds of times faster than real time).
+SYNTH_BLOCK = 16
+# Envelope decay and release times are the time to fall 60 dB (ln 1000 time constants).
+SYNTH_ENV_TIME_CONSTANTS = 6.907755
+
+L = SYNTH_BLOCK
 _RAMP = np.arange(L, dtype=np.float32) / np.float32(L)  # position inside a block, 0..1
 TWO_PI = np.float32(2.0 * np.pi)
 
@@ -42,7 +49,7 @@ def adsr(t: np.ndarray, gate: float, attack: float, decay: float, sustain: float
     The attack is a convex analog-style curve reaching 1 at `attack`; decay and release are
     exponential, `decay`/`release` being the time to fall 60 dB (towards sustain, towards 0).
     """
-    k = defaults.SYNTH_ENV_TIME_CONSTANTS
+    k = SYNTH_ENV_TIME_CONSTANTS
     attack = max(attack, min_attack)
     release = max(release, min_release)
 
@@ -90,6 +97,9 @@ class Phase:
     wrap, block to block continuity is exact, and the resolution is 2^-32 cycles.
     """
 
+    inc: np.ndarray
+    acc: np.ndarray  # deleted when a consuming read spends the Phase
+
     __slots__ = ("acc", "inc")
 
     def __init__(self, inc: np.ndarray, ratio: float = 1.0, start: float = 0.0,
@@ -118,7 +128,7 @@ class Phase:
         y = np.multiply(self.acc.view(np.int32), np.float32(2.0**-31), out=out,
                         dtype=np.float32)
         if consume:
-            self.acc = None
+            del self.acc  # its memory is y's now: the Phase is spent
         return y
 
     def unit(self) -> np.ndarray:
@@ -199,7 +209,9 @@ def sine_wave(p: Phase) -> np.ndarray:
     return np.sin(y, out=y)
 
 
-def _blep_step(y: np.ndarray, idx: np.ndarray, frac: np.ndarray, height: np.ndarray) -> None:
+def _blep_step(
+    y: np.ndarray, idx: np.ndarray, frac: np.ndarray, height: np.ndarray | np.floating
+) -> None:
     """Smooth a downward step of `height` between flat samples idx-1 and idx (PolyBLEP).
 
     `frac` is how far past the step sample idx lies, in samples (0..1).
@@ -386,7 +398,7 @@ def _solve_blocks(c: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def resonance_q(resonance: float) -> float:
-    return 0.7071 * defaults.SYNTH_RESONANCE_Q_SPAN ** resonance
+    return 0.7071 * SYNTH_RESONANCE_Q_SPAN ** resonance
 
 
 def biquad_tv(x: np.ndarray, kind: str, cutoff: np.ndarray, q: float, sample_rate: int
@@ -421,5 +433,5 @@ def biquad_tv(x: np.ndarray, kind: str, cutoff: np.ndarray, q: float, sample_rat
     u = np.multiply(x.T, (2.0 * residue).astype(np.complex64)[None, :], order="C")  # (L, B)
     s = _solve_blocks(p.astype(np.complex64), u)
     y = np.multiply(x, c0.astype(np.float32)[:, None])
-    y += s.real.T
+    y += np.real(s).T
     return y

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import pedalboard
 
-from cir import defaults
 from cir.synth.preset import LADDER_MODES, Effect, effect_settings
+
+# Effects tail added after the last release when the length is automatic (seconds, capped).
+SYNTH_EFFECT_TAIL_MAX = 3.0
 
 
 def _plugin(kind: str, s: dict[str, float]) -> pedalboard.Plugin:
@@ -47,7 +49,7 @@ def tail_seconds(effects: Sequence[Effect]) -> float:
             tail += 0.3 + 2.5 * s["room_size"]
         elif effect.type in ("chorus", "phaser"):
             tail += 0.05
-    return min(tail, defaults.SYNTH_EFFECT_TAIL_MAX)
+    return min(tail, SYNTH_EFFECT_TAIL_MAX)
 
 
 def apply_effects(audio: np.ndarray, effects: Sequence[Effect], sample_rate: int) -> np.ndarray:

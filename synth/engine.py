@@ -44,10 +44,38 @@ import numpy as np
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth import dsp
+from cir.synth.constants import SYNTH_FILTER_MAX_FRACTION
 from cir.synth.effects import apply_effects, tail_seconds
 from cir.synth.notes import Note, midi_to_hz
 from cir.synth.preset import FM, Envelope, Oscillator, Preset, Voice
+
+# Sample rates the engine accepts: telephone band up to high-resolution studio rates.
+SYNTH_SAMPLE_RATE_RANGE = (8_000, 192_000)
+# Shortest amp release and attack (seconds): a note never starts or stops with a click.
+SYNTH_MIN_RELEASE = 0.003
+SYNTH_MIN_ATTACK = 0.0005
+# A mono voice cut by the next note fades out over this time (seconds).
+SYNTH_MONO_FADE = 0.004
+# Glide time is the time to get within 5 % of the target pitch (3 time constants).
+SYNTH_GLIDE_TIME_CONSTANTS = 3.0
+# FM operator feedback y = sin(theta + b * y) is solved per sample as Kepler's equation
+# (Newton steps, vectorised) instead of a one-sample loop: b = feedback * this maximum (below 1
+# the solution is unique and goes from sine to saw-like), with this many Newton iterations
+# (float32-exact up to the maximum).
+SYNTH_FM_FEEDBACK_MAX = 0.95
+SYNTH_FM_FEEDBACK_ITERATIONS = 5
+# Peak-ish level of one full-velocity voice before effects: leaves headroom for chords and
+# resonance so the limiter rarely works.
+SYNTH_VOICE_GAIN = 0.5
+# Above this level the safety limiter bends the signal smoothly so nothing exceeds 1.0.
+SYNTH_LIMITER_KNEE = 0.9
+# Optional glibc allocator settings (synth.engine.tune_allocator): keep freed memory up to
+# these sizes in the heap instead of handing it back to the OS, so the engine's many
+# short-lived 100-400 KB arrays stop costing page faults (about a third of a render's time).
+SYNTH_MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
+SYNTH_MALLOC_TRIM_THRESHOLD = 256 * 1024 * 1024
 
 
 class RenderError(CIRError):
@@ -59,7 +87,7 @@ L = dsp.L
 
 def check_sample_rate(sample_rate: int) -> int:
     """Return the sample rate if the engine supports it, else raise RenderError."""
-    lo, hi = defaults.SYNTH_SAMPLE_RATE_RANGE
+    lo, hi = SYNTH_SAMPLE_RATE_RANGE
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer):
         raise RenderError(f"sample rate {sample_rate!r} must be an integer in Hz, "
                           f"between {lo} and {hi}")
@@ -83,7 +111,7 @@ class _VoicePlan:
 def _ring_time(voice: Voice, gate: float) -> float:
     """Seconds from note on until the amp envelope is silent (about -60 dB or lower)."""
     env = voice.amp_env
-    release = max(env.release, defaults.SYNTH_MIN_RELEASE)
+    release = max(env.release, SYNTH_MIN_RELEASE)
     end = gate + release
     if env.sustain == 0.0:
         # One-shots fall silent (-80 dB) during the hold: no need to wait for the gate.
@@ -111,7 +139,7 @@ def plan_voices(voice: Voice, notes: Sequence[Note]) -> list[_VoicePlan]:
                 if nxt < length:
                     cut = nxt
                     gate = min(gate, nxt)
-                    length = min(_ring_time(voice, gate), nxt + defaults.SYNTH_MONO_FADE)
+                    length = min(_ring_time(voice, gate), nxt + SYNTH_MONO_FADE)
             if pos > 0 and voice.glide > 0:
                 glide_from = float(plans[-1].note.pitch) if plans else None
         plans.append(_VoicePlan(i, note, gate, max(length, 1.0 / 1000), cut, glide_from))
@@ -156,9 +184,10 @@ def render_note(preset: Preset, pitch: int, velocity: int = defaults.CANONICAL_V
                 duration: float | None = None, seconds: float | None = None,
                 sample_rate: int = defaults.RENDER_SAMPLE_RATE,
                 normalize: bool = False) -> np.ndarray:
-    """One note from time 0; the duration defaults to the preset family's NOTE_SECONDS."""
+    """One note from time 0; the duration defaults to the family's (FAMILY_SPECS)."""
     if duration is None:
-        duration = defaults.NOTE_SECONDS.get(preset.family, 0.5)
+        spec = FAMILY_SPECS.get(preset.family)
+        duration = spec.note_seconds if spec else 0.5
     note = Note(pitch=pitch, velocity=velocity, start=0.0, duration=duration)
     return render(preset, [note], sample_rate=sample_rate, seconds=seconds, normalize=normalize)
 
@@ -182,8 +211,8 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    ok = mallopt(m_mmap_threshold, defaults.SYNTH_MALLOC_MMAP_THRESHOLD)
-    ok &= mallopt(m_trim_threshold, defaults.SYNTH_MALLOC_TRIM_THRESHOLD)
+    ok = mallopt(m_mmap_threshold, SYNTH_MALLOC_MMAP_THRESHOLD)
+    ok &= mallopt(m_trim_threshold, SYNTH_MALLOC_TRIM_THRESHOLD)
     return bool(ok)
 
 
@@ -212,7 +241,7 @@ def _finish(out: np.ndarray, normalize: bool) -> np.ndarray:
         if peak > 0:
             out *= np.float32(defaults.RENDER_PEAK / peak)
         return out
-    knee = defaults.SYNTH_LIMITER_KNEE
+    knee = SYNTH_LIMITER_KNEE
     if peak > knee:
         # Soft knee: untouched below `knee`, bends towards (never reaching) 1.0 above it.
         mag = np.abs(out)
@@ -228,8 +257,8 @@ def _finish(out: np.ndarray, normalize: bool) -> np.ndarray:
 def _env_blocks(env: Envelope, t_edges: np.ndarray, gate: float, amp: bool = False) -> np.ndarray:
     """An ADSR evaluated at block edges and interpolated to (B, L)."""
     level = dsp.adsr(t_edges, gate, env.attack, env.decay, env.sustain, env.release,
-                     defaults.SYNTH_MIN_ATTACK if amp else 0.0,
-                     defaults.SYNTH_MIN_RELEASE if amp else 0.0)
+                     SYNTH_MIN_ATTACK if amp else 0.0,
+                     SYNTH_MIN_RELEASE if amp else 0.0)
     return dsp.interp_blocks(level)
 
 
@@ -270,7 +299,7 @@ def _render_voice(voice: Voice, plan: _VoicePlan, n: int, sr: int,
     if voice.pitch_env.amount_semitones:
         pitch += voice.pitch_env.amount_semitones * np.exp(-t_mid / voice.pitch_env.decay)
     if plan.glide_from is not None:
-        tau = voice.glide / defaults.SYNTH_GLIDE_TIME_CONSTANTS
+        tau = voice.glide / SYNTH_GLIDE_TIME_CONSTANTS
         pitch += (plan.glide_from - note.pitch) * np.exp(-t_mid / tau)
     vib = _lfo(voice, "pitch", t_mid)
     if vib is not None:
@@ -287,13 +316,13 @@ def _render_voice(voice: Voice, plan: _VoicePlan, n: int, sr: int,
 
     amp = _env_blocks(voice.amp_env, t_edges, plan.gate, amp=True)
     if plan.cut is not None:
-        fade = np.clip((plan.cut + defaults.SYNTH_MONO_FADE - t_edges) / defaults.SYNTH_MONO_FADE,
+        fade = np.clip((plan.cut + SYNTH_MONO_FADE - t_edges) / SYNTH_MONO_FADE,
                        0.0, 1.0)
         amp = amp * dsp.interp_blocks(fade)
     trem = _tremolo(voice, t_edges)
     if trem is not None:
         amp = amp * dsp.interp_blocks(trem)
-    gain = defaults.SYNTH_VOICE_GAIN * (1.0 - voice.velocity_amp
+    gain = SYNTH_VOICE_GAIN * (1.0 - voice.velocity_amp
                                         + voice.velocity_amp * note.velocity / 127.0)
     x *= amp
     x *= np.float32(gain)
@@ -306,7 +335,7 @@ def _sources(voice: Voice, plan: _VoicePlan, inc: np.ndarray, t_mid: np.ndarray,
     """Oscillators + sub + FM mixed into (B, L), and the sum of their levels."""
     x = np.zeros((blocks, L), dtype=np.float32)
     level = 0.0
-    nyquist_inc = defaults.SYNTH_FILTER_MAX_FRACTION
+    nyquist_inc = SYNTH_FILTER_MAX_FRACTION
     master = None
     pwm = _lfo(voice, "pulse_width", t_mid)
     for osc in voice.oscillators:
@@ -353,7 +382,7 @@ def _oscillator(osc: Oscillator, inc: np.ndarray, pwm: np.ndarray | None,
     starts = (np.arange(count) * 0.6180339887) % 1.0
     out = None
     for ratio, start in zip(ratios, starts, strict=True):
-        phase = dsp.Phase(inc, float(ratio), float(start), defaults.SYNTH_FILTER_MAX_FRACTION)
+        phase = dsp.Phase(inc, float(ratio), float(start), SYNTH_FILTER_MAX_FRACTION)
         if osc.wave == "saw":
             y = dsp.saw_wave(phase)
         elif osc.wave == "square":
@@ -366,6 +395,7 @@ def _oscillator(osc: Oscillator, inc: np.ndarray, pwm: np.ndarray | None,
             out = y
         else:
             out += y
+    assert out is not None  # a preset has at least one oscillator (preset validation)
     return out
 
 
@@ -410,7 +440,7 @@ def _fm(fm: FM, plan: _VoicePlan, inc: np.ndarray, t_edges: np.ndarray, sr: int)
     for i in reversed(range(len(fm.operators))):
         op = fm.operators[i]
         op_inc = np.clip(inc * op.ratio + op.detune_hz / sr, 0.0,
-                         defaults.SYNTH_FILTER_MAX_FRACTION)
+                         SYNTH_FILTER_MAX_FRACTION)
         theta = dsp.Phase(op_inc).centred(consume=True)
         theta += 1.0
         theta *= np.float32(np.pi)  # 2 pi x phase
@@ -420,7 +450,7 @@ def _fm(fm: FM, plan: _VoicePlan, inc: np.ndarray, t_edges: np.ndarray, sr: int)
         env = _env_blocks(op.envelope, t_edges, plan.gate)
         scale = op.level if i not in carriers else min(op.level, 1.0)
         outs[i] = y * env * np.float32(scale)
-    return sum(outs[c] for c in carriers) / np.float32(len(carriers))
+    return np.asarray(sum(outs[c] for c in carriers) / np.float32(len(carriers)))
 
 
 def _feedback_sine(theta: np.ndarray, feedback: float) -> np.ndarray:
@@ -428,9 +458,9 @@ def _feedback_sine(theta: np.ndarray, feedback: float) -> np.ndarray:
 
     This is Kepler's equation, solved by Newton's method from Danby's starting point.
     """
-    b = np.float32(feedback * defaults.SYNTH_FM_FEEDBACK_MAX)
+    b = np.float32(feedback * SYNTH_FM_FEEDBACK_MAX)
     phi = theta + np.float32(0.85) * b * np.sign(np.sin(theta))
-    for _ in range(defaults.SYNTH_FM_FEEDBACK_ITERATIONS):
+    for _ in range(SYNTH_FM_FEEDBACK_ITERATIONS):
         phi -= (phi - b * np.sin(phi) - theta) / (1.0 - b * np.cos(phi))
     return np.sin(phi)
 
@@ -450,7 +480,7 @@ def _filter(voice: Voice, plan: _VoicePlan, x: np.ndarray, t_mid: np.ndarray, sr
     if wobble is not None:
         octaves += wobble
     cutoff = np.clip(flt.cutoff_hz * np.exp2(octaves), 20.0,
-                     defaults.SYNTH_FILTER_MAX_FRACTION * sr)
+                     SYNTH_FILTER_MAX_FRACTION * sr)
     q = dsp.resonance_q(flt.resonance)
     if flt.slope_db == 24:
         x = dsp.biquad_tv(x, flt.type, cutoff, 0.5412, sr)

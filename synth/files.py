@@ -14,7 +14,9 @@ import numpy as np
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth.bank import bank_digest, factory_bank, get_preset, presets, split_of
+from cir.synth.constants import BANK_VERSION
 from cir.synth.notes import Note
 from cir.synth.preset import Preset, load_preset
 
@@ -74,7 +76,7 @@ def render_to_wav(
     from cir.synth.engine import render
 
     preset = resolve_preset(id_or_path)
-    held = defaults.NOTE_SECONDS[preset.family] if seconds is None else seconds
+    held = FAMILY_SPECS[preset.family].note_seconds if seconds is None else seconds
     if not held > 0:
         raise SynthFileError(f"--seconds {held} must be a positive number of seconds")
     audio = render(preset, phrase(pitches, velocity, held, sequence), sample_rate=sample_rate)
@@ -108,7 +110,7 @@ def export_bank(
         if progress is not None:
             progress(i, len(chosen))
     index = {
-        "bank_version": defaults.BANK_VERSION,
+        "bank_version": BANK_VERSION,
         "bank_digest": bank_digest(),
         "bank_size": len(factory_bank()),
         "presets": [{**_row(p), "file": f"{p.id}.json"} for p in chosen],

@@ -373,7 +373,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise PresetError(f"{path}: expected an object, got {json.dumps(value)}")
         return {str(k): _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, path)
     if hint is bool:
         if not isinstance(value, bool):

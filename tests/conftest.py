@@ -19,7 +19,7 @@ REQUIRE_ALL_ENV = "CIR_REQUIRE_ALL"
 
 # The package's own folders: nothing may be written there at run time (cir.paths decides).
 PACKAGE_DIRS = ("cir", "synth", "encoder", "presets_db", "daemon", "plugin_bridge",
-                "benchmarks", "training")
+                "benchmarks", "training", "evaluation", "tools")
 
 
 def _package_files() -> set[Path]:

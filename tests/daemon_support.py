@@ -18,8 +18,8 @@ from pathlib import Path
 
 import zmq
 
-from cir.benchmarks.latency import synthetic_catalogue
-from cir.daemon.server import Server
+from cir.benchmarks.workload import synthetic_catalogue
+from cir.daemon.server import Server, ServerConfig
 from cir.protocol.keys import UserKeys, load_keys
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,14 +49,17 @@ def synthetic_db(directory: Path, size: int = 30) -> Path:
 
 
 @contextlib.contextmanager
-def serve(directory: Path, **options) -> Iterator[tuple[Server, str]]:
-    """A Server in a thread on an ipc endpoint in `directory`; stopped and joined at exit."""
+def serve(directory: Path, observer=None, extensions=(), **options
+          ) -> Iterator[tuple[Server, str]]:
+    """A Server in a thread on an ipc endpoint in `directory`; stopped and joined at exit.
+    `options`: ServerConfig fields; `observer` sees each valid match request."""
     endpoint = f"ipc://{directory / 'd.sock'}"
     options.setdefault("catalogue_path", directory / "catalogue.db")
     options.setdefault("embedder", mfcc())
     options.setdefault("lock_path", directory / "daemon.lock")
     options.setdefault("warm_up", False)
-    server = Server(endpoints=[endpoint], **options)
+    server = Server(ServerConfig(endpoints=[endpoint], **options), extensions)
+    server.observer = observer
     thread = server.serve_in_thread()
     try:
         yield server, endpoint
@@ -103,20 +106,22 @@ def spawn_daemon(
     """A daemon subprocess (main thread: real signal handlers) on `directory`/d.sock.
 
     `observer` is Python source for the observer callable (sees each valid match request);
-    `server_args` more keyword arguments of Server, as source ("memory_headroom=10**8").
+    `server_args` more ServerConfig fields, as source ("memory_headroom=10**8").
     """
     code = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from cir.daemon.server import Server
+        from cir.daemon.server import Server, ServerConfig
         from cir.daemon.logs import setup_logging
         from cir.encoder.baseline import MFCCEmbedder
         setup_logging(Path({str(directory / 'daemon.log')!r}))
         {extra}
-        server = Server(endpoints=[{f'ipc://{directory / "d.sock"}'!r}],
-                        catalogue_path={str(directory / 'catalogue.db')!r},
-                        embedder=MFCCEmbedder(), lock_path={str(directory / 'daemon.lock')!r},
-                        observer={observer}, warm_up=False, {server_args})
+        server = Server(ServerConfig(
+            endpoints=[{f'ipc://{directory / "d.sock"}'!r}],
+            catalogue_path={str(directory / 'catalogue.db')!r},
+            embedder=MFCCEmbedder(), lock_path={str(directory / 'daemon.lock')!r},
+            warm_up=False, {server_args}))
+        server.observer = {observer}
         sys.exit(0 if server.run() >= 0 else 1)
     """)
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -130,7 +135,7 @@ def match_while_daemon_is_killed(directory: Path, **client_options) -> dict:
     import signal
     import threading
 
-    from cir.benchmarks.latency import query_loop
+    from cir.benchmarks.workload import query_loop
     from cir.protocol.client import Client, DaemonUnavailableError, is_running
 
     synthetic_db(directory, size=6)

@@ -18,11 +18,13 @@ import pytest
 # cir.* modules that are not listed here (defaults, errors, families, paths, protocol) are the
 # ground floor; the CLI is the top and nothing imports it.
 LAYERS: list[tuple[str, ...]] = [
-    ("cir.defaults", "cir.errors", "cir.families", "cir.paths", "cir.audio", "cir.protocol"),
+    ("cir.defaults", "cir.errors", "cir.families", "cir.paths", "cir.audio", "cir.query",
+     "cir.protocol"),
     ("cir.synth",),
     ("cir.encoder",),
     ("cir.presets_db",),
-    ("cir.training", "cir.daemon", "cir.plugin_bridge"),
+    ("cir.matching",),
+    ("cir.training", "cir.evaluation", "cir.daemon", "cir.plugin_bridge"),
     ("cir.app", "cir.benchmarks", "cir.api"),
     ("cir.cli", "cir.__main__"),
 ]
@@ -34,7 +36,7 @@ def _package_dirs() -> dict[str, Path]:
     """Each subpackage's source folder, as the installed package maps it."""
     dirs = {}
     for name in ("cir", "cir.synth", "cir.presets_db", "cir.encoder", "cir.daemon",
-                 "cir.plugin_bridge", "cir.benchmarks", "cir.training"):
+                 "cir.plugin_bridge", "cir.benchmarks", "cir.training", "cir.evaluation"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.submodule_search_locations:
             dirs[name] = Path(next(iter(spec.submodule_search_locations)))
@@ -105,7 +107,7 @@ def graph() -> dict[str, set[str]]:
 
 def test_the_graph_is_read(graph):
     assert "cir.daemon.server" in graph and "cir.synth.engine" in graph
-    assert "cir.daemon.matcher" in graph["cir.daemon.server"]
+    assert "cir.matching.core" in graph["cir.daemon.server"]
 
 
 def test_no_upward_imports(graph):
@@ -121,6 +123,19 @@ def test_no_upward_imports(graph):
 def test_nothing_imports_the_cli(graph):
     users = sorted(a for a, t in graph.items() for b in t
                    if b.startswith("cir.cli") and not a.startswith(("cir.cli", "cir.__main__")))
+    assert users == []
+
+
+def test_the_package_imports_no_development_tool():
+    # tools/ (probes, the reliability suite, benchmarks a user does not run) is not in the wheel.
+    users = sorted(
+        name for name, path in _modules().items()
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if (isinstance(node, ast.Import)
+            and any(a.name.split(".")[0] == "tools" for a in node.names))
+        or (isinstance(node, ast.ImportFrom) and node.level == 0
+            and (node.module or "").split(".")[0] == "tools")
+    )
     assert users == []
 
 
@@ -171,12 +186,51 @@ def test_the_daemon_hot_path_imports_no_training(graph):
         if m not in seen:
             seen.add(m)
             todo.extend(graph.get(m, ()))
-    assert sorted(m for m in seen if m.startswith(("cir.training", "cir.cli"))) == []
+    assert sorted(m for m in seen
+                  if m.startswith(("cir.training", "cir.evaluation", "cir.cli"))) == []
 
 
 def test_loading_the_shipped_embedder_imports_no_training_code():
     # What the daemon and the catalogue load at run time, checked in a fresh interpreter.
     code = ("import sys; from cir.encoder.embed import load_embedder; load_embedder();"
-            "print(sorted(m for m in sys.modules if m.startswith(('cir.training', 'cir.cli'))))")
+            "print(sorted(m for m in sys.modules"
+            " if m.startswith(('cir.training', 'cir.evaluation', 'cir.cli'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_in_process_matching_does_not_touch_the_protocol(graph):
+    # The matching core sits below the daemon; only the daemon's socket (and the client the
+    # app uses to ask a running daemon) speaks protocol v1.
+    core = sorted(b for a, t in graph.items() if a.startswith("cir.matching") for b in t
+                  if b.startswith("cir.protocol"))
+    assert core == []
+    root = Path(__file__).resolve().parents[1]
+    for path in [*sorted((root / "cir" / "app").glob("*.py")), root / "cir" / "api.py"]:
+        for word in ("encode_match", "decode_reply", ".respond("):
+            assert word not in path.read_text(), f"{path.name} uses {word}"
+
+
+def test_the_server_takes_one_config():
+    import inspect
+
+    from cir.daemon.server import Server
+
+    assert list(inspect.signature(Server.__init__).parameters) == [
+        "self", "config", "extensions"]
+
+
+def test_the_wheel_ships_the_weights_that_run_and_no_tool():
+    import tomllib
+
+    from cir import defaults
+    from cir.encoder.embed import WEIGHTS_DIR
+
+    root = Path(__file__).resolve().parents[1]
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert not any(p == "tools" or p.startswith("tools.") for p in setup["packages"])
+    assert all(not folder.startswith("tools") for folder in setup["package-dir"].values())
+    # encoder/weights is package data: only the shipped pair lives there.
+    shipped = {defaults.ENCODER_WEIGHTS_NAME, defaults.ENCODER_HEADS_WEIGHTS_NAME}
+    assert {p.stem for p in WEIGHTS_DIR.glob("*.pt")} == shipped
+    assert sum(p.stat().st_size for p in WEIGHTS_DIR.glob("*.pt")) <= 15_000_000

@@ -20,6 +20,7 @@ from conftest import REPO
 
 from cir import defaults
 from cir.cli import cli
+from cir.paths import RUNTIME_DIR_ENV
 
 SR = 44_100
 TIM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
@@ -87,7 +88,7 @@ def test_first_run_start_says_how_to_fill_then_reload_status_and_open(tmp_path):
     env = {
         defaults.ENDPOINT_ENV: f"ipc://{tmp_path / 'd.sock'}",
         defaults.WEB_PORT_ENV: "0",
-        defaults.RUNTIME_DIR_ENV: str(tmp_path / "run"),
+        RUNTIME_DIR_ENV: str(tmp_path / "run"),
     }
     db = tmp_path / "fresh.db"
     start = cir("daemon", "start", "--db", str(db), "--embedder", "mfcc80", env=env)
@@ -254,7 +255,7 @@ def test_left_out_entries_are_listed_on_request(tmp_path):
 
 def test_no_platformdirs_warning_without_xdg_runtime_dir(tmp_path):
     env = {k: v for k, v in os.environ.items()
-           if k not in ("XDG_RUNTIME_DIR", defaults.RUNTIME_DIR_ENV, defaults.ENDPOINT_ENV)}
+           if k not in ("XDG_RUNTIME_DIR", RUNTIME_DIR_ENV, defaults.ENDPOINT_ENV)}
     run = subprocess.run([sys.executable, "-m", "cir", "daemon", "status"], env={
         **env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
     # (A daemon of this user may answer at the fallback runtime dir; either way, no warning.)

@@ -22,10 +22,10 @@ from daemon_support import (
     wait_until,
 )
 
-from cir.benchmarks.latency import query_loop, synthetic_catalogue
+from cir.benchmarks.workload import query_loop, synthetic_catalogue
 from cir.daemon.errors import AlreadyRunningError
 from cir.daemon.lock import InstanceLock, is_locked, read_pid
-from cir.daemon.server import Server
+from cir.daemon.server import Server, ServerConfig
 from cir.protocol.client import Client, DaemonUnavailableError, RequestRefusedError
 
 
@@ -61,8 +61,9 @@ def test_lock_of_a_killed_process_is_free(tmp_path):
 
 def test_second_server_on_the_same_lock_refuses_to_start():
     with short_dir() as d, serve(d) as (server, _):
-        other = Server(endpoints=[f"ipc://{d / 'other.sock'}"], catalogue_path=d / "c.db",
-                       embedder=mfcc(), lock_path=server.lock_path, warm_up=False)
+        other = Server(ServerConfig(endpoints=[f"ipc://{d / 'other.sock'}"],
+                                    catalogue_path=d / "c.db", embedder=mfcc(),
+                                    lock_path=server.lock_path, warm_up=False))
         with pytest.raises(AlreadyRunningError):
             other.run()
 
@@ -72,8 +73,9 @@ def test_second_server_on_the_same_lock_refuses_to_start():
 
 def test_max_requests_and_idle_exits():
     with short_dir() as d:
-        server = Server(endpoints=[f"ipc://{d / 'd.sock'}"], catalogue_path=d / "c.db",
-                        embedder=mfcc(), lock_path=d / "l", max_requests=3, warm_up=False)
+        server = Server(ServerConfig(endpoints=[f"ipc://{d / 'd.sock'}"],
+                                     catalogue_path=d / "c.db", embedder=mfcc(),
+                                     lock_path=d / "l", max_requests=3, warm_up=False))
         thread = server.serve_in_thread()
         with Client(f"ipc://{d / 'd.sock'}", timeout_ms=5000) as client:
             for _ in range(3):
@@ -82,8 +84,9 @@ def test_max_requests_and_idle_exits():
         assert not thread.is_alive() and server.requests_served == 3
         assert not (d / "d.sock").exists() and not is_locked(d / "l")
 
-        idle = Server(endpoints=[f"ipc://{d / 'i.sock'}"], catalogue_path=d / "c.db",
-                      embedder=mfcc(), lock_path=d / "l", idle_timeout=0.3, warm_up=False)
+        idle = Server(ServerConfig(endpoints=[f"ipc://{d / 'i.sock'}"],
+                                   catalogue_path=d / "c.db", embedder=mfcc(),
+                                   lock_path=d / "l", idle_timeout=0.3, warm_up=False))
         thread = idle.serve_in_thread()
         thread.join(10)
         assert not thread.is_alive() and idle.requests_served == 0
@@ -265,8 +268,8 @@ def test_every_command_has_help_with_an_example(args):
 def test_matcher_ranks_each_family_with_its_own_head_vector():
     from daemon_support import tiny_heads_checkpoint
 
-    from cir.daemon.preprocess import prepare
     from cir.encoder.embed import load_embedder
+    from cir.matching.prepare import prepare
 
     with short_dir() as d:
         embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt")))
@@ -295,8 +298,8 @@ def test_matcher_ranks_each_family_with_its_own_head_vector():
 def test_reply_says_presence_per_family_when_the_heads_have_a_presence_head():
     from daemon_support import tiny_heads_checkpoint
 
-    from cir.daemon.preprocess import prepare
     from cir.encoder.embed import load_embedder
+    from cir.matching.prepare import prepare
 
     with short_dir() as d:
         embedder = load_embedder(str(tiny_heads_checkpoint(d / "heads.pt", presence=True)))

@@ -32,9 +32,9 @@ from daemon_support import (
 )
 
 from cir import defaults, paths, protocol
-from cir.benchmarks.latency import query_loop
-from cir.benchmarks.reliability import start_churn
+from cir.benchmarks.workload import query_loop
 from cir.protocol.client import Client, DaemonUnavailableError, RequestRefusedError, is_running
+from tools.reliability.suite import start_churn
 
 
 def ask(raw: Raw, frames: list[bytes], timeout_ms: int = 10_000) -> dict | None:
@@ -318,7 +318,7 @@ def shipped_embedder():
 
 @pytest.mark.parametrize("frames", [1, 100, 1000])
 def test_short_clips_are_matched_with_the_shipped_encoder(frames, shipped_embedder):
-    from cir.benchmarks.latency import synthetic_catalogue
+    from cir.benchmarks.workload import synthetic_catalogue
 
     rng = np.random.default_rng(frames)
     clip = (0.3 * rng.standard_normal((frames, 2))).astype(np.float32)
@@ -352,10 +352,11 @@ def test_ipc_directory_is_private_even_when_it_existed(monkeypatch, tmp_path):
     monkeypatch.delenv("CIR_RUNTIME_DIR", raising=False)
     with short_dir() as d:
         synthetic_db(d, size=3)
-        from cir.daemon.server import Server
+        from cir.daemon.server import Server, ServerConfig
 
-        server = Server(endpoints=[protocol.ipc_endpoint()], catalogue_path=d / "catalogue.db",
-                        embedder=mfcc(), warm_up=False, max_requests=1)
+        server = Server(ServerConfig(endpoints=[protocol.ipc_endpoint()],
+                                     catalogue_path=d / "catalogue.db", embedder=mfcc(),
+                                     warm_up=False, max_requests=1))
         thread = server.serve_in_thread()
         try:
             assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
@@ -473,7 +474,7 @@ def test_client_of_a_daemon_killed_mid_request_fails_fast_with_default_timeouts(
 
 
 def test_a_k_100_reply_fits():
-    from cir.benchmarks.latency import synthetic_catalogue
+    from cir.benchmarks.workload import synthetic_catalogue
 
     with short_dir() as d:
         synthetic_catalogue(d / "catalogue.db", 330, mfcc())

@@ -15,8 +15,8 @@ import zmq
 from daemon_support import Impostor, Raw, mfcc, serve, short_dir, synthetic_db
 
 from cir import protocol
-from cir.benchmarks.latency import query_loop
-from cir.daemon.server import Server
+from cir.benchmarks.workload import query_loop
+from cir.daemon.server import Server, ServerConfig
 from cir.protocol.client import (
     Client,
     DaemonUnavailableError,
@@ -64,9 +64,10 @@ def test_a_key_file_others_can_read_is_refused_by_daemon_and_client(tmp_path):
     with pytest.raises(KeyFileError, match="chmod 600"):
         load_keys(tmp_path / "k.key")
     with short_dir() as d:
-        server = Server(endpoints=[f"ipc://{d / 'd.sock'}"], catalogue_path=d / "c.db",
-                        embedder=mfcc(), lock_path=d / "l", warm_up=False,
-                        key_file=tmp_path / "k.key")
+        server = Server(ServerConfig(endpoints=[f"ipc://{d / 'd.sock'}"],
+                                     catalogue_path=d / "c.db", embedder=mfcc(),
+                                     lock_path=d / "l", warm_up=False,
+                                     key_file=tmp_path / "k.key"))
         with pytest.raises(KeyFileError, match="chmod 600"):
             server.run()
     (tmp_path / "k.key").chmod(0o600)
@@ -90,8 +91,8 @@ def test_clients_without_the_users_key_are_refused_before_any_command(kind):
         synthetic_db(d, size=3)
         endpoint = (f"ipc://{d / 'd.sock'}" if kind == "ipc"
                     else f"tcp://127.0.0.1:{free_port()}")
-        server = Server(endpoints=[endpoint], catalogue_path=d / "catalogue.db",
-                        embedder=mfcc(), lock_path=d / "l", warm_up=False)
+        server = Server(ServerConfig(endpoints=[endpoint], catalogue_path=d / "catalogue.db",
+                                     embedder=mfcc(), lock_path=d / "l", warm_up=False))
         thread = server.serve_in_thread()
         try:
             user = load_keys()
@@ -164,8 +165,8 @@ def test_another_users_ipc_socket_is_not_used(tmp_path):
         squatter.bind(str(path))
         squatter.listen()
         try:
-            server = Server(endpoints=[f"ipc://{path}"], catalogue_path=d / "c.db",
-                            embedder=mfcc(), lock_path=d / "l", warm_up=False)
+            server = Server(ServerConfig(endpoints=[f"ipc://{path}"], catalogue_path=d / "c.db",
+                                         embedder=mfcc(), lock_path=d / "l", warm_up=False))
             from cir.daemon.errors import DaemonError
 
             with pytest.raises(DaemonError, match="another process listens"):
@@ -181,7 +182,7 @@ def test_another_users_ipc_socket_is_not_used(tmp_path):
 
 @pytest.mark.slow
 def test_another_local_user_can_neither_query_stop_nor_overhear(tmp_path):
-    from cir.benchmarks.reliability import other_user
+    from tools.reliability.suite import other_user
 
     result = other_user(tmp_path)
     if "skipped" in result:

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from daemon_support import serve, short_dir
 
 from cir import defaults
-from cir.app.demo import bank_test_presets, ensure_catalogue, render_loop
+from cir.app.demo import DEMO_SECONDS, bank_test_presets, ensure_catalogue, render_loop
 from cir.app.match import load_audio
 from cir.cli import cli
-from cir.families import MIX_FAMILIES
+from cir.families import FAMILY_SPECS, MIX_FAMILIES
 from cir.protocol.client import Client
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def test_demo_command_end_to_end(catalogue, embedder, tmp_path):
         assert (rank is None and truth not in ids) or ids[rank - 1] == truth
     audio, rate = load_audio(report["loop"])
     assert rate == defaults.RENDER_SAMPLE_RATE
-    assert audio.shape == (int(defaults.DEMO_SECONDS * rate), 2)
+    assert audio.shape == (int(DEMO_SECONDS * rate), 2)
     if embedder.name != "mfcc80":
         # The trained encoder must find every preset of the loop in its top 5.
         assert all(report["ranks"][f] is not None for f in MIX_FAMILIES), report["ranks"]
@@ -78,9 +78,9 @@ def test_single_preset_queries_find_their_preset_in_the_top_5(catalogue, embedde
             for record in rng.choice(records, size=3, replace=False):
                 instrument = BuiltinInstrument(bank.get_preset(record.key))
                 shift = 2 if embedder.name != "mfcc80" else 0
-                note = Note(pitch=defaults.CANONICAL_PITCH[family] + shift, velocity=80,
-                            start=0.0, duration=0.7 * defaults.NOTE_SECONDS[family])
-                audio = instrument.render([note], defaults.CLIP_SECONDS[family], 44100)
+                note = Note(pitch=FAMILY_SPECS[family].canonical_pitch + shift, velocity=80,
+                            start=0.0, duration=0.7 * FAMILY_SPECS[family].note_seconds)
+                audio = instrument.render([note], FAMILY_SPECS[family].clip_seconds, 44100)
                 reply = client.match(audio, 44100, k=5, families=[family])
                 if record.id not in [h["preset_id"] for h in reply["results"][family]]:
                     misses.append(record.key)

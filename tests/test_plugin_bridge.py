@@ -107,18 +107,17 @@ def load_bridge(monkeypatch, endpoint: str, timeout_ms: int = 15_000):
 @pytest.fixture
 def daemon(tmp_path):
     """The real daemon on a loopback port with a small synthetic catalogue; records requests."""
-    from cir.benchmarks.latency import synthetic_catalogue
-    from cir.daemon.server import Server
+    from cir.benchmarks.workload import synthetic_catalogue
+    from cir.daemon.server import Server, ServerConfig
     from cir.encoder.embed import load_embedder
 
     embedder = load_embedder("mfcc80")
     catalogue = synthetic_catalogue(tmp_path / "catalogue.db", 30, embedder)
     received: list[tuple[dict, np.ndarray]] = []
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    server = Server(
-        [endpoint], catalogue, embedder, observer=lambda h, a: received.append((h, a.copy())),
-        lock_path=tmp_path / "daemon.lock", warm_up=False,
-    )
+    server = Server(ServerConfig([endpoint], catalogue, embedder,
+                                 lock_path=tmp_path / "daemon.lock", warm_up=False))
+    server.observer = lambda h, a: received.append((h, a.copy()))
     thread = server.serve_in_thread()
     yield endpoint, received
     server.stop()

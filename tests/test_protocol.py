@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from cir import defaults, paths, protocol
-from cir.daemon.preprocess import downmix, peak_dbfs, prepare, resample
-from cir.protocol import ProtocolError
+from cir.matching.prepare import downmix, peak_dbfs, prepare, resample
+from cir.protocol import DAEMON_TCP_PORT, ProtocolError
 
 
 def sine(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:
@@ -149,7 +149,7 @@ def test_limits_are_consistent():
 
 def test_endpoints(monkeypatch, tmp_path):
     monkeypatch.delenv(defaults.ENDPOINT_ENV, raising=False)
-    assert protocol.client_endpoint() == f"tcp://127.0.0.1:{defaults.DAEMON_TCP_PORT}"
+    assert protocol.client_endpoint() == f"tcp://127.0.0.1:{DAEMON_TCP_PORT}"
     assert protocol.daemon_endpoints()[0] == protocol.tcp_endpoint()
     assert protocol.ipc_endpoint().endswith("/cir/daemon.sock")
     sock = paths.runtime_dir() / "daemon.sock"

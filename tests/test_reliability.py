@@ -1,11 +1,11 @@
-"""The reliability suite's short form (benchmarks/reliability.py; `make reliability` runs the
+"""The reliability suite's short form (tools/reliability/; `make reliability` runs the
 full one and writes docs/RELIABILITY.md): the same code, fewer cases."""
 
 from __future__ import annotations
 
 import pytest
 
-from cir.benchmarks import reliability
+from tools.reliability import suite as reliability
 
 
 @pytest.mark.slow

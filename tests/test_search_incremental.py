@@ -6,9 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cir import defaults
 from cir.presets_db.catalogue import Catalogue, PresetResult
-from cir.presets_db.search import ExactIndex, HnswIndex, index_folder, load_index
+from cir.presets_db.search import (
+    HNSW_MAX_REMOVED_FRACTION,
+    ExactIndex,
+    HnswIndex,
+    index_folder,
+    load_index,
+)
 
 VERSION = "test-v1"
 DIM = 24
@@ -118,7 +123,7 @@ def test_rebuilt_when_missing_corrupt_or_too_many_removed(catalogue):
     _same_as_exact(catalogue, index, rng)
 
     # Removing more than HNSW_MAX_REMOVED_FRACTION of the entries rebuilds.
-    share = int(200 * defaults.HNSW_MAX_REMOVED_FRACTION) + 10
+    share = int(200 * HNSW_MAX_REMOVED_FRACTION) + 10
     catalogue.delete_presets([r.id for r in catalogue.presets()][:share])
     index = load_index(catalogue, VERSION, exact_max=10)
     assert index.origin == "built" and index.removed == 0

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cir import protocol
 from cir.cli import cli
 from cir.presets_db import shared_server
 from cir.presets_db.catalogue import Catalogue, PresetResult
@@ -153,48 +152,46 @@ def test_unreachable_or_empty_server_says_so(tmp_path):
     assert out.exit_code == 2 and "local catalogue file" in out.output
 
 
-def _match(server_obj, k: int = 3) -> dict:
+def _match(matcher, k: int = 3):
     audio = (0.1 * np.random.default_rng(0).standard_normal(22_050)).astype(np.float32)
-    return protocol.decode_reply(server_obj.respond(protocol.encode_match(audio, 22_050, k=k)))
+    return matcher.match(audio, 22_050, k=k)
 
 
 @pytest.mark.slow
-def test_daemon_serves_a_shared_catalogue_and_keeps_serving_while_it_is_down(tmp_path):
+def test_the_matcher_serves_a_shared_catalogue_and_keeps_serving_while_it_is_down(tmp_path):
+    # The daemon's matching core on a shared catalogue (the socket around it is the same for
+    # every catalogue: tests/test_daemon.py).
     from daemon_support import mfcc, synthetic_db
 
-    from cir.daemon.server import Server
+    from cir.matching.core import Matcher, read_query
+    from cir.query import QueryError
 
     local = synthetic_db(tmp_path, size=60)
     with pg_server() as info:
         with Catalogue.open(local) as cat:
             push(cat, info.url)
             local_index = load_index(cat, mfcc().version)
-        daemon = Server(endpoints=[], catalogue_path=info.url, embedder=mfcc(),
-                        use_lock=False, warm_up=False).load()
-        try:
-            assert daemon.matcher.size == 60
-            assert "***" in daemon.status()["catalogue_path"]
-            reply = _match(daemon)
-            assert reply["ok"], reply
-            for family, hits in reply["results"].items():
-                assert hits and all(h["family"] == family for h in hits)
-            # Same ids as the local catalogue for the daemon's own query vector.
-            reading = daemon.matcher.embed(np.zeros(100, np.float32) + 0.01, ("bass",))
-            vector = reading.vectors["bass"]
-            remote = daemon.matcher._index.search(vector, "bass", 3)
+        with Matcher(info.url, mfcc()) as matcher:
+            assert matcher.size == 60
+            assert "***" in matcher.index.catalogue_name
+            result = _match(matcher)
+            assert result.results
+            for family, hits in result.results.items():
+                assert hits and all(h.family == family for h in hits)
+            # Same ids as the local catalogue for the matcher's own query vector.
+            vector = read_query(matcher.embedder, np.zeros(100, np.float32) + 0.01,
+                                ("bass",)).vectors["bass"]
+            remote = matcher.index._index.search(vector, "bass", 3)
             assert [h.preset_id for h in remote] == \
                 [h.preset_id for h in local_index.search(vector, "bass", 3)]
 
             shared_server.stop(info.folder)
-            down = _match(daemon)
-            assert not down["ok"] and down["error"]["code"] == "no_catalogue"
-            assert "shared catalogue" in down["error"]["message"]
-            assert protocol.decode_reply(daemon.respond(protocol.encode_request("ping")))["ok"]
+            with pytest.raises(QueryError, match="shared catalogue") as down:
+                _match(matcher)
+            assert down.value.code == "no_catalogue"
 
             shared_server.start(info.folder, port=info.port)
-            assert _match(daemon)["ok"]  # back without a restart
-        finally:
-            daemon.matcher.close()
+            assert _match(matcher).results  # back without a restart
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cir import defaults
-from cir.families import FAMILIES, UnknownFamilyError
+from cir.families import FAMILIES, FAMILY_SPECS, UnknownFamilyError
 from cir.synth.bank import (
     UnknownPresetError,
     UnknownSplitError,
@@ -25,6 +25,8 @@ from cir.synth.bank import (
     stem_of,
 )
 from cir.synth.calibrate import (
+    BANK_LEVEL_DBFS,
+    BANK_SIBLING_MIN_DB,
     loudness_db,
     render_canonical,
     sibling_distance_db,
@@ -144,14 +146,14 @@ def test_siblings_sound_different_from_their_parent_on_the_canonical_note():
     siblings = [p for p in factory_bank() if "sibling" in p.tags]
     for p in siblings[::20]:
         parent = get_preset(next(t for t in p.tags if t.startswith("parent:")).split(":", 1)[1])
-        assert sibling_distance_db(parent, p) >= defaults.BANK_SIBLING_MIN_DB, p.id
+        assert sibling_distance_db(parent, p) >= BANK_SIBLING_MIN_DB, p.id
 
 
 def test_the_sibling_check_finds_twins():
     p = factory_bank()[0]
     assert sibling_distance_db(p, p) == 0.0 and sibling_too_close(p, p)
     other = get_preset("percussion-0002")
-    assert sibling_distance_db(p, other) > defaults.BANK_SIBLING_MIN_DB
+    assert sibling_distance_db(p, other) > BANK_SIBLING_MIN_DB
 
 
 @pytest.mark.slow
@@ -218,7 +220,7 @@ def test_families_play_in_their_registers():
         for p in _sample(family, 12):
             audio = render(
                 p,
-                [Note(defaults.CANONICAL_PITCH[family], 100, 0.0, 0.8)],
+                [Note(FAMILY_SPECS[family].canonical_pitch, 100, 0.0, 0.8)],
                 sample_rate=SR,
                 seconds=1.0,
             )
@@ -257,4 +259,4 @@ def test_levels_are_sane_across_kinds():
     assert quietest > -40, min(levels, key=levels.get)
     assert loudest < 0.5
     median = float(np.median(list(levels.values())))
-    assert abs(median - defaults.BANK_LEVEL_DBFS) < 4
+    assert abs(median - BANK_LEVEL_DBFS) < 4

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from cir.encoder.mix_heads import read_heads
+from cir.evaluation import harness
 from cir.families import FAMILIES
-from cir.training import evaluate
 from cir.training.config import FamilyHeadsTrainConfig, TrainConfigError
 from cir.training.family_heads import (
     make_mix_batch,
@@ -47,18 +47,18 @@ def test_family_heads_config_is_strict():
 
 
 def test_mix5_queries_play_two_to_five_families_in_family_order():
-    sources, held_out = evaluate.builtin_catalogue(FAMILIES, per_family=3)
-    qs = evaluate.mix_queries(sources, held_out, 40, seed=0, families=FAMILIES,
-                              parts=evaluate.MIX5_PARTS)
-    assert qs == evaluate.mix_queries(sources, held_out, 40, seed=0, families=FAMILIES,
-                                      parts=evaluate.MIX5_PARTS)
+    sources, held_out = harness.builtin_catalogue(FAMILIES, per_family=3)
+    qs = harness.mix_queries(sources, held_out, 40, seed=0, families=FAMILIES,
+                              parts=harness.MIX5_PARTS)
+    assert qs == harness.mix_queries(sources, held_out, 40, seed=0, families=FAMILIES,
+                                      parts=harness.MIX5_PARTS)
     counts = {len(q) for q in qs}
     assert counts <= {2, 3, 4, 5} and len(counts) > 1
     for q in qs:
         assert list(q) == [f for f in FAMILIES if f in q]
         assert all(sources[i].family == f and sources[i].key in held_out for f, i in q.items())
     # The mix3 benchmarks keep their queries: every mix family, stream unchanged.
-    three = evaluate.mix_queries(sources, held_out, 5, seed=0)
+    three = harness.mix_queries(sources, held_out, 5, seed=0)
     assert all(list(q) == ["percussion", "bass", "lead"] for q in three)
 
 
@@ -109,7 +109,7 @@ def test_tiny_family_heads_run_resumes_and_answers_presence_on_mix5(tmp_path, ca
     resumed = train_family_heads(longer, tmp_path / "run", resume=True, progress=False)
     assert resumed["steps"] == 3 and read_heads(tmp_path / "run" / "last.pt")["step"] == 3
 
-    result = evaluate.run_benchmark(
+    result = harness.run_benchmark(
         "builtin-mix5", queries=3, seed=2, embedder=str(tmp_path / "run" / "best.pt"),
         workers=1, progress=False, catalogue_per_family=3,
     )
@@ -117,11 +117,11 @@ def test_tiny_family_heads_run_resumes_and_answers_presence_on_mix5(tmp_path, ca
     presence = result["presence"]
     assert presence["pairs"] == 3 * len(FAMILIES)
     assert 0 <= presence["precision"] <= 100 and 0 <= presence["recall"] <= 100
-    assert "presence (model" in evaluate.format_table(result)
+    assert "presence (model" in harness.format_table(result)
 
 
 def test_learning_curves_are_drawn_from_train_logs(tmp_path):
-    from cir.training.curves import CurvesError, plot_runs, read_log
+    from tools.curves import CurvesError, plot_runs, read_log
 
     run = tmp_path / "run"
     run.mkdir()
@@ -139,7 +139,7 @@ def test_learning_curves_are_drawn_from_train_logs(tmp_path):
 
 
 def test_note_level_probe_cuts_a_line_at_its_onsets():
-    from cir.training.probes import note_segments, onsets
+    from tools.probes import note_segments, onsets
 
     hop = 256 / 22050
     mel = np.full((64, 300), -11.5, np.float32)
@@ -155,9 +155,9 @@ def test_queries_with_more_rows_rank_as_their_best_row():
     catalogue = np.eye(3, dtype=np.float32)
     one = np.array([[1.0, 0.0, 0.0]], np.float32)  # one row: entry 0
     two = np.array([[0.0, 0.6, 0.8], [0.0, 0.9, 0.1]], np.float32)  # best rows: entries 2, 1
-    stacked = evaluate.stack_rows([one, two, np.array([0.0, 0.0, 1.0], np.float32)])
+    stacked = harness.stack_rows([one, two, np.array([0.0, 0.0, 1.0], np.float32)])
     assert stacked.shape == (3, 2, 3)
-    hits = evaluate.rank_hits(stacked, catalogue, np.array([0, 1, 2]))
+    hits = harness.rank_hits(stacked, catalogue, np.array([0, 1, 2]))
     assert hits[1].tolist() == [True, True, True]
 
 

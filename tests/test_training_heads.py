@@ -10,11 +10,12 @@ import pytest
 import torch
 from daemon_support import tiny_heads_checkpoint
 
+from cir.encoder.constants import HEADS_QUERY_SECONDS
 from cir.encoder.embed import EncoderEmbedder, HeadsEmbedder, load_embedder
 from cir.encoder.mix_heads import MixHeadsEncoder, load_heads, read_heads
 from cir.encoder.model import CheckpointError, EncoderConfig, TimbreEncoder, save_checkpoint
+from cir.evaluation import harness
 from cir.families import MIX_FAMILIES
-from cir.training import evaluate
 from cir.training.config import HeadsTrainConfig, TrainConfigError
 from cir.training.heads import heads_loss, make_heads_batch, train_heads
 from cir.training.train import prepare_data
@@ -114,7 +115,7 @@ def test_tiny_heads_training_and_mix_benchmark(tmp_path, monkeypatch):
     assert torch.equal(xa, xb) and all(torch.equal(ta[f], tb[f]) for f in ta)
     assert xa.shape[0] == 3 and all((t >= -1).all() for t in ta.values())
 
-    result = evaluate.run_benchmark(
+    result = harness.run_benchmark(
         "builtin-mix3", queries=2, seed=4, embedder=str(tmp_path / "run" / "best.pt"),
         workers=1, progress=False, catalogue_per_family=4,
     )
@@ -125,7 +126,7 @@ def test_tiny_heads_training_and_mix_benchmark(tmp_path, monkeypatch):
 def test_shipped_heads_keep_the_shipped_catalogue_version():
     from cir import defaults
     from cir.encoder.api import FamilyEmbedder
-    from cir.encoder.embed import WEIGHTS_DIR
+    from cir.encoder.embed import WEIGHTS_DIR, shipped_names
     from cir.families import FAMILIES
 
     heads = WEIGHTS_DIR / f"{defaults.ENCODER_HEADS_WEIGHTS_NAME}.pt"
@@ -141,8 +142,12 @@ def test_shipped_heads_keep_the_shipped_catalogue_version():
     for rows in vectors.values():
         assert np.linalg.norm(rows, axis=1) == pytest.approx(1.0, abs=1e-5)
     assert set(presence) == set(FAMILIES)
-    # Earlier shipped weights stay loadable by name.
-    assert load_embedder("cir-cnn-heads").query_version.startswith("cir-cnn-heads-")
+    # Earlier generations are no longer shipped: loadable from the training checkpoints.
+    from cir.training.loop import CHECKPOINTS_DIR
+
+    assert "cir-cnn-heads" not in shipped_names()
+    earlier = load_embedder(str(CHECKPOINTS_DIR / "cir-cnn-heads.pt"))
+    assert earlier.query_version.startswith("cir-cnn-heads-")
 
 
 def test_presence_heads_answer_presence_per_family_through_the_protocol(tmp_path):
@@ -191,7 +196,6 @@ def test_presence_heads_answer_presence_per_family_through_the_protocol(tmp_path
 def test_a_long_query_is_read_in_windows_as_long_as_the_heads_pass(tmp_path):
     from daemon_support import tiny_heads_checkpoint
 
-    from cir import defaults
 
     embedder = load_embedder(str(tiny_heads_checkpoint(tmp_path / "h.pt", presence=True)))
     rate = embedder.sample_rate
@@ -199,4 +203,4 @@ def test_a_long_query_is_read_in_windows_as_long_as_the_heads_pass(tmp_path):
     assert len(short) == 1  # a 5 s loop: one pass over all of it
     long = embedder._pass_windows(np.tile(mix_audio(5.0), 4), SR)  # 20 s
     assert len(long) > 1
-    assert {len(w) for w in long} == {int(defaults.HEADS_QUERY_SECONDS * rate)}
+    assert {len(w) for w in long} == {int(HEADS_QUERY_SECONDS * rate)}

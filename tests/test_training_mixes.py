@@ -7,7 +7,9 @@ import pytest
 
 from cir import defaults
 from cir.encoder.features import FeatureConfig, log_mel
+from cir.families import FAMILY_SPECS
 from cir.synth import bank
+from cir.training.constants import MIX_SCALES, MIX_TEMPO_RANGE
 from cir.training.mixes import (
     Line,
     MixError,
@@ -25,11 +27,11 @@ SR = defaults.MODEL_SAMPLE_RATE
 def test_plans_follow_the_rules():
     for index in range(40):
         plan = plan_mix(("percussion", "bass", "lead"), item_rng(3, index), 6.0)
-        lo, hi = defaults.MIX_TEMPO_RANGE
+        lo, hi = MIX_TEMPO_RANGE
         assert lo <= plan.tempo <= hi
         for line in plan.lines:
             assert line.notes, "every part sounds"
-            p_lo, p_hi = defaults.FAMILY_PITCH_RANGE[line.family]
+            p_lo, p_hi = FAMILY_SPECS[line.family].pitch_range
             onsets = [n.onset for n in line.notes]
             assert onsets == sorted(onsets)
             for note, following in zip(line.notes, line.notes[1:], strict=False):
@@ -37,7 +39,7 @@ def test_plans_follow_the_rules():
             for n in line.notes:
                 assert p_lo <= n.pitch <= p_hi
                 assert 0 < n.gate <= n.end - n.onset + 1e-9
-                assert (n.pitch - plan.root) % 12 in defaults.MIX_SCALES[plan.scale]
+                assert (n.pitch - plan.root) % 12 in MIX_SCALES[plan.scale]
 
 
 def test_percussion_never_rests():

@@ -13,6 +13,7 @@ from cir.encoder.features import FeatureConfig
 from cir.encoder.mix_heads import MixHeadsEncoder, read_heads
 from cir.encoder.model import load_model
 from cir.families import FAMILIES
+from cir.presets_db.render import REFERENCE_NOTES
 from cir.training import data
 from cir.training.config import FamilyHeadsTrainConfig, LineEncoderTrainConfig, TrainConfigError
 from cir.training.family_heads import start_heads
@@ -111,7 +112,7 @@ def test_reference_probe_ranks_the_same_queries_against_each_reference_set(tmp_p
 
     from cir.encoder.embed import load_embedder
     from cir.presets_db.render import render_references
-    from cir.training.reference_probe import REFERENCE_SETS, entry_vectors, run_probe
+    from tools.reference_probe import REFERENCE_SETS, entry_vectors, run_probe
 
     tiny_heads_checkpoint(tmp_path / "h.pt")
     encoder = str(tmp_path / "h.frozen.pt")
@@ -126,7 +127,7 @@ def test_reference_probe_ranks_the_same_queries_against_each_reference_set(tmp_p
     embedder = load_embedder(encoder)
     source = data.builtin_sources("test", ("bass",))[0]
     clips = render_references(data.make_instrument(source), "bass", FC.sample_rate)
-    assert len(clips) == len(defaults.REFERENCE_NOTES["bass"])
+    assert len(clips) == len(REFERENCE_NOTES["bass"])
     mean = embedder.embed_clips(clips).mean(axis=0)
     got = entry_vectors(embedder, [source], REFERENCE_SETS["shipped"])[0]
     assert np.allclose(got, mean / np.linalg.norm(mean), atol=1e-5)

@@ -16,6 +16,7 @@ from cir.encoder.model import read_checkpoint
 from cir.synth.notes import Note
 from cir.training import data
 from cir.training.config import LineEncoderTrainConfig
+from cir.training.constants import TRAIN_LINE_SECONDS
 from cir.training.lines import (
     initial_model,
     line_loss,
@@ -34,6 +35,7 @@ from cir.training.mixes import (
     power_sum,
     render_line,
 )
+from cir.training.streams import Stream
 
 FC = FeatureConfig()
 SR = FC.sample_rate
@@ -93,7 +95,7 @@ def test_line_set_holds_engine_renders_and_is_cached(cache):
     lines = data.line_set(sources, 3, seed=4, features=FC, workers=1, progress=False,
                           chunk_size=3)
     assert len(lines) == 12 and lines.mels.dtype == np.float16
-    lo, hi = defaults.TRAIN_LINE_SECONDS
+    lo, hi = TRAIN_LINE_SECONDS
     for i in range(len(lines)):
         seconds = lines.line(i).shape[1] * FC.hop / SR
         assert lo - 0.1 <= seconds <= hi + 0.1
@@ -120,10 +122,10 @@ def test_valid_mixes_have_two_to_five_parts_on_their_own_plan_stream(cache):
         chosen = valid.chosen(q)
         assert 2 <= len(chosen) <= 5
         assert all(sources[i].family == f for f, i in chosen.items())
-        # Never a benchmark plan (those are item_rng(seed, q), stream 0).
-        bench = plan_mix(tuple(chosen), item_rng(0, q), defaults.MIX_SECONDS)
-        mine = plan_mix(tuple(chosen), item_rng(0, q, 6), defaults.MIX_SECONDS)
-        assert bench != mine
+        # Never a benchmark plan (mix3 and mix5 queries are drawn on their own streams).
+        mine = plan_mix(tuple(chosen), item_rng(0, q, Stream.VALID_PLAN), defaults.MIX_SECONDS)
+        for stream in (Stream.BENCH_MIX_PLAN, Stream.MIX5_QUERIES):
+            assert plan_mix(tuple(chosen), item_rng(0, q, stream), defaults.MIX_SECONDS) != mine
     again = data.valid_mixes(sources, 6, seed=0, features=FC, progress=False)
     assert np.array_equal(again.stems, valid.stems)
 

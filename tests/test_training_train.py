@@ -19,7 +19,7 @@ from cir.encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
-from cir.training import evaluate
+from cir.evaluation import harness
 from cir.training.config import EncoderTrainConfig, TrainConfigError, load_config
 from cir.training.train import make_batch, prepare_data, train
 
@@ -115,6 +115,46 @@ def test_shipped_configs_load(tmp_path):
         assert load_config_text(tmp_path, config.to_dict()) == config  # round trip
 
 
+def test_shipped_config_names_are_unique():
+    configs = sorted((Path(__file__).resolve().parents[1] / "training" / "configs").glob("*.json"))
+    names = [load_config(path).name for path in configs]
+    assert len(configs) >= 5 and len(names) == len(set(names))
+
+
+def test_export_never_replaces_another_runs_weights(tmp_path):
+    from cir.training.run import check_export
+
+    root = Path(__file__).resolve().parents[1] / "training" / "configs"
+    mine, other = load_config(root / "cir-cnn.json"), load_config(root / "cir-cnn-triplet.json")
+    check_export(tmp_path, mine)  # nothing there yet
+    (tmp_path / "cir-cnn.pt").write_bytes(b"weights")
+    (tmp_path / "cir-cnn.json").write_text(json.dumps({"train_config": mine.to_dict()}))
+    check_export(tmp_path, mine)  # the same run again
+    stranger = EncoderTrainConfig.from_dict({**other.to_dict(), "name": "cir-cnn"})
+    with pytest.raises(TrainConfigError, match="holds the weights of config 'cir-cnn'"):
+        check_export(tmp_path, stranger)
+    (tmp_path / "cir-cnn.json").unlink()
+    with pytest.raises(TrainConfigError, match="an unknown run"):
+        check_export(tmp_path, mine)
+    assert (tmp_path / "cir-cnn.pt").read_bytes() == b"weights"
+
+
+def test_checkpoints_named_by_the_shipped_configs_exist():
+    from cir.encoder.embed import WEIGHTS_DIR
+    from cir.training.loop import CHECKPOINTS_DIR, weights_path
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "training" / "configs").glob("*.json"))
+    named = {(path.name, key, value) for path in configs
+             for key, value in json.loads(path.read_text()).items()
+             if key in ("frozen_encoder", "init_encoder", "init_heads") and value}
+    assert len(named) >= 5
+    for config, key, value in sorted(named):
+        found = weights_path(value)
+        assert found.is_file(), f"{config}: {key} {value} is not at {found}"
+        # Shipped weights come from the encoder package, earlier ones from the checkpoints.
+        assert found.parent in (WEIGHTS_DIR, CHECKPOINTS_DIR)
+
+
 def load_config_text(folder, raw):
     path = folder / "round-trip.json"
     path.write_text(json.dumps(raw))
@@ -164,39 +204,39 @@ def test_training_steps_resume_and_benchmark(tmp_path, cache):
         "progress": False,
         "catalogue_per_family": 4,
     }
-    first = evaluate.run_benchmark("builtin-mix3", **kw)
-    assert first == evaluate.run_benchmark("builtin-mix3", **kw)
+    first = harness.run_benchmark("builtin-mix3", **kw)
+    assert first == harness.run_benchmark("builtin-mix3", **kw)
     assert {"benchmark", "queries", "model", "baseline"} <= set(first)
     for side in ("model", "baseline"):
         assert set(first[side]) == {"per_family", "mean"}
         assert set(first[side]["per_family"]) == {"percussion", "bass", "lead"}
         for scores in [*first[side]["per_family"].values(), first[side]["mean"]]:
             assert 0 <= scores["top1"] <= scores["top5"] <= 100
-    single = evaluate.run_benchmark("builtin-single", **kw)
+    single = harness.run_benchmark("builtin-single", **kw)
     assert single["queries"] == 3 and single["catalogue"] == 12
 
 
 def test_benchmark_queries_are_seeded_and_never_a_reference_note():
     from cir.presets_db.render import reference_notes
 
-    sources, held_out = evaluate.builtin_catalogue(per_family=6)
+    sources, held_out = harness.builtin_catalogue(per_family=6)
     assert len(sources) == 18 and len(held_out) == 18  # TEST presets fill small catalogues
-    a = evaluate.single_queries(sources, held_out, 30, seed=1)
-    assert a == evaluate.single_queries(sources, held_out, 30, seed=1)
-    assert a != evaluate.single_queries(sources, held_out, 30, seed=2)
+    a = harness.single_queries(sources, held_out, 30, seed=1)
+    assert a == harness.single_queries(sources, held_out, 30, seed=1)
+    assert a != harness.single_queries(sources, held_out, 30, seed=2)
     for q in a:
         family = sources[q.target].family
         refs = {(r.pitch, r.velocity, r.duration) for r in reference_notes(family)}
         assert (q.note.pitch, q.note.velocity, q.note.duration) not in refs
         assert sources[q.target].key in held_out
-    m = evaluate.mix_queries(sources, held_out, 10, seed=1)
-    assert m == evaluate.mix_queries(sources, held_out, 10, seed=1)
+    m = harness.mix_queries(sources, held_out, 10, seed=1)
+    assert m == harness.mix_queries(sources, held_out, 10, seed=1)
     assert all(sources[i].family == f for mix in m for f, i in mix.items())
 
 
 def test_rank_hits_hand_case():
     catalogue = np.eye(3, dtype=np.float32)
     queries = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.5, 0.4, 0.3]], np.float32)
-    hits = evaluate.rank_hits(queries, catalogue, np.array([0, 0, 2]))
+    hits = harness.rank_hits(queries, catalogue, np.array([0, 0, 2]))
     assert hits[1].tolist() == [True, False, False]
     assert hits[5].tolist() == [True, True, True]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cir.training import data
-from cir.training.twins import ceilings, distances
+from tools.twins import ceilings, distances
 
 
 def test_twins_cap_what_any_encoder_can_reach():

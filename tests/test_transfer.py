@@ -13,8 +13,10 @@ import torch
 
 from cir import defaults
 from cir.encoder.api import QueryReading, settle_presence
+from cir.evaluation import external
+from cir.families import FAMILY_SPECS
+from cir.presets_db.render import REFERENCE_NOTES
 from cir.synth.notes import Note
-from cir.training import external
 from cir.training.family_heads import bus_mel
 
 RATE = 22_050
@@ -130,12 +132,12 @@ def test_dx7_voices_play_at_their_pitch_and_level_and_twins_are_kept_once(tmp_pa
     assert audio.shape == (RATE,) and np.isfinite(audio).all()
     peak_bin = np.argmax(np.abs(np.fft.rfft(audio[: RATE // 2], RATE)))
     assert abs(peak_bin - 110) <= 3  # MIDI 45 = 110 Hz
-    canonical = bass.render([Note(defaults.CANONICAL_PITCH["bass"], 100, 0.0, 0.8)], 1.5, RATE)
+    canonical = bass.render([Note(FAMILY_SPECS["bass"].canonical_pitch, 100, 0.0, 0.8)], 1.5, RATE)
     assert np.abs(canonical).max() == pytest.approx(defaults.RENDER_PEAK, rel=1e-3)
 
 
 def test_without_the_packages_the_ext_benchmarks_say_what_to_install(tmp_path, monkeypatch):
-    from cir.training import evaluate
+    from cir.evaluation import harness as evaluate
 
     monkeypatch.setattr(external, "HEXTER_DIR", tmp_path / "none")
     monkeypatch.setattr(external, "HYDROGEN_KITS_DIR", tmp_path / "none")
@@ -231,7 +233,7 @@ def test_heads_learn_single_notes_and_a_solo_logit_and_read_solos_by_the_encoder
     rows = 2 if reading.is_solo else 1  # a solo gets the catalogue encoder's row too
     assert all(v.shape[0] == rows for v in reading.vectors.values())
 
-    from cir.training import evaluate
+    from cir.evaluation import harness as evaluate
 
     result = evaluate.run_benchmark(
         "builtin-single", queries=4, seed=1, embedder=str(tmp_path / "run" / "best.pt"),
@@ -251,7 +253,7 @@ def test_a_melodic_one_shot_is_also_heard_where_a_sampler_would_play_it(tmp_path
     tone = (0.5 * np.sin(2 * np.pi * 220 * t) * np.exp(-t / 0.5)).astype(np.float32)
     _write_wav(tmp_path / "bass.wav", tone)
     offsets = folder.repitch_semitones("bass")
-    assert offsets[0] == 0 and set(offsets) == {o for o, _ in defaults.REFERENCE_NOTES["bass"]}
+    assert offsets[0] == 0 and set(offsets) == {o for o, _ in REFERENCE_NOTES["bass"]}
     clips = folder.render_clips(str(tmp_path / "bass.wav"), "bass", RATE)
     assert len(clips) == len(offsets)
     for offset, clip in zip(offsets, clips, strict=True):

@@ -13,7 +13,7 @@ from typing import Any
 
 from daemon_support import mfcc
 
-from cir.daemon.server import Server
+from cir.daemon.server import Server, ServerConfig
 from cir.daemon.web import WebPage
 
 
@@ -40,11 +40,9 @@ def page_daemon(directory: Path, catalogue: Path, embedder: Any = None,
     """A daemon in a thread on a loopback TCP port (the native plugin speaks TCP) with its
     page on a free port; MFCC-80 unless another embedder is given."""
     page = WebPage(port=0)
-    server = Server(
-        [f"tcp://127.0.0.1:{free_port()}"], catalogue, embedder or mfcc(),
-        lock_path=directory / "d.lock",
-        warm_up=False, extensions=[page], **options,
-    )
+    config = ServerConfig([f"tcp://127.0.0.1:{free_port()}"], catalogue, embedder or mfcc(),
+                          lock_path=directory / "d.lock", warm_up=False, **options)
+    server = Server(config, extensions=[page])
     thread = server.serve_in_thread()
     try:
         yield server, page

@@ -15,7 +15,15 @@ from typing import Any, ClassVar
 
 from cir import defaults
 from cir.errors import CIRError
-from cir.families import FAMILIES, MIX_FAMILIES
+from cir.families import FAMILIES, FAMILY_SPECS, MIX_FAMILIES
+from cir.training.constants import (
+    INFONCE_TEMPERATURE,
+    TRAIN_GAIN_DB,
+    TRAIN_LINE_SECONDS,
+    TRAIN_LINES_PER_PRESET,
+    TRIPLET_MARGIN,
+    VALID_MIX_COUNT,
+)
 
 
 class TrainConfigError(CIRError):
@@ -36,7 +44,7 @@ class BaseTrainConfig:
     train_presets_per_family: int | None = None
     notes_per_preset: int = 10
     note_seconds: float = 1.5
-    temperature: float = defaults.INFONCE_TEMPERATURE
+    temperature: float = INFONCE_TEMPERATURE
     # Optimisation: AdamW, linear warm-up then cosine decay to final_lr_fraction x lr
     steps: int = 3000
     lr: float = 2e-3
@@ -80,7 +88,7 @@ class BaseTrainConfig:
 
     def check(self) -> None:
         """Raise TrainConfigError on values no run can use."""
-        bad = [f for f in self.families if f not in defaults.FAMILY_PITCH_RANGE]
+        bad = [f for f in self.families if f not in FAMILY_SPECS]
         if bad:
             raise TrainConfigError(f"family {bad[0]!r} is not a CIR family")
         if self.steps < 1:
@@ -107,7 +115,7 @@ class EncoderTrainConfig(BaseTrainConfig):
     hard_fraction: float = 0.5
     mix_weight: float = 1.0
     loss: str = "triplet-full"
-    margin: float = defaults.TRIPLET_MARGIN
+    margin: float = TRIPLET_MARGIN
 
     def check(self) -> None:
         from cir.training.losses import LOSSES
@@ -151,9 +159,9 @@ class StemTrainConfig(BaseTrainConfig):
     families: tuple[str, ...] = FAMILIES
     # Lines rendered per TRAIN preset, each uniform in line_seconds long; each stem at a
     # random level in gain_db.
-    lines_per_preset: int = defaults.TRAIN_LINES_PER_PRESET
-    line_seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS
-    gain_db: tuple[float, float] = defaults.TRAIN_GAIN_DB
+    lines_per_preset: int = TRAIN_LINES_PER_PRESET
+    line_seconds: tuple[float, float] = TRAIN_LINE_SECONDS
+    gain_db: tuple[float, float] = TRAIN_GAIN_DB
     # Every preset of these SoundFonts joins TRAIN (recorded instruments beside the synth
     # bank; never the gm benchmarks' FluidR3_GM), drawn together `soundfont_share` of the
     # time within a family (0: as often as any bank preset).
@@ -164,7 +172,7 @@ class StemTrainConfig(BaseTrainConfig):
     bf16: bool = True
     channels_last: bool = True
     prefetch: int = 2
-    valid_mixes: int = defaults.VALID_MIX_COUNT
+    valid_mixes: int = VALID_MIX_COUNT
 
     def check(self) -> None:
         super().check()

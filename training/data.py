@@ -41,18 +41,19 @@ import numpy as np
 from cir import defaults, paths
 from cir.encoder.features import FeatureConfig, log_mel
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth.notes import Note
+from cir.training.constants import MIX_NOTE_BEATS, TRAIN_LINE_SECONDS, VALID_MIX_PARTS
 from cir.training.mixes import Line, draw_velocity, item_rng, level_stems, plan_mix, render_line
+from cir.training.streams import Stream
 
 # Bump when what a chunk holds changes (layout, note drawing): old caches are then ignored.
 CACHE_VERSION = 1
 # Lines and VALID mixes do not play the catalogue's reference notes, so RENDER_VERSION (which
 # follows those) does not key their caches; bump this when how a line is rendered changes.
 LINE_RENDER_VERSION = 1
-_LINE_STREAM = 8  # item_rng stream of the training lines (notes use 1)
-# VALID mixes: who plays (stream 9) and the plans (stream 6); benchmarks plan on stream 0.
-_VALID_PICK_STREAM = 9
-_VALID_PLAN_STREAM = 6
+# VALID mixes: who plays (Stream.VALID_PICK) and the plans (Stream.VALID_PLAN); benchmarks
+# plan on Stream.BENCH_MIX_PLAN.
 
 
 class DataError(CIRError):
@@ -92,7 +93,7 @@ def run_sources(families: Sequence[str], train_per_family: int | None,
     """A training run's (TRAIN, VALID) sources: factory-bank presets, each split limited per
     family, then every preset of each of `soundfonts` appended to TRAIN (after the bank, so the
     bank's caches stay valid: they are kept per origin)."""
-    from cir.training.external import check_training_independence
+    from cir.evaluation.external import check_training_independence
 
     train = limit_per_family(builtin_sources("train", families), train_per_family)
     for path in soundfonts:
@@ -200,9 +201,9 @@ def _key_seed(key: str) -> int:
 def draw_notes(source: Source, count: int, seed: int) -> list[Note]:
     """`count` training notes of a preset: pitch uniform in its family's register, velocity
     and length per family. Seeded by (seed, preset key): the same for any worker or order."""
-    rng = item_rng(seed, _key_seed(source.key), stream=1)
-    lo, hi = defaults.FAMILY_PITCH_RANGE[source.family]
-    base = defaults.NOTE_SECONDS[source.family]
+    rng = item_rng(seed, _key_seed(source.key), stream=Stream.NOTES)
+    lo, hi = FAMILY_SPECS[source.family].pitch_range
+    base = FAMILY_SPECS[source.family].note_seconds
     notes = []
     for _ in range(count):
         pitch = int(rng.integers(lo, hi + 1))
@@ -213,11 +214,11 @@ def draw_notes(source: Source, count: int, seed: int) -> list[Note]:
 
 
 def draw_lines(source: Source, count: int, seed: int,
-               seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS) -> list[Line]:
+               seconds: tuple[float, float] = TRAIN_LINE_SECONDS) -> list[Line]:
     """`count` monophonic lines of a preset, each as one part of a plan_mix plan (own tempo,
     scale, rhythm) of a length uniform in `seconds`; `Line.notes[-1].end` is its length.
     Seeded by (seed, preset key), like draw_notes."""
-    rng = item_rng(seed, _key_seed(source.key), stream=_LINE_STREAM)
+    rng = item_rng(seed, _key_seed(source.key), stream=Stream.LINES)
     lines = []
     for _ in range(count):
         length = round(float(rng.uniform(*seconds)), 2)
@@ -533,7 +534,7 @@ def line_set(
     count: int,
     seed: int,
     features: FeatureConfig,
-    seconds: tuple[float, float] = defaults.TRAIN_LINE_SECONDS,
+    seconds: tuple[float, float] = TRAIN_LINE_SECONDS,
     workers: int | None = None,
     progress: bool = True,
     chunk_size: int = 16,
@@ -587,13 +588,14 @@ def valid_mixes(
     count: int,
     seed: int,
     features: FeatureConfig,
-    parts: tuple[int, int] = defaults.VALID_MIX_PARTS,
+    parts: tuple[int, int] = VALID_MIX_PARTS,
     progress: bool = True,
 ) -> ValidMixes:
     """`count` mixes of 2-5 (`parts`) families of `sources`, one source per family, on a plan
     stream of their own (never a benchmark plan); rendered once, then read from the cache."""
     params = {"count": count, "seed": seed, "parts": list(parts), "features": features.to_dict(),
-              "render_version": LINE_RENDER_VERSION, "seconds": defaults.MIX_SECONDS}
+              "render_version": LINE_RENDER_VERSION, "seconds": defaults.MIX_SECONDS,
+              "plan_stream": int(Stream.VALID_PLAN)}
     path = _cache_dir("valid-mixes", sources, params).with_suffix(".npz")
     if not path.is_file():
         _render_valid_mixes(path, list(sources), count, seed, features, parts, progress)
@@ -607,7 +609,7 @@ def _render_valid_mixes(path: Path, sources: list[Source], count: int, seed: int
     from rich.progress import Progress
 
     sr = features.sample_rate
-    families = [f for f in defaults.MIX_NOTE_BEATS if any(s.family == f for s in sources)]
+    families = [f for f in MIX_NOTE_BEATS if any(s.family == f for s in sources)]
     pools = {f: [i for i, s in enumerate(sources) if s.family == f] for f in families}
     lo, hi = min(parts[0], len(families)), min(parts[1], len(families))
     out: dict[str, list] = {k: [] for k in ("mixes", "stems", "stem_mix", "stem_source",
@@ -615,12 +617,12 @@ def _render_valid_mixes(path: Path, sources: list[Source], count: int, seed: int
     with Progress(disable=not progress) as bar:
         task = bar.add_task(f"rendering {count} VALID mixes", total=count)
         for q in range(count):
-            rng = item_rng(seed, q, stream=_VALID_PICK_STREAM)
+            rng = item_rng(seed, q, stream=Stream.VALID_PICK)
             n = int(rng.integers(lo, hi + 1))
             playing = sorted(rng.choice(len(families), size=n, replace=False))
             chosen = {families[k]: pools[families[k]][int(rng.integers(len(pools[families[k]])))]
                       for k in playing}
-            plan = plan_mix(tuple(chosen), item_rng(seed, q, _VALID_PLAN_STREAM),
+            plan = plan_mix(tuple(chosen), item_rng(seed, q, Stream.VALID_PLAN),
                             defaults.MIX_SECONDS)
             stems = {line.family: render_line(line, make_instrument(sources[chosen[line.family]]),
                                               defaults.MIX_SECONDS, sr)

@@ -33,9 +33,10 @@ from cir import defaults
 from cir.encoder.features import FeatureConfig
 from cir.encoder.mix_heads import HeadsConfig, MixHeadsEncoder, read_heads, save_heads
 from cir.encoder.model import count_parameters
+from cir.evaluation.harness import catalogue_vectors, embed_mels, rank_hits
 from cir.training import data
 from cir.training.config import FamilyHeadsTrainConfig, TrainConfigError
-from cir.training.evaluate import catalogue_vectors, embed_mels, rank_hits
+from cir.training.constants import MIX_PERCUSSION_BOOST
 from cir.training.heads import heads_loss
 from cir.training.lines import draw_gain
 from cir.training.loop import (
@@ -48,12 +49,8 @@ from cir.training.loop import (
     weights_path,
 )
 from cir.training.mixes import item_rng, mix_peak, power_sum
+from cir.training.streams import Stream
 
-_FAMILY_HEADS_STREAM = 13  # item_rng stream of these batches (others: 2, 5, 7, 11)
-# Streams of the single-note items and of the bus augmentation: apart from the mixes' own, so
-# a config without them draws exactly the batches it drew before they existed.
-_NOTE_ITEM_STREAM = 23
-_BUS_MEL_STREAM = 24
 # bus_mel: reverb decay time (s, to -60 dB) and send level; compressor threshold below the
 # mix's loudest frame (dB) and ratio, drawn uniformly.
 _BUS_DECAY_SECONDS = (0.4, 2.0)
@@ -149,7 +146,7 @@ def bus_mel(mel: np.ndarray, rng: np.random.Generator, frame_seconds: float,
 
 def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> HeadsBatch:
     """The batch of `step`: a pure function of (seed, step) and the cached lines."""
-    rng = item_rng(config.seed, step, stream=_FAMILY_HEADS_STREAM)
+    rng = item_rng(config.seed, step, stream=Stream.FAMILY_HEADS_BATCH)
     fc = hd.features
     floor = fc.log_floor
     families = list(config.families)
@@ -158,8 +155,9 @@ def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> 
     mixes, present = [], np.zeros((config.mixes, len(families)), np.float32)
     solo = np.zeros(config.mixes, np.float32)
     targets = {f: np.full(config.mixes, -1, np.int64) for f in families}
-    notes = item_rng(config.seed, step, stream=_NOTE_ITEM_STREAM) if config.note_share else None
-    bus = item_rng(config.seed, step, stream=_BUS_MEL_STREAM) if config.bus_share else None
+    notes = (item_rng(config.seed, step, stream=Stream.HEADS_NOTE_ITEMS)
+             if config.note_share else None)
+    bus = item_rng(config.seed, step, stream=Stream.HEADS_BUS) if config.bus_share else None
     for k in range(config.mixes):
         if notes is not None and notes.random() < config.note_share:
             mel, family, position = note_item(notes, config, hd, frames)
@@ -186,7 +184,7 @@ def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> 
             peak = float(hd.lines.peaks[line])
             gain = draw_gain(rng, peak, tuple(config.gain_db))
             if family == "percussion":
-                gain *= defaults.MIX_PERCUSSION_BOOST  # as level_stems does
+                gain *= MIX_PERCUSSION_BOOST  # as level_stems does
             parts.append((mel[:, start : start + frames], gain))
             peaks.append(gain * peak)
             targets[family][k] = position

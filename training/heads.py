@@ -22,15 +22,13 @@ import torch.nn.functional as F
 from cir.encoder.embed import unit_mean
 from cir.encoder.mix_heads import MixHeadsEncoder, load_heads, read_heads, save_heads
 from cir.encoder.model import count_parameters
+from cir.evaluation.harness import embed_mels, embed_references, rank_hits
 from cir.training.config import HeadsTrainConfig
-from cir.training.evaluate import embed_mels, embed_references, rank_hits
 from cir.training.loop import Job, load_frozen, run_loop, start_run, torch_threads
 from cir.training.mixes import item_rng
+from cir.training.streams import Stream
 from cir.training.train import TrainData, draw_mix
 from cir.training.train import prepare_data as prepare_train_data
-
-_HEADS_STREAM = 7  # item_rng stream of the heads' batches (cir.training.train uses 2 and 5)
-
 
 # --- export --------------------------------------------------------------------------------------
 
@@ -85,7 +83,7 @@ def make_heads_batch(
     """(mixes (K, M, T), {family: (K,) target index into the family's bank, -1 if absent}).
     A pure function of (seed, step) and the cached data; `solo_fraction` of the mixes play one
     family alone (the heads then also serve solo queries)."""
-    rng = item_rng(config.seed, step, stream=_HEADS_STREAM)
+    rng = item_rng(config.seed, step, stream=Stream.HEADS_BATCH)
     families = list(config.families)
     mixes, targets = [], {f: [] for f in families}
     for _ in range(config.mixes):

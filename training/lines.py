@@ -41,15 +41,14 @@ from cir.encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
+from cir.evaluation.harness import embed_mels, embed_references, rank_hits
 from cir.training import data
 from cir.training.config import LineEncoderTrainConfig, TrainConfigError
-from cir.training.evaluate import embed_mels, embed_references, rank_hits
 from cir.training.loop import Job, Prefetcher, run_loop, start_run, torch_threads, weights_path
 from cir.training.losses import cross_infonce, multi_positive_infonce
 from cir.training.mixes import item_rng, power_sum
+from cir.training.streams import Stream
 from cir.training.train import feature_stats
-
-_LINE_BATCH_STREAM = 11  # item_rng stream of these batches (cir.training.train uses 2 and 5)
 
 
 @dataclass
@@ -131,7 +130,7 @@ def _draw(rng: np.random.Generator, pool: np.ndarray, n: int, ld: LineData, shar
 
 def make_line_batch(step: int, config: LineEncoderTrainConfig, ld: LineData) -> LineBatch:
     """The batch of `step`: a pure function of (seed, step) and the cached data."""
-    rng = item_rng(config.seed, step, stream=_LINE_BATCH_STREAM)
+    rng = item_rng(config.seed, step, stream=Stream.LINE_BATCH)
     fc = ld.features
     floor = fc.log_floor
     families = list(config.families)

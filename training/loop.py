@@ -29,6 +29,10 @@ from torch import nn
 
 from cir.training.config import BaseTrainConfig, TrainConfigError
 
+# Earlier generations of weights that configs start from (cir-line, cir-cnn, ...): in the
+# repository beside the configs, not in the wheel (docs/BENCHMARKS.md has their figures).
+CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
+
 
 @dataclass
 class Job:
@@ -109,17 +113,22 @@ def start_run(out_dir: str | Path, config: BaseTrainConfig, resume: bool) -> Pat
 
 
 def weights_path(name: str) -> Path:
-    """A checkpoint named in a config: relative paths name files of the encoder package
-    ('weights/cir-line.pt', read only), others are taken as they are."""
+    """A checkpoint named in a config. Relative paths name files of the encoder package
+    ('weights/cir-line-sf3.pt': the shipped weights) or of the training folder
+    ('checkpoints/cir-line.pt': earlier generations, kept in the repository for the configs
+    that start from them, left out of the wheel); others are taken as they are."""
     from cir.encoder.embed import WEIGHTS_DIR
 
     path = Path(name).expanduser()
-    return path if path.is_absolute() else WEIGHTS_DIR.parent / path
+    if path.is_absolute():
+        return path
+    beside_training = CHECKPOINTS_DIR.parent / path
+    return beside_training if beside_training.exists() else WEIGHTS_DIR.parent / path
 
 
 def load_frozen(config: Any, features: Any) -> tuple[Any, str]:
     """(model, version) of the config's `frozen_encoder`, TrainConfigError unless its features
-    are `features`. Relative paths name files of the encoder package ('weights/cir-line.pt')."""
+    are `features`. Relative paths: as weights_path."""
     from cir.encoder.model import load_model
 
     frozen, version = load_model(weights_path(config.frozen_encoder))

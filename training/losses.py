@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from cir import defaults
+from cir.training.constants import INFONCE_TEMPERATURE, TRIPLET_MARGIN
 
 
 def relation_masks(
@@ -43,7 +43,7 @@ def triplet_loss(
     emb: torch.Tensor,
     pos: torch.Tensor,
     neg: torch.Tensor,
-    margin: float = defaults.TRIPLET_MARGIN,
+    margin: float = TRIPLET_MARGIN,
     anchors: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Batch-all triplets on cosine distance, averaged over the active (non-zero) ones.
@@ -70,7 +70,7 @@ def multi_positive_infonce(
     emb: torch.Tensor,
     pos: torch.Tensor,
     neg: torch.Tensor,
-    temperature: float = defaults.INFONCE_TEMPERATURE,
+    temperature: float = INFONCE_TEMPERATURE,
     anchors: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SupCon-style InfoNCE: per anchor, cross-entropy between the softmax over its candidates
@@ -95,7 +95,7 @@ def cross_infonce(
     anchors: torch.Tensor,
     candidates: torch.Tensor,
     pos: torch.Tensor,
-    temperature: float = defaults.INFONCE_TEMPERATURE,
+    temperature: float = INFONCE_TEMPERATURE,
 ) -> torch.Tensor:
     """Multi-positive InfoNCE of unit `anchors` (A, d) against another set of unit
     `candidates` (C, d) (so no self-pairs to mask): per anchor, cross-entropy between the

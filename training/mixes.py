@@ -25,7 +25,19 @@ import numpy as np
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth.notes import Note
+from cir.training.constants import (
+    MIX_FADE_SECONDS,
+    MIX_GATE_FRACTION,
+    MIX_NOTE_BEATS,
+    MIX_ONSET_JITTER_SECONDS,
+    MIX_PERCUSSION_BOOST,
+    MIX_SCALES,
+    MIX_SILENCE_PROB,
+    MIX_TEMPO_RANGE,
+    NOTE_VELOCITY,
+)
 
 
 class MixError(CIRError):
@@ -73,7 +85,7 @@ def item_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
 
 
 def draw_velocity(family: str, rng: np.random.Generator) -> int:
-    mean, sd = defaults.NOTE_VELOCITY[family]
+    mean, sd = NOTE_VELOCITY[family]
     return int(np.clip(round(rng.normal(mean, sd)), 30, 127))
 
 
@@ -89,10 +101,10 @@ _MIN_NOTE_SECONDS = 1e-3
 def _line(
     family: str, rng: np.random.Generator, seconds: float, beat: float, pitches: list[int]
 ) -> Line:
-    lengths, odds = defaults.MIX_NOTE_BEATS[family]
+    lengths, odds = MIX_NOTE_BEATS[family]
     odds = np.asarray(odds, dtype=float) / np.sum(odds)
-    silence = 0.0 if family == "percussion" else defaults.MIX_SILENCE_PROB
-    jitter = defaults.MIX_ONSET_JITTER_SECONDS
+    silence = 0.0 if family == "percussion" else MIX_SILENCE_PROB
+    jitter = MIX_ONSET_JITTER_SECONDS
     # A melodic random walk over the scale: steps of at most two degrees, starting mid-range.
     degree = int(rng.integers(len(pitches) // 4, max(len(pitches) * 3 // 4, 1)))
     slots: list[tuple[float, float, bool]] = []
@@ -107,9 +119,9 @@ def _line(
         degree = int(np.clip(degree + step, 0, len(pitches) - 1))
         velocity = draw_velocity(family, rng)
         onset = max(0.0, start + float(rng.uniform(-jitter, jitter)))
-        gate = length * defaults.MIX_GATE_FRACTION
+        gate = length * MIX_GATE_FRACTION
         if family == "percussion":
-            gate = min(gate, defaults.NOTE_SECONDS["percussion"])
+            gate = min(gate, FAMILY_SPECS["percussion"].note_seconds)
         # A note whose jittered onset falls at the very end of the mix would not sound.
         audible = not silent and onset < seconds - _MIN_NOTE_SECONDS
         drawn.append((audible, onset, pitches[degree], velocity, gate))
@@ -137,21 +149,21 @@ def plan_mix(
     """Draw tempo (60-140 BPM), a transposed scale and one monophonic line per family."""
     if seconds <= 0:
         raise MixError(f"mix length {seconds} s: expected a positive number of seconds")
-    unknown = [f for f in families if f not in defaults.MIX_NOTE_BEATS]
+    unknown = [f for f in families if f not in MIX_NOTE_BEATS]
     if unknown:
         raise MixError(
             f"family {unknown[0]!r} has no mix rhythm: expected one of "
-            f"{', '.join(defaults.MIX_NOTE_BEATS)}"
+            f"{', '.join(MIX_NOTE_BEATS)}"
         )
     rng = rng if rng is not None else np.random.default_rng()
-    tempo = float(rng.uniform(*defaults.MIX_TEMPO_RANGE))
-    names = sorted(defaults.MIX_SCALES)
+    tempo = float(rng.uniform(*MIX_TEMPO_RANGE))
+    names = sorted(MIX_SCALES)
     scale = names[int(rng.integers(len(names)))]
     root = int(rng.integers(12))
     lines = []
     for family in families:
-        lo, hi = defaults.FAMILY_PITCH_RANGE[family]
-        pitches = _scale_pitches(root, defaults.MIX_SCALES[scale], lo, hi)
+        lo, hi = FAMILY_SPECS[family].pitch_range
+        pitches = _scale_pitches(root, MIX_SCALES[scale], lo, hi)
         lines.append(_line(family, rng, seconds, 60.0 / tempo, pitches))
     return MixPlan(seconds, tempo, root, scale, tuple(lines))
 
@@ -171,7 +183,7 @@ def render_line(line: Line, instrument: Any, seconds: float, sample_rate: int) -
     """One track: each note rendered alone, cut at the next onset with a 10 ms fade."""
     total = round(seconds * sample_rate)
     track = np.zeros(total, np.float32)
-    fade = round(defaults.MIX_FADE_SECONDS * sample_rate)
+    fade = round(MIX_FADE_SECONDS * sample_rate)
     cache: dict[tuple, np.ndarray] = {}
     for note in line.notes:
         start = round(note.onset * sample_rate)
@@ -196,7 +208,7 @@ def level_stems(stems: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict[str, 
         peak = float(np.max(np.abs(stem))) if stem.size else 0.0
         gain = (1.0 / peak) if peak > 0 else 0.0
         if family == "percussion":
-            gain *= defaults.MIX_PERCUSSION_BOOST
+            gain *= MIX_PERCUSSION_BOOST
         scaled[family] = stem * gain
     mix = np.sum(list(scaled.values()), axis=0)
     peak = float(np.max(np.abs(mix))) if mix.size else 0.0
@@ -300,7 +312,7 @@ def mix_mels(
             peak = max(peak, note_peak)
         if canvas is None or peak <= 0:
             continue
-        gain = 1.0 / peak * (defaults.MIX_PERCUSSION_BOOST if line.family == "percussion" else 1.0)
+        gain = 1.0 / peak * (MIX_PERCUSSION_BOOST if line.family == "percussion" else 1.0)
         tracks.append(canvas * gain**2)
         peaks.append(gain * peak)
     if not tracks:

@@ -33,6 +33,7 @@ from cir.encoder.model import (
     read_checkpoint,
     save_checkpoint,
 )
+from cir.evaluation.harness import catalogue_vectors, embed_mels, rank_hits
 from cir.training import data
 from cir.training.config import (
     BaseTrainConfig,
@@ -40,17 +41,12 @@ from cir.training.config import (
     TrainConfigError,
     load_config,
 )
-from cir.training.evaluate import catalogue_vectors, embed_mels, rank_hits
 from cir.training.loop import Job, run_loop, start_run, torch_threads
 from cir.training.losses import LOSSES, relation_masks
 from cir.training.mixes import item_rng, mix_mels, plan_mix, render_mix
+from cir.training.streams import Stream
 
 __all__ = ["EncoderTrainConfig", "TrainConfigError", "load_config", "prepare_data", "train"]
-
-# Streams of item_rng, so the data of different purposes never share random numbers.
-_BATCH_STREAM = 2
-_VALID_STREAM = 5
-
 
 # --- data ----------------------------------------------------------------------------------------
 
@@ -108,10 +104,11 @@ def _valid_mixes(
     by_family = {f: [i for i, s in enumerate(valid) if s.family == f] for f in config.families}
     out = []
     for q in range(config.valid_mixes):
-        rng = item_rng(config.seed, q, stream=_VALID_STREAM)
+        rng = item_rng(config.seed, q, stream=Stream.ENCODER_VALID)
         chosen = {f: int(rng.choice(idx)) for f, idx in by_family.items()}
         instruments = {f: data.make_instrument(valid[i]) for f, i in chosen.items()}
-        mix, _, _ = render_mix(instruments, config.seed, defaults.MIX_SECONDS, sr, index=q)
+        mix, _, _ = render_mix(instruments, config.seed, defaults.MIX_SECONDS, sr, index=q,
+                               stream=Stream.ENCODER_VALID_PLAN)
         wins = [mix[s : s + window] for s in window_starts(len(mix), window, hop)]
         out.append((np.stack([log_mel(w, features).numpy() for w in wins]), chosen))
     return out
@@ -153,7 +150,7 @@ def draw_mix(
 
 def make_batch(step: int, config: EncoderTrainConfig, td: TrainData) -> Batch:
     """The batch of `step`: a pure function of (seed, step) and the cached data."""
-    rng = item_rng(config.seed, step, stream=_BATCH_STREAM)
+    rng = item_rng(config.seed, step, stream=Stream.ENCODER_BATCH)
     fc = td.features
     floor = fc.log_floor
     families = list(config.families)

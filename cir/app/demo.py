@@ -24,6 +24,12 @@ from cir import paths as cir_paths
 from cir.daemon.errors import NoCatalogueError
 from cir.families import MIX_FAMILIES
 
+# Demo loop length and tempo (the mix generator picks notes; these set the loop's size).
+DEMO_SECONDS = 8.0
+DEMO_BPM = 120.0
+# A private daemon started by the demo exits by itself after this long without requests.
+DEMO_DAEMON_IDLE_S = 300.0
+
 
 @dataclass
 class DemoResult:
@@ -141,12 +147,12 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     loop_path = out / f"loop-{seed}.wav"
     rate = defaults.RENDER_SAMPLE_RATE
-    loop = render_loop(truth, seed, defaults.DEMO_SECONDS, rate)
+    loop = render_loop(truth, seed, DEMO_SECONDS, rate)
     from pedalboard.io import AudioFile
 
     with AudioFile(str(loop_path), "w", rate, loop.shape[1]) as f:
         f.write(loop.T)
-    say(f"loop: {defaults.DEMO_SECONDS:g} s of three random test presets (seed {seed}) "
+    say(f"loop: {DEMO_SECONDS:g} s of three random test presets (seed {seed}) "
         f"-> {loop_path}")
 
     with tempfile.TemporaryDirectory(prefix="cir-demo-") as tmp:
@@ -155,7 +161,7 @@ def run_demo(
         say("daemon: starting (loading the encoder and the catalogue) ...")
         started = service.start(
             catalogue_path, endpoint=endpoint, lock_path=workdir / "demo.lock",
-            idle_timeout=defaults.DEMO_DAEMON_IDLE_S, web_port=None,  # private: no page
+            idle_timeout=DEMO_DAEMON_IDLE_S, web_port=None,  # private: no page
         )
         try:
             say(f"daemon: pid {started.pid} at {endpoint}; sending the loop")

@@ -1,7 +1,8 @@
 """Match audio files: through the running daemon, or in-process (`--local`) with the same code.
 
-Both routes build the same protocol v1 request; the local one hands it to an in-process
-Server's `respond`, so `cir match --local` and the daemon answer identically.
+The local route calls the matching core (cir.matching) that the daemon runs behind its
+socket, so `cir match --local` and the daemon answer identically; only the daemon's route
+speaks the protocol (through its client).
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from cir import defaults, protocol
+from cir import defaults
 from cir.errors import CIRError
+from cir.matching.core import Matcher
+from cir.query import QueryError
 
 
 class AudioFileError(CIRError):
     """An audio file is missing, unreadable, or too long for a query."""
-
-
-class LocalMatchError(CIRError):
-    """The in-process matcher (`--local`) could not answer a query."""
 
 
 @dataclass(frozen=True)
@@ -64,30 +63,28 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(audio.T, dtype=np.float32), rate
 
 
-class LocalMatcher:
-    """An in-process daemon without sockets: loads the model and catalogue once."""
+def local_matcher(catalogue: str | Path | None = None, embedder: Any = None) -> Matcher:
+    """The matching core in this process (no sockets): loads the model and catalogue once.
+    Its log goes to a file, as a daemon's does."""
+    from cir import paths
+    from cir.daemon.logs import LOGGER_NAME, setup_logging
 
-    def __init__(self, catalogue: str | Path | None = None, embedder: Any = None):
-        from cir import paths
-        from cir.daemon.logs import LOGGER_NAME, setup_logging
-        from cir.daemon.server import Server
+    if not logging.getLogger(LOGGER_NAME).handlers:
+        setup_logging(paths.log_dir() / "local.log")
+    return Matcher(catalogue, embedder)
 
-        if not logging.getLogger(LOGGER_NAME).handlers:  # its log goes to a file, as a daemon's
-            setup_logging(paths.log_dir() / "local.log")
-        self.server = Server(endpoints=[], catalogue_path=catalogue, embedder=embedder,
-                             use_lock=False, warm_up=False).load()
+
+class _LocalMatcher:
+    """`cir match --local`: the core's answer as the daemon's reply fields."""
+
+    def __init__(self, catalogue: str | Path | None):
+        self.matcher = local_matcher(catalogue)
 
     def match(self, audio: np.ndarray, sample_rate: int, **options: Any) -> dict[str, Any]:
-        reply = protocol.decode_reply(
-            self.server.respond(protocol.encode_match(audio, sample_rate, **options))
-        )
-        if not reply["ok"]:
-            raise LocalMatchError(reply["error"]["message"])
-        return reply
+        return self.matcher.match(audio, sample_rate, **options).to_dict()
 
     def close(self) -> None:
-        if self.server.matcher is not None:
-            self.server.matcher.close()
+        self.matcher.close()
 
 
 class _DaemonMatcher:
@@ -100,8 +97,7 @@ class _DaemonMatcher:
         self.source = source
 
     def match(self, audio: np.ndarray, sample_rate: int, **options: Any) -> dict[str, Any]:
-        body = protocol.encode_match(audio, sample_rate, source=self.source, **options)
-        return self.client.call(body)
+        return self.client.match(audio, sample_rate, source=self.source, **options)
 
     def close(self) -> None:
         self.client.close()
@@ -121,13 +117,13 @@ def match_files(
     catalogue that cannot be opened) stops everything with its CIRError."""
     from cir.protocol.client import RequestRefusedError
 
-    matcher: Any = LocalMatcher(catalogue) if local else _DaemonMatcher(endpoint, source)
+    matcher: Any = _LocalMatcher(catalogue) if local else _DaemonMatcher(endpoint, source)
     try:
         for path in files:
             try:
                 audio, rate = load_audio(path)
                 reply = matcher.match(audio, rate, k=k, families=families)
-            except (AudioFileError, LocalMatchError) as exc:
+            except (AudioFileError, QueryError) as exc:
                 yield FileAnswer(str(path), error=str(exc))
                 continue
             except RequestRefusedError as exc:

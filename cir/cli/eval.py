@@ -37,7 +37,7 @@ def eval_(benchmark: str, queries: int | None, seed: int, embedders: tuple[str, 
         cir eval -b builtin-mix5 -e ~/.local/share/cir/runs/cir-family-heads-attention/best.pt
         cir eval -b ext-mix3 -e default -e ~/.local/share/cir/runs/cir-v4-heads/last.pt
     """
-    from cir.training.evaluate import format_table, run_benchmark
+    from cir.evaluation.harness import format_table, run_benchmark
 
     results = []
     for embedder in embedders or (None,):

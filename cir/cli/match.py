@@ -13,6 +13,9 @@ import click
 from cir import defaults
 from cir.cli.output import db_option, echo_json, echo_json_line, fit, json_option
 
+# `cir listen` keeps this many seconds in its ring buffer and sends them on Enter.
+LISTEN_SECONDS = 8.0
+
 
 def where(hit: dict[str, Any]) -> str:
     """Where a suggestion lives, short: a factory id, 'TimGM6mb.sf2 0:33', a preset file."""
@@ -153,6 +156,7 @@ def match(files, k, families, as_json, local, db, play, device):
             else:
                 click.echo(f"Error: {answer.error}", err=True)
             continue
+        assert answer.reply is not None  # a FileAnswer holds its reply or its error
         _show(answer.path, answer.reply, as_json)
         if play:
             _play_top(answer.reply.get("results", {}), device)
@@ -179,14 +183,16 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
         cir record --seconds 8
         cir record --bars 4 --bpm 120 --device "Loopback"
     """
-    from cir import protocol
     from cir.plugin_bridge.capture import bars_to_seconds
     from cir.plugin_bridge.capture import record as capture
     from cir.protocol.client import Client
 
-    if (seconds is None) == (bars is None) or (bars is not None and bpm is None):
+    if seconds is not None and bars is None:
+        length = seconds
+    elif seconds is None and bars is not None and bpm is not None:
+        length = bars_to_seconds(bars, bpm)
+    else:
         raise click.UsageError("pass either --seconds N, or --bars N with --bpm B")
-    length = seconds if seconds is not None else bars_to_seconds(bars, bpm)
     click.echo(f"recording {length:.2f} s ...", err=True)
     audio = capture(length, device)
     if save:
@@ -195,15 +201,13 @@ def record(seconds, bars, bpm, device, k, families, as_json, save):
         with AudioFile(save, "w", defaults.CAPTURE_SAMPLE_RATE, audio.shape[1]) as f:
             f.write(audio.T)
     with Client() as client:
-        reply = client.call(protocol.encode_match(
-            audio, defaults.CAPTURE_SAMPLE_RATE, k=k, families=families or None, tempo=bpm,
-            source="cir record",
-        ))
+        reply = client.match(audio, defaults.CAPTURE_SAMPLE_RATE, k=k,
+                             families=families or None, tempo=bpm, source="cir record")
     _show(save or "<recording>", reply, as_json)
 
 
 @click.command()
-@click.option("--seconds", type=float, default=defaults.LISTEN_SECONDS, show_default=True,
+@click.option("--seconds", type=float, default=LISTEN_SECONDS, show_default=True,
               help="How much recent audio to keep and send.")
 @click.option("--device", help="Input device (index or name substring; see `cir devices`).")
 @_k_option
@@ -215,7 +219,6 @@ def listen(seconds, device, k, as_json):
     Example:
         cir listen --seconds 8 --device "Loopback"
     """
-    from cir import protocol
     from cir.plugin_bridge.capture import Recorder
     from cir.protocol.client import Client
 
@@ -231,8 +234,7 @@ def listen(seconds, device, k, as_json):
             if len(audio) == 0:
                 click.echo("nothing captured yet", err=True)
                 continue
-            reply = client.call(protocol.encode_match(audio, rec.sample_rate, k=k,
-                                                      source="cir listen"))
+            reply = client.match(audio, rec.sample_rate, k=k, source="cir listen")
             _show("<listen>", reply, as_json)
 
 

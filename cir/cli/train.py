@@ -35,7 +35,7 @@ def train(config_path: str, out_dir: str | None, resume: bool, export_dir: str |
         cir train --config training/configs/cir-line.json
         cir train --config training/configs/cir-line.json --resume
         cir train --config training/configs/cir-line.json --stop-at 5000
-        cir train --config training/configs/cir-cnn.json --export encoder/weights
+        cir train --config training/configs/cir-cnn.json --export training/checkpoints
     """
     from cir.training.run import run
 

@@ -12,7 +12,6 @@ names the value and the fix; the daemon sends both back and keeps serving.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import uuid
@@ -24,8 +23,27 @@ import numpy as np
 
 from cir import defaults, paths
 from cir.audio import as_frames
-from cir.errors import CIRError
-from cir.families import FAMILIES, family_from_name
+from cir.families import FAMILIES
+from cir.query import (
+    QueryError,
+    check_families,
+    check_finite,
+    check_int,
+    check_k,
+    check_sample_rate,
+    check_size,
+    check_tempo,
+)
+
+# Loopback TCP works everywhere (the native plugin uses it); POSIX also gets a user-private ipc.
+DAEMON_TCP_PORT = 47100
+# Frames of a request body (after the routing envelope): the header, and the PCM for match.
+PROTOCOL_MAX_BODY_FRAMES = 2
+# Replies have a limit of their own, sized from k: a fixed part (status, timings, warnings)
+# plus, per suggestion, room for its name, key, locator and two paths of up to 4 KiB each
+# (escaped in JSON). k=100 over five families: about 8 MB.
+PROTOCOL_REPLY_BASE_BYTES = 64 * 1024
+PROTOCOL_REPLY_HIT_BYTES = 16 * 1024
 
 PROTOCOL_VERSION = 1
 COMMANDS: tuple[str, ...] = ("ping", "match", "status", "rebuild", "shutdown")
@@ -62,17 +80,9 @@ ERROR_CODES: dict[str, str] = {
 }
 
 
-class ProtocolError(CIRError):
-    """A message that breaks protocol v1: `code` is one of ERROR_CODES, the text says the fix."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def to_json(self) -> dict[str, str]:
-        """The reply's "error" object."""
-        return {"code": self.code, "message": self.message}
+# A message that breaks protocol v1: `code` is one of ERROR_CODES, the text says the fix. The
+# same class as the query checks' (cir.query), which the decoder shares with in-process matching.
+ProtocolError = QueryError
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ def ipc_endpoint() -> str:
 
 def tcp_endpoint() -> str:
     """The loopback TCP endpoint every platform (and the native plugin) can reach."""
-    return f"tcp://127.0.0.1:{defaults.DAEMON_TCP_PORT}"
+    return f"tcp://127.0.0.1:{DAEMON_TCP_PORT}"
 
 
 def default_endpoints() -> list[str]:
@@ -202,7 +212,9 @@ def encode_reply(
 # --- Decoding ------------------------------------------------------------------------------------
 
 
-def split_envelope(frames: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
+def split_envelope(
+    frames: Sequence[bytes | memoryview],
+) -> tuple[list[bytes | memoryview], list[bytes | memoryview]]:
     """Split a ROUTER message into (routing envelope up to and including b"", body)."""
     for i, frame in enumerate(frames):
         if len(frame) == 0:
@@ -215,8 +227,8 @@ def reply_limit(k: int | None = None) -> int:
     """The largest reply a client accepts for a request asking `k` suggestions per family
     (None: the largest k allowed)."""
     k = defaults.MATCH_MAX_K if k is None else max(0, int(k))
-    per_hit = defaults.PROTOCOL_REPLY_HIT_BYTES
-    return defaults.PROTOCOL_REPLY_BASE_BYTES + k * len(FAMILIES) * per_hit
+    per_hit = PROTOCOL_REPLY_HIT_BYTES
+    return PROTOCOL_REPLY_BASE_BYTES + k * len(FAMILIES) * per_hit
 
 
 def _json_object(frame: bytes | memoryview, limit: int, what: str) -> dict[str, Any]:
@@ -271,7 +283,7 @@ def peek_id(body: Sequence[bytes | memoryview]) -> str | None:
 
 def check_message(body: Sequence[bytes | memoryview]) -> None:
     """Frame count and total size of a request body, before anything is decoded or queued."""
-    if not 1 <= len(body) <= defaults.PROTOCOL_MAX_BODY_FRAMES:
+    if not 1 <= len(body) <= PROTOCOL_MAX_BODY_FRAMES:
         raise ProtocolError(
             "bad_message",
             f"request has {len(body)} frames after the empty delimiter; expected the header "
@@ -286,13 +298,6 @@ def check_message(body: Sequence[bytes | memoryview]) -> None:
         )
 
 
-def _int_field(header: dict[str, Any], name: str, lo: int, hi: int, code: str) -> int:
-    value = header.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ProtocolError(code, f"{name}={value!r}: expected an integer from {lo} to {hi}")
-    return value
-
-
 def _match_options(header: dict[str, Any]) -> MatchOptions:
     fmt = header.get("format", AUDIO_FORMAT)
     if fmt != AUDIO_FORMAT:
@@ -301,73 +306,19 @@ def _match_options(header: dict[str, Any]) -> MatchOptions:
             f"format={fmt!r}: v1 accepts only {AUDIO_FORMAT!r} (interleaved float32 "
             "little-endian); convert the samples before sending",
         )
-    rate = _int_field(
-        header,
-        "sample_rate",
-        defaults.PROTOCOL_MIN_SAMPLE_RATE,
-        defaults.PROTOCOL_MAX_SAMPLE_RATE,
-        "invalid_sample_rate",
-    )
-    channels = _int_field(header, "channels", 1, defaults.PROTOCOL_MAX_CHANNELS, "invalid_channels")
-    frames = _int_field(header, "frames", 1, 2**63 - 1, "invalid_frames")
-    if frames > defaults.PROTOCOL_MAX_SECONDS * rate:
-        raise ProtocolError(
-            "too_long",
-            f"frames={frames} at {rate} Hz is {frames / rate:.1f} s; the limit is "
-            f"{defaults.PROTOCOL_MAX_SECONDS:g} s: send the last bars only",
-        )
-    if frames * channels * 4 > defaults.PROTOCOL_MAX_PCM_BYTES:
-        raise ProtocolError(
-            "too_large",
-            f"{frames} frames x {channels} channels is {frames * channels * 4} bytes; the "
-            f"limit is {defaults.PROTOCOL_MAX_PCM_BYTES} bytes: downmix to stereo or send less",
-        )
-    k = header.get("k")
-    k = (
-        defaults.MATCH_DEFAULT_K
-        if k is None
-        else _int_field(header, "k", 1, defaults.MATCH_MAX_K, "invalid_k")
-    )
+    rate = check_sample_rate(header.get("sample_rate"))
+    channels = check_int("channels", header.get("channels"), 1, defaults.PROTOCOL_MAX_CHANNELS,
+                         "invalid_channels")
+    frames = check_int("frames", header.get("frames"), 1, 2**63 - 1, "invalid_frames")
+    check_size(frames, channels, rate)
     return MatchOptions(
         sample_rate=rate,
         channels=channels,
         frames=frames,
-        tempo=_tempo(header.get("tempo")),
-        k=k,
-        families=_families(header.get("families")),
+        tempo=check_tempo(header.get("tempo")),
+        k=check_k(header.get("k")),
+        families=check_families(header.get("families")),
     )
-
-
-def _tempo(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-        math.isfinite(value) and value > 0
-    ):
-        raise ProtocolError(
-            "invalid_tempo", f"tempo={value!r}: expected null or a positive number of BPM"
-        )
-    return float(value)
-
-
-def _families(value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ProtocolError(
-            "bad_header", f"families={value!r}: expected null or a list of family names"
-        )
-    out = []
-    for name in value:
-        family = family_from_name(name)
-        if family is None:
-            raise ProtocolError(
-                "unknown_family",
-                f"families: {name!r} is not a family; use any of {', '.join(FAMILIES)}",
-            )
-        if family not in out:
-            out.append(family)
-    return tuple(out)
 
 
 def decode_audio(pcm: bytes | memoryview, options: MatchOptions) -> np.ndarray:
@@ -380,13 +331,7 @@ def decode_audio(pcm: bytes | memoryview, options: MatchOptions) -> np.ndarray:
             f"channels={options.channels} x 4 bytes = {expected}: send exactly that many",
         )
     audio = np.frombuffer(pcm, dtype="<f4").reshape(options.frames, options.channels)
-    # The sum is a cheap screen (NaN/inf propagate); only a suspect sum pays the exact check.
-    if not np.isfinite(audio.sum(dtype=np.float64)) and not np.isfinite(audio).all():
-        bad = int(np.count_nonzero(~np.isfinite(audio)))
-        raise ProtocolError(
-            "non_finite_audio",
-            f"PCM holds {bad} NaN or infinite samples; send finite samples (-1.0..1.0)",
-        )
+    check_finite(audio)
     return audio
 
 

@@ -33,6 +33,16 @@ from cir import defaults, protocol
 from cir.errors import CIRError
 from cir.protocol.keys import KeyFileError, UserKeys, key_path, load_keys
 
+# Per-try reply timeout, ms: long enough for a cold first match on CPU.
+CLIENT_TIMEOUT_MS = 10_000
+# Tries before the client says the daemon is not running.
+CLIENT_RETRIES = 3
+# How long a client waits for a TCP/ipc connection before saying no daemon runs (a refused
+# connection is known at once), and then for the CURVE handshake that proves it is the user's
+# daemon, ms. The second is generous: a busy machine may be slow to schedule the daemon.
+CLIENT_CONNECT_TIMEOUT_MS = 1_000
+CLIENT_HANDSHAKE_TIMEOUT_MS = 5_000
+
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
@@ -164,12 +174,12 @@ class Client:
     def __init__(
         self,
         endpoint: str | None = None,
-        timeout_ms: int = defaults.CLIENT_TIMEOUT_MS,
-        retries: int = defaults.CLIENT_RETRIES,
+        timeout_ms: int = CLIENT_TIMEOUT_MS,
+        retries: int = CLIENT_RETRIES,
         context: zmq.Context | None = None,
         keys: UserKeys | None = None,
-        connect_timeout_ms: int = defaults.CLIENT_CONNECT_TIMEOUT_MS,
-        handshake_timeout_ms: int = defaults.CLIENT_HANDSHAKE_TIMEOUT_MS,
+        connect_timeout_ms: int = CLIENT_CONNECT_TIMEOUT_MS,
+        handshake_timeout_ms: int = CLIENT_HANDSHAKE_TIMEOUT_MS,
     ):
         if retries < 1:
             raise ClientError(f"retries={retries}: expected at least 1 try")
@@ -292,10 +302,13 @@ class Client:
         k: int = defaults.MATCH_DEFAULT_K,
         families: Sequence[str] | None = None,
         tempo: float | None = None,
+        source: str | None = None,
     ) -> dict[str, Any]:
         """Suggestions for `audio` ((frames,) or (frames, channels) float): the reply dict with
-        "results" per family."""
-        body = protocol.encode_match(audio, sample_rate, k=k, families=families, tempo=tempo)
+        "results" per family. `source` tells the results page where the query came from."""
+        fields = {"source": source} if source is not None else {}
+        body = protocol.encode_match(audio, sample_rate, k=k, families=families, tempo=tempo,
+                                     **fields)
         return self.call(body, protocol.reply_limit(k))
 
 

@@ -23,8 +23,13 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from cir import defaults, paths
+from cir import paths
 from cir.errors import CIRError
+
+# The daemon's key file (CurveZMQ key pairs, mode 0600) in the data dir; the first start
+# creates it. CIR_KEY_FILE names another file (clients and the native plugin read it too).
+KEY_FILENAME = "daemon.key"
+KEY_FILE_ENV = "CIR_KEY_FILE"
 
 _FIELDS = ("server-public", "server-secret", "client-public", "client-secret")
 _Z85_KEY_CHARS = 40
@@ -47,8 +52,8 @@ class UserKeys:
 
 def key_path() -> Path:
     """The key file: ``$CIR_KEY_FILE``, else ``<data dir>/daemon.key``."""
-    override = os.environ.get(defaults.KEY_FILE_ENV)
-    return Path(override).expanduser() if override else paths.data_dir() / defaults.KEY_FILENAME
+    override = os.environ.get(KEY_FILE_ENV)
+    return Path(override).expanduser() if override else paths.data_dir() / KEY_FILENAME
 
 
 def _check_private(path: Path, st: os.stat_result) -> None:
@@ -61,7 +66,7 @@ def _check_private(path: Path, st: os.stat_result) -> None:
     if st.st_uid != os.geteuid():
         raise KeyFileError(
             f"key file {path} belongs to uid {st.st_uid}, not to this user (uid {os.geteuid()}); "
-            f"remove it, or set {defaults.KEY_FILE_ENV} to a file of your own"
+            f"remove it, or set {KEY_FILE_ENV} to a file of your own"
         )
     if st.st_mode & 0o077:
         raise KeyFileError(

@@ -27,6 +27,11 @@ from cir.daemon.history import History
 from cir.daemon.logs import LOGGER_NAME
 from cir.errors import CIRError
 
+# Loopback only, always: the page plays your audio and reveals files; no other host may reach it.
+WEB_HOST = "127.0.0.1"
+# Connections queued while the page's server starts (a browser opens a handful at once).
+WEB_LISTEN_BACKLOG = 64
+
 if TYPE_CHECKING:
     from cir.daemon.server import Server
 
@@ -61,7 +66,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     sock.set_inheritable(False)
-    sock.listen(defaults.WEB_LISTEN_BACKLOG)  # from here on, connections wait for the server
+    sock.listen(WEB_LISTEN_BACKLOG)  # from here on, connections wait for the server
     return sock
 
 
@@ -81,7 +86,7 @@ class WebPage:
         self,
         port: int | None = defaults.WEB_PORT,
         history: History | None = None,
-        host: str = defaults.WEB_HOST,
+        host: str = WEB_HOST,
     ):
         self.port = port
         self.host = host
@@ -190,7 +195,7 @@ def _daemon_facts(server: Server) -> dict[str, Any]:
         "encoder_version": embedder.version,
         "catalogue_path": str(server.catalogue_path),
         "catalogue_size": matcher.size,
-        "problem": matcher.problem,
+        "problem": matcher.index.problem,
         "requests_served": server.requests_served,
         "endpoints": server.endpoints,
     }

@@ -30,16 +30,31 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cir import defaults, paths, protocol
+from cir import paths
+from cir.daemon.constants import WEB_CATALOGUE_PAGE
 from cir.daemon.history import Answer, History
 from cir.daemon.logs import LOGGER_NAME
 from cir.daemon.web import media
 from cir.daemon.web.catalogue import CatalogueView, NotFoundError, how_to_use, place_query
 from cir.daemon.web.security import TOKEN_HEADER, Guard
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
+
+# A file dropped on the page: the longest query (PROTOCOL_MAX_SECONDS) of a compressed or
+# 16-bit stereo file at 96 kHz fits well within this.
+WEB_UPLOAD_MAX_BYTES = 64 * 1024 * 1024
+# Spectrograms/waveforms of previews kept in memory (small arrays; previews never change).
+WEB_MEDIA_CACHE = 512
+# Server-Sent Events: a comment line this often keeps proxies and browsers from dropping the
+# stream; the stream re-checks for shutdown this often.
+WEB_SSE_PING_S = 15.0
+WEB_SSE_POLL_S = 0.5
+# A dropped file is matched through the daemon's own socket; this long for its reply, ms.
+WEB_MATCH_TIMEOUT_MS = 30_000
 
 log = logging.getLogger(LOGGER_NAME)
 STATIC = "static"
+_PACKAGE = "cir.daemon.web"  # where STATIC ships (package data)
 
 
 @dataclass
@@ -80,7 +95,7 @@ def _hit_json(hit: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def build_app(state: PageState) -> Starlette:
+def build_app(state: PageState) -> Guard:
     """The ASGI app, wrapped in the Guard."""
 
     def answer_or_404(request: Request) -> Answer:
@@ -90,7 +105,7 @@ def build_app(state: PageState) -> Starlette:
         return answer
 
     async def index(_: Request) -> Response:
-        html = resources.files(__package__).joinpath(STATIC, "index.html").read_text("utf-8")
+        html = resources.files(_PACKAGE).joinpath(STATIC, "index.html").read_text("utf-8")
         return HTMLResponse(html.replace("{{TOKEN}}", state.token),
                             headers={"cache-control": "no-store"})
 
@@ -133,8 +148,8 @@ def build_app(state: PageState) -> Starlette:
     def catalogue_search(request: Request) -> Response:
         q = request.query_params
         try:
-            limit = min(int(q.get("limit", defaults.WEB_CATALOGUE_PAGE)),
-                        defaults.WEB_CATALOGUE_PAGE)
+            limit = min(int(q.get("limit", WEB_CATALOGUE_PAGE)),
+                        WEB_CATALOGUE_PAGE)
             offset = max(0, int(q.get("offset", 0)))
         except ValueError:
             return _error(400, "limit and offset must be whole numbers")
@@ -168,7 +183,8 @@ def build_app(state: PageState) -> Starlette:
 
         path = export_preset(record["locator"].get("id", record["key"]),
                              paths.data_dir() / "exports")
-        note = defaults.CANONICAL_PITCH.get(record["family"], 60)
+        spec = FAMILY_SPECS.get(record["family"])
+        note = spec.canonical_pitch if spec else 60
         command = f"cir synth render {path} --note {note} -o {path.with_suffix('.wav')}"
         return JSONResponse({"path": str(path), "commands": [command]})
 
@@ -185,9 +201,9 @@ def build_app(state: PageState) -> Starlette:
         data = bytearray()
         async for chunk in request.stream():
             data += chunk
-            if len(data) > defaults.WEB_UPLOAD_MAX_BYTES:
+            if len(data) > WEB_UPLOAD_MAX_BYTES:
                 return _error(413, f"the file is larger than "
-                                   f"{defaults.WEB_UPLOAD_MAX_BYTES // 2**20} MB: trim it to "
+                                   f"{WEB_UPLOAD_MAX_BYTES // 2**20} MB: trim it to "
                                    "the loop")
         name = unquote(request.headers.get("x-file-name", "dropped file"))[:200]
         return await run_in_threadpool(_match_bytes, state, bytes(data), name)
@@ -214,7 +230,7 @@ def build_app(state: PageState) -> Starlette:
                         yield _event(answer)
                 while not state.stopping.is_set():
                     try:
-                        answer_id = await asyncio.wait_for(queue.get(), defaults.WEB_SSE_POLL_S)
+                        answer_id = await asyncio.wait_for(queue.get(), WEB_SSE_POLL_S)
                     except TimeoutError:
                         continue
                     answer = state.history.get(answer_id)
@@ -223,7 +239,7 @@ def build_app(state: PageState) -> Starlette:
             finally:
                 unsubscribe()
 
-        return EventSourceResponse(stream(), ping=defaults.WEB_SSE_PING_S)
+        return EventSourceResponse(stream(), ping=WEB_SSE_PING_S)
 
     routes = [
         Route("/", index),
@@ -242,7 +258,7 @@ def build_app(state: PageState) -> Starlette:
         Route("/api/presets/{id:int}/export", export, methods=["POST"]),
         Route("/api/presets/{id:int}/reveal", reveal, methods=["POST"]),
         Route("/api/match", match_upload, methods=["POST"]),
-        Mount("/static", StaticFiles(packages=[(__package__, STATIC)]), name="static"),
+        Mount("/static", StaticFiles(packages=[(_PACKAGE, STATIC)]), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={
         NotFoundError: lambda _r, exc: _error(404, str(exc)),
@@ -255,7 +271,7 @@ def _event(answer: Answer) -> dict[str, str]:
     return {"event": "answer", "id": str(answer.id), "data": json.dumps(answer_json(answer))}
 
 
-@functools.lru_cache(maxsize=defaults.WEB_MEDIA_CACHE)
+@functools.lru_cache(maxsize=WEB_MEDIA_CACHE)
 def _preview_view(path: str, _mtime: int) -> dict[str, Any]:
     mono, rate = media.read_mono(Path(path))
     return {"waveform": media.waveform(mono), "spectrogram": media.spectrogram(mono, rate)}
@@ -270,10 +286,9 @@ def _match_bytes(state: PageState, data: bytes, name: str) -> Response:
         audio, rate = media.decode_upload(data, name)
     except CIRError as exc:
         return _error(400, str(exc))
-    body = protocol.encode_match(audio, rate, source="results page")
     try:
-        with Client(state.endpoint, timeout_ms=defaults.WEB_MATCH_TIMEOUT_MS, retries=1) as c:
-            reply = c.call(body)
+        with Client(state.endpoint, timeout_ms=WEB_MATCH_TIMEOUT_MS, retries=1) as c:
+            reply = c.match(audio, rate, source="results page")
     except RequestRefusedError as exc:
         return _error(422, str(exc))
     except ClientError as exc:

@@ -18,10 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from cir import defaults, paths
+from cir import paths
+from cir.daemon.constants import WEB_CATALOGUE_PAGE, WEB_SIMILAR_K
 from cir.daemon.logs import LOGGER_NAME
 from cir.errors import CIRError
-from cir.families import FAMILIES
+from cir.families import FAMILIES, FAMILY_SPECS
+
+# The 2-D map: t-SNE (scikit-learn) over one family's vectors; perplexity as in the t-SNE paper's
+# default, lowered for small families (it must stay below the number of points).
+WEB_MAP_PERPLEXITY = 30.0
+WEB_MAP_SEED = 0
+# The query is placed on the map at the score-weighted mean of its top hits (t-SNE has no
+# out-of-sample transform); weights are exp(score / this temperature), so the closest dominate.
+WEB_MAP_QUERY_TEMPERATURE = 0.05
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -33,7 +42,7 @@ class NotFoundError(CIRError):
 class CatalogueView:
     """Catalogue queries for the page, against the daemon's catalogue and embedder version."""
 
-    def __init__(self, catalogue_path: Path, embedder_version: Callable[[], str]):
+    def __init__(self, catalogue_path: str | Path, embedder_version: Callable[[], str]):
         self.path = Path(catalogue_path)
         self._version = embedder_version
         self._catalogue = None
@@ -94,7 +103,7 @@ class CatalogueView:
         text: str = "",
         family: str | None = None,
         source: str | None = None,
-        limit: int = defaults.WEB_CATALOGUE_PAGE,
+        limit: int = WEB_CATALOGUE_PAGE,
         offset: int = 0,
     ) -> dict[str, Any]:
         """One page of entries whose name, key or tags hold every word of `text`."""
@@ -153,7 +162,7 @@ class CatalogueView:
             ids, rows, families = self._vectors[key]
         return ids, rows, families, generation
 
-    def similar(self, preset_id: int, k: int = defaults.WEB_SIMILAR_K) -> dict[str, Any]:
+    def similar(self, preset_id: int, k: int = WEB_SIMILAR_K) -> dict[str, Any]:
         """The k entries of the same family closest to this one (cosine of stored vectors)."""
         record = self._record(preset_id)
         ids, rows, families, _ = self._matrix()
@@ -212,6 +221,8 @@ class CatalogueView:
     def _names(self, preset_ids: list[int]) -> dict[int, str]:
         with self._lock:
             catalogue = self._open()
+            if catalogue is None:  # removed since the map was drawn
+                return {}
             rows = catalogue.db.execute(
                 "SELECT id, name FROM presets WHERE status = 'ok'"
             ).fetchall()
@@ -224,14 +235,14 @@ class CatalogueView:
         return paths.cache_dir() / "maps" / f"{tag}-g{generation}-{family}.json"
 
 
-def project(rows: np.ndarray, seed: int = defaults.WEB_MAP_SEED) -> np.ndarray:
+def project(rows: np.ndarray, seed: int = WEB_MAP_SEED) -> np.ndarray:
     """(n, 2) coordinates in [0, 1] of unit vectors: t-SNE on cosine distance (PCA start)."""
     n = rows.shape[0]
     if n <= 3:  # t-SNE needs a few points; place tiny families on a line
         return np.column_stack([np.linspace(0.2, 0.8, n), np.full(n, 0.5)])
     from sklearn.manifold import TSNE
 
-    perplexity = min(defaults.WEB_MAP_PERPLEXITY, max(2.0, (n - 1) / 3.0))
+    perplexity = min(WEB_MAP_PERPLEXITY, max(2.0, (n - 1) / 3.0))
     tsne = TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca",
                 random_state=seed)
     xy = tsne.fit_transform(rows.astype(np.float64))
@@ -247,7 +258,7 @@ def place_query(points: dict[int, tuple[float, float]], hits: list[dict[str, Any
     if not placed:
         return None
     scores = np.array([s for _, s in placed])
-    weights = np.exp((scores - scores.max()) / defaults.WEB_MAP_QUERY_TEMPERATURE)
+    weights = np.exp((scores - scores.max()) / WEB_MAP_QUERY_TEMPERATURE)
     xy = np.array([p for p, _ in placed]) * weights[:, None]
     x, y = xy.sum(axis=0) / weights.sum()
     return float(x), float(y)
@@ -273,7 +284,8 @@ def how_to_use(kind: str, loc: dict[str, Any], key: str, family: str) -> dict[st
     """How to get a preset into a DAW: a sentence, the files to open, commands to run."""
     if kind == "builtin":
         pid = loc.get("id", key)
-        note = defaults.CANONICAL_PITCH.get(family, 60)
+        spec = FAMILY_SPECS.get(family)
+        note = spec.canonical_pitch if spec else 60
         return {
             "text": f"A preset of CIR's built-in synth ({pid}). Export it as a preset file, "
                     "render it to a wav with the command below, and load the wav in your "

@@ -18,6 +18,15 @@ import numpy as np
 from cir import defaults
 from cir.errors import CIRError
 
+# Spectrograms drawn on the page: mel bands, FFT size, columns (time is resampled to this many),
+# and the dB range below the loudest bin that is shown.
+WEB_SPECTROGRAM_MELS = 96
+WEB_SPECTROGRAM_N_FFT = 2048
+WEB_SPECTROGRAM_COLUMNS = 480
+WEB_SPECTROGRAM_DB_RANGE = 80.0
+# Waveform: min/max pairs drawn across the player's width.
+WEB_WAVEFORM_POINTS = 600
+
 
 class MediaError(CIRError):
     """An audio file of the catalogue cannot be read for the page."""
@@ -50,7 +59,7 @@ def read_mono(path: Path) -> tuple[np.ndarray, int]:
     return np.asarray(audio, dtype=np.float32).mean(axis=0), rate
 
 
-def waveform(mono: np.ndarray, points: int = defaults.WEB_WAVEFORM_POINTS) -> dict[str, Any]:
+def waveform(mono: np.ndarray, points: int = WEB_WAVEFORM_POINTS) -> dict[str, Any]:
     """Min and max of `points` equal slices: what a waveform view draws."""
     mono = np.asarray(mono, dtype=np.float32)
     if mono.size == 0:
@@ -86,10 +95,10 @@ def _mel_matrix(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
 def spectrogram(
     mono: np.ndarray,
     sample_rate: int,
-    columns: int = defaults.WEB_SPECTROGRAM_COLUMNS,
-    n_mels: int = defaults.WEB_SPECTROGRAM_MELS,
-    n_fft: int = defaults.WEB_SPECTROGRAM_N_FFT,
-    db_range: float = defaults.WEB_SPECTROGRAM_DB_RANGE,
+    columns: int = WEB_SPECTROGRAM_COLUMNS,
+    n_mels: int = WEB_SPECTROGRAM_MELS,
+    n_fft: int = WEB_SPECTROGRAM_N_FFT,
+    db_range: float = WEB_SPECTROGRAM_DB_RANGE,
 ) -> dict[str, Any]:
     """A mel spectrogram as `columns` x `n_mels` bytes (0 = db_range below the peak, 255 =
     the peak), column-major from low to high bands, base64 in "data"."""

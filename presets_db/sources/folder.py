@@ -3,7 +3,7 @@
 Family: the name of the file's first-level subfolder (percussion/drums, bass, lead, pad, keys,
 pluck, ... case-insensitive, see cir.families), else the source's `family` arg (--family), else
 the file is left out. The file itself is the one reference render (cut to
-defaults.FOLDER_MAX_SECONDS, downmixed, resampled); its absolute path is the locator. Content
+FOLDER_MAX_SECONDS, downmixed, resampled); its absolute path is the locator. Content
 hash = file bytes + family.
 """
 
@@ -15,10 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from cir import defaults
 from cir.families import family_from_name, normalise_family
+from cir.presets_db.constants import FOLDER_MAX_SECONDS
 from cir.presets_db.errors import SourceError
+from cir.presets_db.render import REFERENCE_NOTES
 from cir.presets_db.sources import Entry, file_sha256, readable_path, sha256
+
+# Shorter sample files (a click) are padded with silence to this length before embedding: the
+# encoder's pooling needs a few frames; longer one-shots keep their own length and preview.
+SAMPLE_MIN_SECONDS = 0.5
 
 SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
 
@@ -75,7 +80,7 @@ def read_clip(path: str | Path, sample_rate: float) -> np.ndarray:
         with AudioFile(str(path)) as raw:
             samples, rate = raw.frames, raw.samplerate
         with AudioFile(str(path)).resampled_to(sample_rate) as f:
-            frames = min(f.frames, round(defaults.FOLDER_MAX_SECONDS * sample_rate))
+            frames = min(f.frames, round(FOLDER_MAX_SECONDS * sample_rate))
             # read(0) means "everything" to pedalboard: never ask for it
             audio = f.read(frames) if frames > 0 else np.zeros((1, 0), np.float32)
     except Exception:  # pedalboard raises plain RuntimeError/ValueError on bad files
@@ -90,7 +95,7 @@ def read_clip(path: str | Path, sample_rate: float) -> np.ndarray:
     mono = np.asarray(audio, dtype=np.float32).mean(axis=0)
     # Very short one-shots (a click) are padded with silence to the shortest clip the
     # encoder takes.
-    shortest = round(defaults.SAMPLE_MIN_SECONDS * sample_rate)
+    shortest = round(SAMPLE_MIN_SECONDS * sample_rate)
     return np.pad(mono, (0, max(0, shortest - mono.size)))
 
 
@@ -101,12 +106,12 @@ def files(spec: str) -> tuple[str, ...]:
 
 def repitch_semitones(family: str) -> tuple[int, ...]:
     """The pitches a melodic one-shot is also embedded at, in semitones: the offsets of the
-    family's reference notes (defaults.REFERENCE_NOTES), so a file stands for the register a
+    family's reference notes (REFERENCE_NOTES), so a file stands for the register a
     loop plays it in, as a synth preset's references do. Percussion: the file alone (a drum
     one-shot plays at its own pitch)."""
     if family == "percussion":
         return (0,)
-    return tuple(dict.fromkeys(offset for offset, _ in defaults.REFERENCE_NOTES[family]))
+    return tuple(dict.fromkeys(offset for offset, _ in REFERENCE_NOTES[family]))
 
 
 def render_clips(spec: str, family: str, sample_rate: int) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ shanai 110-112 -> lead. Synth effects 97-104, sound effects 121-128 and banks ab
 their family from name keywords (bass, lead, pad, piano, drum, ...) or are left out.
 
 Drum kits (bank 128) become ONE ENTRY PER KIT PIECE, at the GM keys of
-cir.defaults.SF2_DRUM_PIECES (kick 36, snare 38, clap 39, closed hat 42, open hat 46, crash
+cir.SF2_DRUM_PIECES (kick 36, snare 38, clap 39, closed hat 42, open hat 46, crash
 49), family percussion: a loop's drum part matches single hits, and a whole-kit render would
 blur six timbres into one vector. The piece's instrument plays its key for every note (the
 reference note's pitch is ignored; velocity and timing are kept). Keys: "BBB:PPP" for melodic
@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from cir import defaults
 from cir.errors import import_optional
 from cir.families import family_from_name
 from cir.presets_db.errors import SourceError
@@ -44,6 +43,13 @@ from cir.presets_db.sources import (
     sha256,
 )
 from cir.synth.notes import Note
+
+# FluidSynth master gain for SoundFont renders (its default 0.2 is quiet; clips are normalised).
+SF2_GAIN = 0.5
+# GM drum kits (bank 128) become one entry per kit piece, at these GM keys.
+SF2_DRUM_PIECES = {
+    "kick": 36, "snare": 38, "clap": 39, "closed hat": 42, "open hat": 46, "crash": 49,
+}  # fmt: skip
 
 DRUM_BANK = 128
 DRUM_CHANNEL = 9
@@ -171,7 +177,7 @@ def scan(path: str, args: dict[str, Any]) -> Iterator[Entry]:
         if program not in only:
             continue
         if bank == DRUM_BANK:
-            for piece, key in defaults.SF2_DRUM_PIECES.items():
+            for piece, key in SF2_DRUM_PIECES.items():
                 spec = (str(sf2), bank, program, key)
                 yield Entry(
                     key=f"{bank:03d}:{program:03d}:{piece}",
@@ -237,7 +243,7 @@ def _synth(path: str, sample_rate: int) -> _LoadedFont:
     key = (path, sample_rate)
     if key not in _SYNTHS:
         quiet = {"synth.reverb.active": 0, "synth.chorus.active": 0}
-        synth = fluidsynth.Synth(gain=defaults.SF2_GAIN, samplerate=sample_rate, **quiet)
+        synth = fluidsynth.Synth(gain=SF2_GAIN, samplerate=sample_rate, **quiet)
         with native_stderr_to_log(f"FluidSynth loading {path}"):
             sfid = synth.sfload(path)
         if sfid < 0:

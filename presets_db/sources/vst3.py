@@ -25,6 +25,9 @@ from cir.presets_db.render import render_references
 from cir.presets_db.sources import Entry, file_sha256, readable_path, sha256
 from cir.synth.notes import Note
 
+# VST3 renders: pedalboard's block size and the tail rendered before reading state.
+VST3_BUFFER_SIZE = 512
+
 DEFAULT_KEY = "default"
 
 
@@ -107,7 +110,7 @@ def _plugin(path: str) -> tuple[Any, bytes]:
     import pedalboard
 
     if path not in _PLUGINS:
-        plugin = pedalboard.load_plugin(path)
+        plugin: Any = pedalboard.load_plugin(path)  # VST3Plugin: its stubs lack raw_state
         if not plugin.is_instrument:
             raise SourceError(f"{path} is an effect, not an instrument: pass a VST3 instrument")
         _PLUGINS[path] = (plugin, plugin.raw_state)
@@ -138,7 +141,7 @@ class VST3Instrument:
             duration=seconds,
             sample_rate=sample_rate,
             num_channels=2,
-            buffer_size=defaults.VST3_BUFFER_SIZE,
+            buffer_size=VST3_BUFFER_SIZE,
             reset=True,
         )
         mono = np.asarray(audio, dtype=np.float32).reshape(audio.shape[0], -1).mean(axis=0)
@@ -159,7 +162,7 @@ def write_preset(plugin_path: str | Path, params: dict[str, float], dest: str | 
     """Write a .vstpreset of the plugin with `params` set (tests, benchmarks, quick banks)."""
     import pedalboard
 
-    plugin = pedalboard.load_plugin(str(plugin_path))
+    plugin: Any = pedalboard.load_plugin(str(plugin_path))  # its stubs lack preset_data
     for name, value in params.items():
         setattr(plugin, name, value)
     # Plugins report a parameter change in their state only after a process call.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from cir import defaults
+from cir.families import FAMILY_SPECS
 from cir.synth.preset import FM, LFO, Filter, Operator, Oscillator, PitchEnvelope, Sub, Voice
 from cir.synth.recipes.common import (
     Dice,
@@ -301,7 +301,7 @@ def _pinned(draw: Callable[[Dice], Draft]) -> Callable[[Dice], Draft]:
 
     def pinned(d: Dice) -> Draft:
         draft = draw(d)
-        voice = replace(draft.voice, fixed_pitch=defaults.CANONICAL_PITCH["percussion"])
+        voice = replace(draft.voice, fixed_pitch=FAMILY_SPECS["percussion"].canonical_pitch)
         return replace(draft, voice=voice)
 
     return pinned

@@ -19,13 +19,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from cir import defaults
+from cir.benchmarks.catalogue import BENCH_SEARCH_K
+from cir.cli.output import db_option, echo_json, json_option, json_stdout
+from cir.matching.core import DAEMON_BLAS_THREADS
 from cir.presets_db.catalogue import Catalogue
+from cir.presets_db.constants import HNSW_EXPANSION_SEARCH
 from cir.presets_db.search import ExactIndex, Hit, HnswIndex, split_by_family
 from cir.presets_db.shared import SharedCatalogue
+
+# `tools.bench.search_scale`: real catalogue vectors grown by jittered copies to these sizes;
+# 200 queries; copies and queries are real vectors plus noise of std JITTER/sqrt(dim) per
+# coordinate: 0.35 puts a copy at cosine about 0.945 from its source, as far as real built-in
+# presets lie from their nearest neighbour (median 0.94), so copies read as new presets.
+BENCH_SCALE_SIZES = (100_000, 1_000_000)
+BENCH_SCALE_QUERIES = 200
+BENCH_SCALE_JITTER = 0.35
+
+# Entries added and removed by the timed in-place HNSW update; clients querying the server at
+# once in the throughput run; the private server's port.
+BENCH_SCALE_CHURN = 1_000
+# expansion_search (usearch) / hnsw.ef_search (pgvector) values the benchmark also tries.
+BENCH_SCALE_EF = (32, 128, 256, 512)
+BENCH_SCALE_CLIENTS = 4
+BENCH_SCALE_PORT = 55_433
 
 
 def real_vectors(db: Path, embedder_version: str | None) -> tuple[np.ndarray, np.ndarray, str]:
@@ -113,7 +133,7 @@ def bench_size(size: int, real: np.ndarray, real_families: np.ndarray, url: str 
     parts = split_by_family(ids, matrix, list(families))
 
     exact = ExactIndex(parts, "bench")
-    with threadpool_limits(defaults.DAEMON_BLAS_THREADS, user_api="blas"):  # as the daemon
+    with threadpool_limits(DAEMON_BLAS_THREADS, user_api="blas"):  # as the daemon
         truth, row["exact"] = _latency(lambda q, f: exact.search(q, f, k), qs, q_families)
     row["exact"]["memory_mb"] = round(exact.memory_bytes / 2**20)
     log(f"{size:,}: exact {row['exact']}")
@@ -139,11 +159,11 @@ def _sweep(index: Any, qs: np.ndarray, q_families: np.ndarray, truth: list[list[
     """{expansion_search: {p50_ms, p95_ms, recall}} for BENCH_SCALE_EF, then back to the
     default: how much breadth real embeddings need."""
     out = {}
-    for ef in defaults.BENCH_SCALE_EF:
+    for ef in BENCH_SCALE_EF:
         index.set_expansion_search(ef)
         found, stats = _latency(lambda q, f: index.search(q, f, k), qs, q_families)
         out[ef] = {**stats, "recall": _recall(truth, found, k)}
-    index.set_expansion_search(defaults.HNSW_EXPANSION_SEARCH)
+    index.set_expansion_search(HNSW_EXPANSION_SEARCH)
     return out
 
 
@@ -154,7 +174,7 @@ def _time_update(hnsw: HnswIndex, rng: np.random.Generator, ids: np.ndarray,
     catalogue change costs instead of a rebuild); includes fingerprinting every entry."""
     from cir.presets_db.search import Entries
 
-    churn = defaults.BENCH_SCALE_CHURN
+    churn = BENCH_SCALE_CHURN
     hnsw.entries = Entries.of(ids, matrix, list(families))
     keep = slice(churn, None)
     new_ids = np.arange(ids[-1] + 1, ids[-1] + 1 + churn, dtype=np.int64)
@@ -186,8 +206,8 @@ def _bench_server(url: str, ids: np.ndarray, matrix: np.ndarray, families: np.nd
         row.update(recall=_recall(truth, found, k), load_s=round(load_s, 1),
                    inserts_per_s=round(len(ids) / load_s), index_build_s=round(index_s, 1),
                    disk_mb=shared.version_disk_mb())
-    row[f"qps_{defaults.BENCH_SCALE_CLIENTS}_clients"] = _concurrent(
-        url, version, qs, q_families, k, defaults.BENCH_SCALE_CLIENTS)
+    row[f"qps_{BENCH_SCALE_CLIENTS}_clients"] = _concurrent(
+        url, version, qs, q_families, k, BENCH_SCALE_CLIENTS)
     with SharedCatalogue.open(url) as shared:
         shared.drop_version(version)
     return row
@@ -204,17 +224,17 @@ def _bench_records(families: np.ndarray) -> Callable[[list[int]], list[dict[str,
 
 def bench_search_scale(
     db: Path,
-    sizes: tuple[int, ...] = defaults.BENCH_SCALE_SIZES,
+    sizes: tuple[int, ...] = BENCH_SCALE_SIZES,
     url: str | None = None,
     server: bool = True,
-    queries: int = defaults.BENCH_SCALE_QUERIES,
+    queries: int = BENCH_SCALE_QUERIES,
     embedder_version: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Latency p50/p95, recall@k and build costs of exact, HNSW and the shared server at each
     size. With `server` and no `url`, starts a private PostgreSQL in a temporary folder."""
     real, families, version = real_vectors(db, embedder_version)
-    amount = defaults.BENCH_SCALE_JITTER
+    amount = BENCH_SCALE_JITTER
     rng = np.random.default_rng(0)
     copy_cosine = float(np.median((jitter(rng, real, amount) * real).sum(axis=1)))
     result: dict[str, Any] = {
@@ -225,7 +245,7 @@ def bench_search_scale(
     with _server(url if server else None, server) as server_url:
         for size in sizes:
             result["rows"].append(bench_size(size, real, families, server_url, queries,
-                                             defaults.BENCH_SEARCH_K, amount, size, log))
+                                             BENCH_SEARCH_K, amount, size, log))
     return result
 
 
@@ -253,7 +273,7 @@ class _server:
 
         self.folder = Path(tempfile.mkdtemp(prefix="cir-bench-pg-"))
         self.folder.chmod(0o711)  # the server runs as nobody under root
-        return shared_server.start(self.folder / "server", port=defaults.BENCH_SCALE_PORT).url
+        return shared_server.start(self.folder / "server", port=BENCH_SCALE_PORT).url
 
     def __exit__(self, *exc: object) -> None:
         if self.folder is not None:
@@ -263,3 +283,52 @@ class _server:
 
             shared_server.stop(self.folder / "server")
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@click.command()
+@db_option("Real catalogue whose vectors seed the sizes (e.g. the built-in bank, "
+           "`cir catalogue add-builtin --db PATH`).", required=True)
+@click.option("--size", "sizes", type=click.IntRange(10), multiple=True,
+              help="Catalogue size (repeatable; default 10^5 and 10^6).")
+@click.option("--server-url", default=None,
+              help="Shared catalogue server to measure (default: a private PostgreSQL + "
+                   "pgvector started in a temporary folder).")
+@click.option("--no-server", is_flag=True, help="Measure exact and HNSW only.")
+@json_option("Print the results as JSON.")
+def search_scale(db: str, sizes: tuple[int, ...], server_url: str | None, no_server: bool,
+                 as_json: bool) -> None:
+    """Search on real embeddings at scale: exact, HNSW and the shared server, p50/p95 per
+    query, recall@5 against exact, build and update costs.
+
+    The catalogue's real vectors are grown to each size by jittered copies (see
+    tools.bench.search_scale). 10^6 takes most of an hour on 2 cores.
+
+    \b
+    Example:
+        python -m tools.bench.search_scale --db ~/.cache/cir/search-bench/builtin.db --size 100000
+        nice python -m tools.bench.search_scale --db builtin.db --json > scale.json
+    """
+    from pathlib import Path
+
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    with json_stdout(as_json):
+        result = bench_search_scale(Path(db), sizes or BENCH_SCALE_SIZES, server_url,
+                                    not no_server, log=log)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"{result['real_vectors']} real vectors of {result['embedder_version']}, jitter "
+               f"{result['jitter']} (copy cosine {result['copy_cosine_median']}, real nearest "
+               f"neighbour {result['nn_cosine_median']})")
+    for row in result["rows"]:
+        for way in ("exact", "hnsw", "server"):
+            if way in row:
+                facts = ", ".join(f"{k} {v}" for k, v in row[way].items())
+                click.echo(f"{row['entries']:>9,} {way:<6} {facts}")
+
+
+if __name__ == "__main__":
+    search_scale()

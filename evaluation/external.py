@@ -32,6 +32,7 @@ import numpy as np
 
 from cir import defaults
 from cir.errors import CIRError
+from cir.families import FAMILY_SPECS
 from cir.synth.notes import Note
 
 HEXTER_DIR = Path("/usr/share/hexter")
@@ -230,9 +231,9 @@ class Dx7Instrument:
 
     def gain(self, sample_rate: int) -> float:
         if sample_rate not in self._gain:
-            note = Note(defaults.CANONICAL_PITCH[self.family], defaults.CANONICAL_VELOCITY,
-                        0.0, defaults.NOTE_SECONDS[self.family])
-            peak = float(np.abs(self._note(note, defaults.CLIP_SECONDS[self.family],
+            note = Note(FAMILY_SPECS[self.family].canonical_pitch, defaults.CANONICAL_VELOCITY,
+                        0.0, FAMILY_SPECS[self.family].note_seconds)
+            peak = float(np.abs(self._note(note, FAMILY_SPECS[self.family].clip_seconds,
                                            sample_rate)).max())
             self._gain[sample_rate] = _LEVEL / peak if peak > 0 else 1.0
         return self._gain[sample_rate]
@@ -313,13 +314,13 @@ def make_instrument(source: ExtSource):
 def one_shot(source: ExtSource, sample_rate: int) -> np.ndarray:
     """The file a sample folder would hold for `source`: its canonical note (velocity 100),
     rendered into its family's clip length (a kit instrument: its velocity-100 layer)."""
-    note = Note(defaults.CANONICAL_PITCH[source.family], defaults.CANONICAL_VELOCITY, 0.0,
-                defaults.NOTE_SECONDS[source.family])
+    note = Note(FAMILY_SPECS[source.family].canonical_pitch, defaults.CANONICAL_VELOCITY, 0.0,
+                FAMILY_SPECS[source.family].note_seconds)
     instrument = make_instrument(source)
     if isinstance(instrument, KitInstrument):
         main = _layer_for(instrument.layers, defaults.CANONICAL_VELOCITY)
         return _sample(main[0], sample_rate) * instrument.gain(sample_rate) * main[3]
-    return instrument.render([note], defaults.CLIP_SECONDS[source.family], sample_rate)
+    return instrument.render([note], FAMILY_SPECS[source.family].clip_seconds, sample_rate)
 
 
 def write_folder(sources: Sequence[ExtSource], root: Path, sample_rate: int) -> list[Path]:

@@ -1,4 +1,4 @@
-"""What every benchmark shares (cir.training.evaluate, cir.training.ext_bench): mix plans, the
+"""What every benchmark shares (cir.evaluation.harness, cir.evaluation.ext_bench): mix plans, the
 matcher's read of a query, ranking, and the summaries in percent."""
 
 from __future__ import annotations
@@ -13,12 +13,8 @@ from cir.encoder.api import FamilyEmbedder, QueryReading, settle_presence
 from cir.families import FAMILIES, MIX_FAMILIES
 from cir.training import data
 from cir.training.mixes import item_rng, render_mix
+from cir.training.streams import Stream
 
-_MIX_STREAM = 4
-_MIX5_STREAM = 6
-# Solo lines of the single benchmarks: who plays, and the plan of the line.
-_LINE_PICK_STREAM = 25
-_LINE_PLAN_STREAM = 26
 # Families each mix plays in builtin-mix5 (uniform in the count, any subset of FAMILIES).
 MIX5_PARTS = (2, 5)
 
@@ -63,10 +59,10 @@ def mix_queries(
     out = []
     for q in range(n):
         if parts is None:
-            rng = item_rng(seed, q, stream=_MIX_STREAM)
+            rng = item_rng(seed, q, stream=Stream.MIX_QUERIES)
             out.append({f: pool[int(rng.integers(len(pool)))] for f, pool in pools.items()})
             continue
-        rng = item_rng(seed, q, stream=_MIX5_STREAM)
+        rng = item_rng(seed, q, stream=Stream.MIX5_QUERIES)
         count = int(rng.integers(parts[0], parts[1] + 1))
         playing = sorted(int(i) for i in rng.choice(len(families), size=count, replace=False))
         chosen = {}
@@ -134,10 +130,10 @@ def solo_lines(model: Any, sources: Sequence[data.Source], held_out: set[str],
     for q in range(n):
         family = families[q % len(families)]
         pool = [i for i, s in enumerate(sources) if s.family == family and s.key in held_out]
-        target = pool[int(item_rng(seed, q, stream=_LINE_PICK_STREAM).integers(len(pool)))]
+        target = pool[int(item_rng(seed, q, stream=Stream.SOLO_LINE_PICK).integers(len(pool)))]
         line, _, _ = render_mix({family: make_instrument(sources[target])}, seed,
                                 defaults.MIX_SECONDS, sample_rate, index=q,
-                                stream=_LINE_PLAN_STREAM)
+                                stream=Stream.SOLO_LINE_PLAN)
         reading = family_queries(model, line, FAMILIES, sample_rate)
         members = np.flatnonzero(cat_families == family)
         h = rank_hits(stack_rows([reading.vectors[family]]), catalogue[members],

@@ -11,7 +11,11 @@ import sys
 import time
 from typing import Any
 
+import click
+
 from cir import defaults
+from cir.cli.output import echo_json, json_option, json_stdout
+from cir.families import FAMILY_SPECS
 from cir.synth.engine import render, tune_allocator
 from cir.synth.notes import Note
 from cir.synth.preset import (
@@ -27,6 +31,10 @@ from cir.synth.preset import (
     Sub,
     Voice,
 )
+
+# `tools.bench.synth`: seconds of audio per render and renders per preset.
+BENCH_SYNTH_NOTE_SECONDS = 1.0
+BENCH_SYNTH_REPEATS = 30
 
 
 def typical_presets() -> list[Preset]:
@@ -94,8 +102,8 @@ def _single_thread() -> None:
         torch.set_num_threads(1)
 
 
-def bench_synth(repeats: int = defaults.BENCH_SYNTH_REPEATS,
-                seconds: float = defaults.BENCH_SYNTH_NOTE_SECONDS,
+def bench_synth(repeats: int = BENCH_SYNTH_REPEATS,
+                seconds: float = BENCH_SYNTH_NOTE_SECONDS,
                 sample_rate: int = defaults.RENDER_SAMPLE_RATE,
                 tune: bool = False) -> dict[str, Any]:
     """Time `repeats` renders of a `seconds`-long note per typical preset.
@@ -108,7 +116,7 @@ def bench_synth(repeats: int = defaults.BENCH_SYNTH_REPEATS,
     tuned = tune_allocator() if tune else False
     rows = []
     for preset in typical_presets():
-        pitch = defaults.CANONICAL_PITCH[preset.family]
+        pitch = FAMILY_SPECS[preset.family].canonical_pitch
         notes = [Note(pitch=pitch, velocity=100, start=0.0, duration=seconds)]
         render(preset, notes, sample_rate, seconds=seconds)  # warm-up
         times = []
@@ -132,3 +140,52 @@ def bench_synth(repeats: int = defaults.BENCH_SYNTH_REPEATS,
         # The fastest run of each preset: what one uncontended core does (timeit's advice).
         "median_best_x_realtime": statistics.median(r["best_x_realtime"] for r in rows),
     }
+
+
+@click.command()
+@click.option("--repeats", type=click.IntRange(1, 10_000), default=None,
+              help="Timed renders per preset (default from cir.defaults).")
+@click.option("--tune-allocator", is_flag=True,
+              help="Keep freed memory for reuse first (synth.engine.tune_allocator).")
+@json_option("Print the results as JSON.")
+def synth_speed(repeats: int | None, tune_allocator: bool, as_json: bool) -> None:
+    """Built-in synth render speed on one core: renders/s and x real time per family.
+
+    Renders a 1 s note at 44.1 kHz with one typical preset per family (each with one or
+    two effects) and prints the median and the fastest of the repeats, and the median over
+    presets of each (the fastest run is what one uncontended core does).
+
+    \b
+    Example:
+        python -m tools.bench.synth
+        python -m tools.bench.synth --repeats 100 --json
+        python -m tools.bench.synth --tune-allocator
+    """
+
+    with json_stdout(as_json):
+        result = bench_synth(repeats=repeats or BENCH_SYNTH_REPEATS, tune=tune_allocator)
+    if as_json:
+        echo_json(result)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"python -m tools.bench.synth: {result['seconds']:g} s note at "
+                        f"{result['sample_rate']} Hz, one core, {result['repeats']} runs each"
+                        + (", allocator tuned" if result["allocator_tuned"] else ""),
+                  caption="x RT = times faster than real time (median run; best = fastest run)")
+    columns = ("preset", "family", "ms", "renders/s", "x RT", "best ms", "best x RT")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("preset", "family") else "right")
+    for row in result["presets"]:
+        table.add_row(row["preset"], row["family"], f"{row['ms']:.2f}",
+                      f"{row['renders_per_s']:.0f}", f"{row['x_realtime']:.0f}",
+                      f"{row['best_ms']:.2f}", f"{row['best_x_realtime']:.0f}")
+    table.add_row("median", "", "", f"{result['median_renders_per_s']:.0f}",
+                  f"{result['median_x_realtime']:.0f}", "",
+                  f"{result['median_best_x_realtime']:.0f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    synth_speed()

@@ -1,6 +1,6 @@
 """Probes of variants around a line-aware catalogue encoder, on the VALID split (no training).
 
-    python -m cir.training.probes ENCODER.pt [--phrases 2]
+    python -m tools.probes ENCODER.pt [--phrases 2]
 
 On the VALID isolated lines (data.valid_mixes' stems: 6 s, one preset each), each ranked
 among its family's VALID presets (top-1 / top-5, mean over families):
@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from cir import defaults
 from cir.encoder.embed import unit_mean
 from cir.encoder.features import FeatureConfig
 from cir.encoder.model import load_model
+from cir.evaluation.harness import embed_mels, embed_references, rank_hits
 from cir.families import FAMILIES
 from cir.training import data
-from cir.training.evaluate import embed_mels, embed_references, rank_hits
+from cir.training.constants import VALID_MIX_COUNT
 
 # Onsets: frames whose positive spectral flux exceeds mean + ONSET_K x std, at least
 # ONSET_GAP_SECONDS apart; notes shorter than MIN_NOTE_SECONDS are dropped.
@@ -88,7 +88,7 @@ def run_probes(encoder: str, phrases: int = 2, workers: int | None = 1,
     fc = FeatureConfig(n_mels=model.config.features.n_mels)
     valid = data.builtin_sources("valid", FAMILIES)
     refs = data.reference_set(valid, fc, workers=workers, progress=progress)
-    v = data.valid_mixes(valid, defaults.VALID_MIX_COUNT, _PROBE_SEED, fc, progress=progress)
+    v = data.valid_mixes(valid, VALID_MIX_COUNT, _PROBE_SEED, fc, progress=progress)
     cat_families = np.asarray([s.family for s in valid])
 
     def embed(mels):

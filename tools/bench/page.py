@@ -20,9 +20,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
 from cir import defaults, protocol
+from cir.cli.output import echo_json, json_option, json_stdout
+from cir.paths import CACHE_ENV
+
+# `tools.bench.page`: timed repeats of the hook and the views, requests timed to the page.
+BENCH_PAGE_REPEATS = 20
+BENCH_PAGE_REQUESTS = 30
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -34,7 +41,7 @@ def _p95_ms(samples: list[float]) -> float:
 
 
 def _hook_and_view(repeats: int) -> dict[str, Any]:
-    from cir.benchmarks.latency import query_loop
+    from cir.benchmarks.workload import query_loop
     from cir.daemon.history import History
     from cir.daemon.web import media
 
@@ -94,8 +101,8 @@ class _EventReader(threading.Thread):
 
 
 def _live(requests: int, workdir: Path) -> dict[str, Any]:
-    from cir.benchmarks.latency import query_loop, synthetic_catalogue
-    from cir.daemon.server import Server
+    from cir.benchmarks.workload import query_loop, synthetic_catalogue
+    from cir.daemon.server import Server, ServerConfig
     from cir.daemon.web import WebPage
     from cir.encoder.embed import load_embedder
     from cir.protocol.client import Client
@@ -104,8 +111,8 @@ def _live(requests: int, workdir: Path) -> dict[str, Any]:
     db = synthetic_catalogue(workdir / "catalogue.db", 100, embedder)
     endpoint = f"ipc://{workdir / 'd.sock'}"
     page = WebPage(port=0)
-    server = Server([endpoint], db, embedder, lock_path=workdir / "d.lock", warm_up=False,
-                    extensions=[page])
+    config = ServerConfig([endpoint], db, embedder, lock_path=workdir / "d.lock", warm_up=False)
+    server = Server(config, extensions=[page])
     thread = server.serve_in_thread()
     try:
         reader = _EventReader(int(page.url.rstrip("/").rsplit(":", 1)[1]))
@@ -135,21 +142,21 @@ def _live(requests: int, workdir: Path) -> dict[str, Any]:
 
 
 def _map(family_size: int, workdir: Path) -> dict[str, Any]:
-    from cir.benchmarks.latency import synthetic_catalogue
+    from cir.benchmarks.workload import synthetic_catalogue
     from cir.encoder.embed import load_embedder
     from cir.families import MIX_FAMILIES
 
     embedder = load_embedder("mfcc80")
     db = synthetic_catalogue(workdir / "map.db", family_size * len(MIX_FAMILIES), embedder)
-    saved = os.environ.get(defaults.CACHE_ENV)
-    os.environ[defaults.CACHE_ENV] = str(workdir / "cache")  # not the user's cache
+    saved = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(workdir / "cache")  # not the user's cache
     try:
         return _time_map(db, embedder, MIX_FAMILIES[0])
     finally:
         if saved is None:
-            os.environ.pop(defaults.CACHE_ENV, None)
+            os.environ.pop(CACHE_ENV, None)
         else:
-            os.environ[defaults.CACHE_ENV] = saved
+            os.environ[CACHE_ENV] = saved
 
 
 def _time_map(db: Path, embedder: Any, family: str) -> dict[str, Any]:
@@ -170,8 +177,8 @@ def _time_map(db: Path, embedder: Any, family: str) -> dict[str, Any]:
 
 
 def bench_page(
-    repeats: int = defaults.BENCH_PAGE_REPEATS,
-    requests: int = defaults.BENCH_PAGE_REQUESTS,
+    repeats: int = BENCH_PAGE_REPEATS,
+    requests: int = BENCH_PAGE_REQUESTS,
     family_size: int = defaults.BENCH_CATALOGUE_PER_FAMILY,
 ) -> dict[str, Any]:
     """Every figure above, as one dict."""
@@ -184,3 +191,37 @@ def bench_page(
             **_live(requests, workdir),
             **_map(family_size, workdir),
         }
+
+
+@click.command()
+@click.option("--requests", "n_requests", type=click.IntRange(1, 10_000), default=None,
+              help="Answers timed to the page (default from cir.defaults).")
+@click.option("--family-size", type=click.IntRange(4, 100_000), default=None,
+              help="Entries of the family the map is drawn for (default 500).")
+@json_option("Print the results as JSON.")
+def page_speed(n_requests: int | None, family_size: int | None, as_json: bool) -> None:
+    """Results page: the daemon's cost per answer, answer-to-page delay, map time.
+
+    A real daemon in a thread with its page on a free port; an SSE reader times each answer
+    from the client's reply to its event. The map is t-SNE over one synthetic family.
+
+    \b
+    Example:
+        python -m tools.bench.page
+        python -m tools.bench.page --requests 100 --json
+    """
+
+    with json_stdout(as_json):
+        result = bench_page(
+            requests=n_requests or BENCH_PAGE_REQUESTS,
+            family_size=family_size or defaults.BENCH_CATALOGUE_PER_FAMILY,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    for key, value in result.items():
+        click.echo(f"{key:>16}: {value}")
+
+
+if __name__ == "__main__":
+    page_speed()

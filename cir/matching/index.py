@@ -1,7 +1,7 @@
-"""The matcher: one query embedding, then a per-family top-k search of the catalogue.
+"""The catalogue's searchable index for one encoder, kept in step with the catalogue.
 
-It holds the loaded embedder and the catalogue's index, and reloads the index when the
-catalogue changes on disk (its generation counter moves) or on demand (`rebuild`). The
+It reloads the index when the catalogue changes on disk (its generation counter moves) or on
+demand (`rebuild`), and describes each hit from the same snapshot it searched. The
 catalogue is a SQLite file or a shared catalogue's URL (presets_db.shared): a server that
 cannot be reached leaves the daemon serving, each match answering why, until it is back.
 """
@@ -10,52 +10,40 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cir import defaults, paths
-from cir.daemon.logs import LOGGER_NAME
-from cir.encoder.api import FamilyEmbedder, QueryReading, settle_presence
+from cir import paths
 from cir.errors import CIRError
 from cir.families import FAMILIES
+from cir.matching.result import Hit
+from cir.presets_db.catalogue import Catalogue
+from cir.presets_db.search import SearchIndex
 from cir.presets_db.shared import (
+    SharedCatalogue,
     SharedCatalogueError,
     catalogue_ref,
     is_url,
     open_catalogue,
     redact,
 )
-from cir.protocol import ProtocolError
+from cir.query import QueryError
 
-log = logging.getLogger(LOGGER_NAME)
-
-
-def ms_since(start: float) -> float:
-    """Milliseconds since `start` (a time.perf_counter() value), to the microsecond: timings
-    in replies and logs."""
-    return round((time.perf_counter() - start) * 1000.0, 3)
+# The daemon's log takes this logger's records too (cir.daemon.logs.setup_logging).
+log = logging.getLogger("cir.matching")
 
 
-def limit_blas_threads() -> None:
-    """numpy's BLAS (exact search's `X @ q`) on DAEMON_BLAS_THREADS threads, for the rest of
-    the process: on busy cores its thread hand-offs, not the arithmetic, set the time."""
-    from threadpoolctl import threadpool_limits
+class CatalogueIndex:
+    """A catalogue's entries for one encoder version, searched per family."""
 
-    threadpool_limits(defaults.DAEMON_BLAS_THREADS, user_api="blas")
-
-
-class Matcher:
-    """Embed a query once, rank each family's catalogue entries, describe the hits."""
-
-    def __init__(self, embedder: Any, catalogue_path: str | Path):
-        self.embedder = embedder
+    def __init__(self, catalogue_path: str | Path | None, version: str):
+        self.version = version  # the embedder version whose vectors are searched
         self.catalogue_path = catalogue_ref(catalogue_path, paths.catalogue_path)
         self.catalogue_name = redact(str(self.catalogue_path))  # for messages: no password
-        self._catalogue = None
-        self._index = None
+        self._catalogue: Catalogue | SharedCatalogue | None = None
+        self._index: SearchIndex | None = None
         self._generation: int | None = None
         self._file_id: tuple[int, int] | None = None
         self._records: dict[int, dict[str, Any]] = {}
@@ -95,19 +83,20 @@ class Matcher:
         """Load the index inside the caller's snapshot: generation and vectors agree."""
         from cir.presets_db.search import load_index
 
+        catalogue = self._opened()
         self._records.clear()
         self._index = None
         self.problem = None
-        self._generation = self._catalogue.generation()
+        self._generation = catalogue.generation()
         try:
-            self._index = load_index(self._catalogue, self.embedder.version)
+            self._index = load_index(catalogue, self.version)
         except CIRError as exc:  # e.g. vectors of another encoder only: serve, say why
             self.problem = str(exc)
             log.warning("catalogue not searchable: %s", exc)
             return 0
         log.info(
             "catalogue %s loaded: %d entries for encoder %s (generation %s)",
-            self.catalogue_name, self.size, self.embedder.version, self._generation,
+            self.catalogue_name, self.size, self.version, self._generation,
         )
         return self.size
 
@@ -147,12 +136,18 @@ class Matcher:
         self._catalogue = self._index = self._generation = None
         self._records.clear()
 
+    def _opened(self) -> Catalogue | SharedCatalogue:
+        """The open catalogue (load() opened it; callers check that it did)."""
+        if self._catalogue is None:
+            raise QueryError("no_catalogue", f"the catalogue {self.catalogue_name} is not open")
+        return self._catalogue
+
     # --- matching --------------------------------------------------------------------------
 
     def _record(self, preset_id: int) -> dict[str, Any]:
         cached = self._records.get(preset_id)
         if cached is None:
-            rec = self._catalogue.preset(preset_id)
+            rec = self._opened().preset(preset_id)
             cached = {
                 "preset_id": int(rec.id),
                 "name": rec.name,
@@ -166,71 +161,52 @@ class Matcher:
             self._records[preset_id] = cached
         return cached
 
-    def embed(self, audio: np.ndarray, families: tuple[str, ...]) -> QueryReading:
-        """A FamilyEmbedder's reading: (m, dim) per-family rows (the search scores each
-        entry's best row), presence (empty without a presence head) and solo score; else one
-        embed_query vector for every family and no presence."""
-        if isinstance(self.embedder, FamilyEmbedder):
-            reading = self.embedder.read(audio, families)
-            vectors = {f: np.asarray(reading.vectors[f], dtype=np.float32) for f in families}
-            return QueryReading(vectors, reading.presence, reading.solo)
-        vector = np.asarray(self.embedder.embed_query(audio), dtype=np.float32)
-        return QueryReading({f: vector for f in families}, {})
-
-    def match(
-        self, audio: np.ndarray, k: int, families: tuple[str, ...] | None
-    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float], dict[str, float]]:
-        """(results per family, timings in ms, presence per family: empty when the embedder
-        has no presence head) for mono audio at the embedder's rate.
+    def search(
+        self, vectors: dict[str, np.ndarray], k: int, families: tuple[str, ...] | None
+    ) -> dict[str, list[Hit]]:
+        """Per family, the `k` entries closest to its query vectors (best first).
 
         The search and the description of its hits run in one read transaction whose
         generation matches the loaded index (reloaded first when the catalogue moved on): a
         preset deleted meanwhile is either still in that snapshot or not in the index, so a
         match racing a catalogue change never meets an id it cannot describe.
         """
-        self.refresh()
-        self._require_entries()
-        t0 = time.perf_counter()
-        reading = self.embed(audio, tuple(families or FAMILIES))
-        timing = {"embed": ms_since(t0)}
-        t1 = time.perf_counter()
         try:
-            results = self._search(reading.vectors, k, families)
+            return self._search(vectors, k, families)
         except SharedCatalogueError as exc:  # the shared catalogue's server went away
             self.problem = str(exc)
-            raise ProtocolError("no_catalogue", str(exc)) from None
-        timing["search"] = ms_since(t1)
-        # A solo's family is the one its best hit is in (encoder.api.settle_presence).
-        presence = settle_presence(reading, {f: hits[0]["score"]
-                                             for f, hits in results.items() if hits})
-        return results, timing, {f: p for f, p in presence.items() if f in results}
+            raise QueryError("no_catalogue", str(exc)) from None
 
     def _search(
         self, vectors: dict[str, np.ndarray], k: int, families: tuple[str, ...] | None
-    ) -> dict[str, list[dict[str, Any]]]:
-        results: dict[str, list[dict[str, Any]]] = {}
-        with self._lock, self._catalogue.snapshot():
-            if self._catalogue.generation() != self._generation:
+    ) -> dict[str, list[Hit]]:
+        results: dict[str, list[Hit]] = {}
+        catalogue = self._opened()
+        with self._lock, catalogue.snapshot():
+            if catalogue.generation() != self._generation:
                 self._load_index()  # changed since refresh(): search what this snapshot holds
-                self._require_entries()
+                self.require_entries()
+            index = self._index
+            assert index is not None  # require_entries passed
             for family in families or FAMILIES:
-                hits = self._index.search(vectors[family], family, k)
+                hits = index.search(vectors[family], family, k)
                 if not hits and families is None:
                     continue  # all-families queries list only families the catalogue has
                 results[family] = [
-                    {"rank": rank, **self._record(int(hit.preset_id)), "score": float(hit.score)}
+                    Hit(rank=rank, **self._record(int(hit.preset_id)), score=float(hit.score))
                     for rank, hit in enumerate(hits, start=1)
                 ]
         return results
 
-    def _require_entries(self) -> None:
+    def require_entries(self) -> None:
+        """QueryError("no_catalogue") unless the index has entries, naming what to do."""
         if self._index is not None and self.size > 0:
             return
         if self.problem:
-            raise ProtocolError("no_catalogue", self.problem)
-        raise ProtocolError(
+            raise QueryError("no_catalogue", self.problem)
+        raise QueryError(
             "no_catalogue",
             f"the catalogue {self.catalogue_name} has no entries for encoder "
-            f"{self.embedder.version}: fill it with `cir catalogue add-builtin` (or "
+            f"{self.version}: fill it with `cir catalogue add-builtin` (or "
             "add-sf2 / add-vst3 / add-folder), then run `cir catalogue reload`",
         )

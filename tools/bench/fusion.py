@@ -13,22 +13,28 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
 import numpy as np
 import torch
 
 from cir import defaults
+from cir.cli.output import echo_json, json_option, json_stdout
 from cir.encoder.api import FamilyEmbedder
 from cir.encoder.embed import load_embedder
 from cir.errors import CIRError
-from cir.families import MIX_FAMILIES
-from cir.training import data
-from cir.training.evaluate import (
+from cir.evaluation.harness import (
     builtin_catalogue,
     catalogue_vectors,
     mix_queries,
     render_mix_query,
     single_queries,
 )
+from cir.families import MIX_FAMILIES
+from cir.training import data
+
+# Query-fusion benchmark (tools.bench.fusion): single-note and mix queries, builtin benchmark.
+BENCH_FUSION_SINGLES = 240
+BENCH_FUSION_MIXES = 120
 
 WAYS = ("heads", "shared", "max")
 
@@ -44,8 +50,8 @@ class NoHeadsError(CIRError):
     """The embedder has no per-family query heads, so there is nothing to fuse."""
 
 
-def bench_fusion(singles: int = defaults.BENCH_FUSION_SINGLES,
-                 mixes: int = defaults.BENCH_FUSION_MIXES) -> dict[str, Any]:
+def bench_fusion(singles: int = BENCH_FUSION_SINGLES,
+                 mixes: int = BENCH_FUSION_MIXES) -> dict[str, Any]:
     """Top-1/top-5 (%) of single-note and mix queries for heads, shared vector and max."""
     torch.set_num_threads(1)
     model = load_embedder()
@@ -92,3 +98,35 @@ def bench_fusion(singles: int = defaults.BENCH_FUSION_SINGLES,
         for kind, by_way in ranks.items() for way in WAYS
     ]
     return {"encoder": model.version, "heads": model.query_version, "rows": rows}
+
+
+@click.command()
+@click.option("--singles", type=click.IntRange(1, 10_000), default=None,
+              help="Single-note queries (default from cir.defaults).")
+@click.option("--mixes", type=click.IntRange(1, 10_000), default=None,
+              help="Mix queries (default from cir.defaults).")
+@json_option("Print the results as JSON.")
+def fusion(singles: int | None, mixes: int | None, as_json: bool) -> None:
+    """How the daemon's per-family query vectors rank single notes and mixes: the heads
+    alone, the shared note vector alone, and their max (what the daemon uses).
+
+    \b
+    Example:
+        python -m tools.bench.fusion
+        python -m tools.bench.fusion --singles 60 --mixes 30 --json
+    """
+
+    with json_stdout(as_json):
+        result = bench_fusion(singles or BENCH_FUSION_SINGLES,
+                              mixes or BENCH_FUSION_MIXES)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"encoder {result['encoder']}, heads {result['heads']}")
+    for row in result["rows"]:
+        click.echo(f"{row['queries']:<6} {row['way']:<6} top-1 {row['top1']:5.1f}  "
+                   f"top-5 {row['top5']:5.1f}  ({row['n']} queries)")
+
+
+if __name__ == "__main__":
+    fusion()

@@ -1,4 +1,4 @@
-"""Turn a decoded match request's audio into what the embedder wants: mono, at its rate.
+"""Turn a query's audio into what the embedder wants: mono, at its rate.
 
 Pure functions (no sockets), so every check is tested without a daemon.
 """
@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cir import defaults
-from cir.protocol import ProtocolError
+from cir.query import QueryError
+
+# Shorter queries (a single hit, a click) are padded with silence to this length:
+# the encoder's pooling needs a few frames, and a short hit followed by silence is what a
+# catalogue one-shot clip is (the shortest reference clip, percussion, is 1 s).
+QUERY_MIN_SECONDS = 1.0
+# Audio quieter than this peak is treated as silence (nothing to match), dBFS.
+DAEMON_SILENCE_DBFS = -60.0
+# Peaks at or above this are reported as clipping (a warning, the request is still served).
+DAEMON_CLIP_PEAK = 0.999
 
 # Frames per block of the downmix (4 MB of mono): small temporaries even for 60 s at 192 kHz.
 _BLOCK = 1 << 20
@@ -97,23 +106,23 @@ def peak_dbfs(audio: np.ndarray) -> float:
 
 
 def prepare(frames: np.ndarray, sample_rate: int, target_rate: int) -> Prepared:
-    """Check levels, downmix, resample, normalise the peak; ProtocolError("silent_audio") on
+    """Check levels, downmix, resample, normalise the peak; QueryError("silent_audio") on
     silence."""
     level = peak_dbfs(frames)
-    if level < defaults.DAEMON_SILENCE_DBFS:
+    if level < DAEMON_SILENCE_DBFS:
         shown = "digital silence" if level == -math.inf else f"{level:.1f} dBFS"
-        raise ProtocolError(
+        raise QueryError(
             "silent_audio",
-            f"the audio's peak is {shown}, below {defaults.DAEMON_SILENCE_DBFS:g} dBFS: "
+            f"the audio's peak is {shown}, below {DAEMON_SILENCE_DBFS:g} dBFS: "
             "capture while the loop plays, or check the input device and its gain",
         )
     warnings = []
-    if level >= 20.0 * math.log10(defaults.DAEMON_CLIP_PEAK):
+    if level >= 20.0 * math.log10(DAEMON_CLIP_PEAK):
         warnings.append(
             f"peak at {level:.1f} dBFS: the audio is probably clipping; lower the level "
             "before capture for better matches"
         )
-    if frames.shape[0] < defaults.QUERY_MIN_SECONDS * sample_rate:
+    if frames.shape[0] < QUERY_MIN_SECONDS * sample_rate:
         # A hit or a click: padded with silence (pad_to_minimum) so the encoder can take it.
         warnings.append(
             f"the audio is only {1000 * frames.shape[0] / sample_rate:.0f} ms long; a loop of "
@@ -141,7 +150,7 @@ def _normalise(mono: np.ndarray, target: float) -> np.ndarray:
 
 def pad_to_minimum(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     """`mono` followed by silence up to QUERY_MIN_SECONDS (unchanged if long enough)."""
-    minimum = math.ceil(defaults.QUERY_MIN_SECONDS * sample_rate)
+    minimum = math.ceil(QUERY_MIN_SECONDS * sample_rate)
     if len(mono) >= minimum:
         return mono
     return np.concatenate([mono, np.zeros(minimum - len(mono), np.float32)])

@@ -1,8 +1,8 @@
 """Near-twins in a benchmark catalogue, and the ceiling they put on top-1 and top-5.
 
-    python -m cir.training.twins gm          # FluidR3_GM's catalogue (gm-single, gm-mix3)
-    python -m cir.training.twins builtin     # the builtin benchmarks' catalogue
-    python -m cir.training.twins gm --misses ENCODER.pt   # gm percussion misses: twins or not
+    python -m tools.twins gm          # FluidR3_GM's catalogue (gm-single, gm-mix3)
+    python -m tools.twins builtin     # the builtin benchmarks' catalogue
+    python -m tools.twins gm --misses ENCODER.pt   # gm percussion misses: twins or not
 
 Two entries are twins when their canonical reference notes differ by less than `threshold`
 dB (mean |difference| of 64-band log spectrograms, synth.calibrate.band_distance_db). No
@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from cir import defaults
+from cir.evaluation.harness import builtin_catalogue, gm_catalogue
 from cir.families import MIX_FAMILIES
 from cir.presets_db.render import render_references
-from cir.synth.calibrate import band_db, band_distance_db
+from cir.synth.calibrate import BANK_SIBLING_MIN_DB, band_db, band_distance_db
 from cir.training import data
-from cir.training.evaluate import builtin_catalogue, gm_catalogue
 
 # Thresholds reported, in dB: well below, near and at the bank's sibling rule.
-THRESHOLDS_DB = (0.5, 1.0, defaults.BANK_SIBLING_MIN_DB)
+THRESHOLDS_DB = (0.5, 1.0, BANK_SIBLING_MIN_DB)
 
 
 def distances(sources: Sequence[data.Source]) -> np.ndarray:
@@ -85,7 +85,7 @@ def percussion_misses(encoder: str, threshold: float = 1.0,
     (within `threshold` dB), and answers that are another kind of piece. Says how much of the
     percussion gap is twins (no encoder can help) and how much is confusion."""
     from cir.encoder.embed import load_embedder
-    from cir.training.evaluate import catalogue_vectors, single_queries
+    from cir.evaluation.harness import catalogue_vectors, single_queries
 
     model = load_embedder(encoder)
     sources, held_out = gm_catalogue()

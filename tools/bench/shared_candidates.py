@@ -5,7 +5,7 @@ pgvector (those figures come from that command).
 Two steps, since each candidate lives in a virtual environment of its own (they are not CIR
 dependencies):
 
-    .venv/bin/python -m cir.benchmarks.shared_candidates export data.npz --size 100000 \\
+    .venv/bin/python -m tools.bench.shared_candidates export data.npz --size 100000 \\
         --db ~/.cache/cir/search-bench/builtin.db
     /path/to/venv-with-pymilvus/bin/python benchmarks/shared_candidates.py milvus data.npz
     /path/to/venv-with-chromadb/bin/python benchmarks/shared_candidates.py chroma data.npz
@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from tools.bench.search_scale import BENCH_SCALE_JITTER
+
 K = 5
 CLIENTS = 4
 BATCH = 2_000
@@ -41,16 +43,15 @@ VERSION = "bench"
 
 def export(out: Path, size: int, db: Path, queries: int = 200) -> None:
     """Rows, queries and exact truth for the candidates (uses cir; run from its venv)."""
-    from cir import defaults
-    from cir.benchmarks.search_scale import grow, jitter, real_vectors
     from cir.presets_db.search import ExactIndex, split_by_family
+    from tools.bench.search_scale import grow, jitter, real_vectors
 
     real, families, _ = real_vectors(db, None)
     rng = np.random.default_rng(size)  # the seed search-scale uses for this size
-    matrix, fam = grow(rng, real, families, size, defaults.BENCH_SCALE_JITTER)
+    matrix, fam = grow(rng, real, families, size, BENCH_SCALE_JITTER)
     ids = np.arange(1, len(matrix) + 1, dtype=np.int64)
     picks = rng.integers(len(real), size=queries)
-    qs, q_fam = jitter(rng, real[picks], defaults.BENCH_SCALE_JITTER), families[picks]
+    qs, q_fam = jitter(rng, real[picks], BENCH_SCALE_JITTER), families[picks]
     exact = ExactIndex(split_by_family(ids, matrix, list(fam)), VERSION)
     truth = np.array([[h.preset_id for h in exact.search(q, str(f), K)]
                       for q, f in zip(qs, q_fam, strict=True)])  # fmt: skip

@@ -10,7 +10,7 @@
                     (any subset), one held-out preset each.
     gm-single/-mix3 the same on FluidR3_GM's presets (never trained on): every preset is
                     held out, the catalogue is all of them.
-    ext-*           sounds nobody here made, as a user's sample folder (cir.training.ext_bench)
+    ext-*           sounds nobody here made, as a user's sample folder (cir.evaluation.ext_bench)
 
 Mix benchmarks also report presence precision / recall when the embedder answers presence
 (every family asked of every mix: those not playing are the negatives).
@@ -33,11 +33,7 @@ from cir import defaults
 from cir.encoder.api import FamilyEmbedder
 from cir.encoder.embed import unit_mean
 from cir.errors import CIRError
-from cir.families import FAMILIES, MIX_FAMILIES
-from cir.synth.notes import Note
-from cir.training import data
-from cir.training.mixes import draw_velocity, item_rng, render_mix
-from cir.training.scoring import (
+from cir.evaluation.scoring import (
     MIX5_PARTS,
     embedder_versions,
     family_queries,
@@ -50,10 +46,14 @@ from cir.training.scoring import (
     stack_rows,
     summarise,
 )
+from cir.families import FAMILIES, FAMILY_SPECS, MIX_FAMILIES
+from cir.synth.notes import Note
+from cir.training import data
+from cir.training.mixes import draw_velocity, item_rng, render_mix
+from cir.training.streams import Stream
 
 BENCHMARKS = ("builtin-single", "builtin-mix3", "builtin-mix5", "gm-single", "gm-mix3",
               "ext-single", "ext-mix3", "ext-mix3-bus", "ext-mix5")
-_SINGLE_STREAM = 3
 
 
 class BenchmarkError(CIRError):
@@ -154,20 +154,21 @@ def single_queries(
     out = []
     for q in range(n):
         family = families[q % len(families)]
-        rng = item_rng(seed, q, stream=_SINGLE_STREAM)
+        rng = item_rng(seed, q, stream=Stream.SINGLE_QUERIES)
         target = pools[family][int(rng.integers(len(pools[family])))]
         refs = {(r.pitch, r.velocity, r.duration) for r in reference_notes(family)}
-        lo, hi = defaults.FAMILY_PITCH_RANGE[family]
+        lo, hi = FAMILY_SPECS[family].pitch_range
         while True:
             pitch = int(rng.integers(lo, hi + 1))
             velocity = draw_velocity(family, rng)
             duration = round(
-                defaults.NOTE_SECONDS[family] * float(np.exp(rng.uniform(-0.9, 0.47))), 3
+                FAMILY_SPECS[family].note_seconds * float(np.exp(rng.uniform(-0.9, 0.47))), 3
             )
             if (pitch, velocity, duration) not in refs:
                 break
         out.append(
-            SingleQuery(target, Note(pitch, velocity, 0.0, duration), defaults.CLIP_SECONDS[family])
+            SingleQuery(target, Note(pitch, velocity, 0.0, duration),
+                        FAMILY_SPECS[family].clip_seconds)
         )
     return out
 
@@ -205,7 +206,7 @@ def run_benchmark(
         raise BenchmarkError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)}")
     kind, task = name.split("-", 1)
     if kind == "ext":
-        from cir.training import ext_bench, external
+        from cir.evaluation import ext_bench, external
 
         try:
             external.require_packages()

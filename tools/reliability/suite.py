@@ -1,6 +1,6 @@
 """`make reliability`: a real daemon probed as an attacker and as a busy studio would, with figures.
 
-    python -m cir.benchmarks.reliability [--quick] [--out docs/RELIABILITY.md] [--json]
+    python -m tools.reliability [--quick] [--out docs/RELIABILITY.md] [--json]
 
 Each section runs against real daemon processes on real sockets with the user's CURVE keys,
 real SQLite catalogues and real catalogue builds, in a private temporary folder:
@@ -44,10 +44,13 @@ import numpy as np
 import zmq
 
 from cir import defaults, protocol
-from cir.benchmarks.latency import query_loop, synthetic_catalogue
+from cir.benchmarks.workload import query_loop, synthetic_catalogue
 from cir.daemon.memory import peak_rss_bytes, rss_bytes
+from cir.matching.prepare import DAEMON_SILENCE_DBFS
+from cir.paths import CIR_HOME_ENV
 from cir.protocol.client import Client, ClientError, DaemonUnavailableError, RequestRefusedError
-from cir.protocol.keys import UserKeys, ensure_keys, load_keys
+from cir.protocol.keys import KEY_FILENAME, UserKeys, ensure_keys, load_keys
+from tools import tools_env
 
 MB = 1024 * 1024
 
@@ -88,7 +91,7 @@ _DAEMON = """
 import json, sys, time
 from pathlib import Path
 from cir.daemon.logs import setup_logging
-from cir.daemon.server import Server
+from cir.daemon.server import Server, ServerConfig
 cfg = json.loads(sys.argv[1])
 setup_logging(Path(cfg["log"]))
 observer = None
@@ -97,8 +100,11 @@ if cfg.get("flag"):
         flag.touch()
         time.sleep(pause)
 extra = {"memory_headroom": cfg["headroom"]} if cfg.get("headroom") else {}
-Server(endpoints=cfg["endpoints"], catalogue_path=cfg["catalogue"], embedder=cfg["embedder"],
-       lock_path=cfg["lock"], observer=observer, warm_up=True, **extra).run()
+server = Server(ServerConfig(endpoints=cfg["endpoints"], catalogue_path=cfg["catalogue"],
+                             embedder=cfg["embedder"], lock_path=cfg["lock"], warm_up=True,
+                             **extra))
+server.observer = observer
+server.run()
 """
 
 
@@ -253,7 +259,7 @@ def _valid(head: dict[str, Any], body: list[bytes]) -> bool:
         return False
     audio = request.audio
     return audio is not None and float(np.abs(audio).max()) >= 10 ** (
-        defaults.DAEMON_SILENCE_DBFS / 20)
+        DAEMON_SILENCE_DBFS / 20)
 
 
 FUZZ_KINDS = {  # kind: share of the cases
@@ -579,9 +585,9 @@ def churn(db: str | Path, stop: str | Path) -> None:
 
 def start_churn(db: Path, stop: Path, cwd: Path | None = None) -> subprocess.Popen:
     """`churn` in a child process; its stdout carries the cycle counts."""
-    code = "import sys; from cir.benchmarks.reliability import churn; churn(*sys.argv[1:])"
+    code = "import sys; from tools.reliability.suite import churn; churn(*sys.argv[1:])"
     return subprocess.Popen([sys.executable, "-c", code, str(db), str(stop)], cwd=cwd,
-                            stdout=subprocess.PIPE, text=True)
+                            env=tools_env(), stdout=subprocess.PIPE, text=True)
 
 
 def race(work: Path, matches: int, clients: int = 4) -> dict[str, Any]:
@@ -846,7 +852,7 @@ def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dic
         ipc = run / "cir" / "daemon.sock"
         db = synthetic_catalogue(shared / "other.db", 30, _mfcc())
         daemon = Daemon(work, [f"tcp://127.0.0.1:{port}", f"ipc://{ipc}"], db, env=env)
-        cfg = {"key": str(home / defaults.KEY_FILENAME), "ipc": str(ipc),
+        cfg = {"key": str(home / KEY_FILENAME), "ipc": str(ipc),
                "tcp": f"tcp://127.0.0.1:{port}", "tcp_addr": ["127.0.0.1", port],
                "server_public": keys.server_public.decode()}
         with running(daemon):
@@ -904,16 +910,16 @@ def run_suite(
 ) -> dict[str, Any]:
     """Every section; figures as a dict. The user's own key and daemons are never touched:
     keys, catalogues, sockets and locks all live in `work`."""
-    saved = os.environ.get(defaults.CIR_HOME_ENV)
-    os.environ[defaults.CIR_HOME_ENV] = str(work / "home")
+    saved = os.environ.get(CIR_HOME_ENV)
+    os.environ[CIR_HOME_ENV] = str(work / "home")
     try:
         ensure_keys()
         return _run_sections(plan, work, embedder, sections)
     finally:
         if saved is None:
-            os.environ.pop(defaults.CIR_HOME_ENV, None)
+            os.environ.pop(CIR_HOME_ENV, None)
         else:
-            os.environ[defaults.CIR_HOME_ENV] = saved
+            os.environ[CIR_HOME_ENV] = saved
 
 
 def _run_sections(
@@ -1111,7 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     with tempfile.TemporaryDirectory(prefix="cir-rel-") as tmp:
         results = run_suite(plan, Path(tmp), args.embedder)
-    command = "python -m cir.benchmarks.reliability" + (" --quick" if args.quick else "")
+    command = "python -m tools.reliability" + (" --quick" if args.quick else "")
     if args.out:
         args.out.write_text(render(results, command))
     if args.json:

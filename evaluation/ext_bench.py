@@ -1,7 +1,7 @@
 """The transfer benchmarks (`ext-*`): sounds of instruments nobody here made, queried as a user
-queries, scored as the other benchmarks are (cir.training.evaluate).
+queries, scored as the other benchmarks are (cir.evaluation.harness).
 
-    catalogue      a one-shot sample folder (cir.training.external.write_folder: one file per
+    catalogue      a one-shot sample folder (cir.evaluation.external.write_folder: one file per
                    sound at its family's canonical note), read through the folder source
                    (presets_db.sources.folder) and embedded as a catalogue build embeds it
     ext-single     each query plays one catalogue sound at another note (percussion +-1..5
@@ -27,16 +27,17 @@ import numpy as np
 
 from cir import defaults
 from cir.encoder.embed import unit_mean
+from cir.evaluation import external
+from cir.families import FAMILY_SPECS
 from cir.synth.notes import Note
-from cir.training import data, external
+from cir.training import data
 from cir.training.mixes import item_rng, render_mix
+from cir.training.streams import Stream
 
 # Sample rate of the folder's files and of the queries (what a user's files have).
 EXT_SAMPLE_RATE = 44_100
 # Bump when the folder's files change (rendering, levels, the family rule): a new folder.
 EXT_FOLDER_VERSION = 1
-_SINGLE_STREAM = 21
-_BUS_STREAM = 22
 # ext-single: semitones from the canonical note (never 0) and note lengths, per kind.
 _SINGLE_SEMITONES = {"percussion": 5, "melodic": 7}
 _SINGLE_SECONDS = {"percussion": (0.1, 0.5), "melodic": (0.25, 3.0)}
@@ -99,7 +100,7 @@ def single_queries(sources: Sequence[data.Source], n: int, seed: int) -> list[Ex
     out = []
     for q in range(n):
         family = families[q % len(families)]
-        rng = item_rng(seed, q, stream=_SINGLE_STREAM)
+        rng = item_rng(seed, q, stream=Stream.EXT_SINGLE_QUERIES)
         target = pools[family][int(rng.integers(len(pools[family])))]
         kind = "percussion" if family == "percussion" else "melodic"
         reach = _SINGLE_SEMITONES[kind]
@@ -107,8 +108,8 @@ def single_queries(sources: Sequence[data.Source], n: int, seed: int) -> list[Ex
         velocity = int(rng.choice([v for v in range(_SINGLE_VELOCITY[0], _SINGLE_VELOCITY[1] + 1)
                                    if v != defaults.CANONICAL_VELOCITY]))
         duration = round(float(rng.uniform(*_SINGLE_SECONDS[kind])), 3)
-        seconds = min(max(defaults.CLIP_SECONDS[family], duration + 0.5), _SINGLE_MAX_CLIP)
-        pitch = defaults.CANONICAL_PITCH[family] + offset
+        seconds = min(max(FAMILY_SPECS[family].clip_seconds, duration + 0.5), _SINGLE_MAX_CLIP)
+        pitch = FAMILY_SPECS[family].canonical_pitch + offset
         out.append(ExtSingle(target, Note(pitch, velocity, 0.0, duration), seconds))
     return out
 
@@ -126,7 +127,7 @@ def render_mix_query(cat: ExtCatalogue, chosen: dict[str, int], seed: int, index
     mix, _, _ = render_mix(instruments, seed, defaults.MIX_SECONDS, EXT_SAMPLE_RATE,
                            index=index)
     if bus:
-        mix = bus_process(mix, EXT_SAMPLE_RATE, item_rng(seed, index, stream=_BUS_STREAM))
+        mix = bus_process(mix, EXT_SAMPLE_RATE, item_rng(seed, index, stream=Stream.EXT_BUS))
     return mix, EXT_SAMPLE_RATE
 
 
@@ -175,8 +176,8 @@ def _queries(name: str, n: int, seed: int, progress: bool) -> tuple[ExtCatalogue
     """(catalogue, query plans, (audio, sample rate) per query) of an ext benchmark."""
     from rich.progress import Progress
 
+    from cir.evaluation import scoring as ev
     from cir.families import FAMILIES, MIX_FAMILIES
-    from cir.training import scoring as ev
 
     task = name.split("-", 1)[1]
     bench_families = FAMILIES if task == "mix5" else MIX_FAMILIES
@@ -207,8 +208,8 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
     from rich.progress import Progress
 
     from cir.encoder.embed import EncoderEmbedder
+    from cir.evaluation import scoring as ev
     from cir.families import FAMILIES, MIX_FAMILIES
-    from cir.training import scoring as ev
 
     task = name.split("-", 1)[1]
     n = queries or (defaults.BENCH_SINGLE_QUERIES if task == "single"

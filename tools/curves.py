@@ -1,6 +1,6 @@
 """Learning curves of training runs as PNGs (docs/BENCHMARKS.md shows them).
 
-    python -m cir.training.curves RUN_DIR [RUN_DIR ...] --out docs/curves.png
+    python -m tools.curves RUN_DIR [RUN_DIR ...] --out docs/curves.png
 
 One row per run: the training loss (every logged step, and its running mean) and the VALID
 figures of its "valid" records (every top-level *_top1 / *_top5 mean and presence figure), so

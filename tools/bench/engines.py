@@ -17,8 +17,23 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
+
 from cir import defaults
+from cir.cli.output import echo_json, json_option, json_stdout
 from cir.errors import import_optional
+from cir.presets_db.constants import BUILD_TASK_TIMEOUT_S
+
+# `tools.bench.engines`: no-op tasks timed per engine (their round trip is the engine's own cost),
+# and the cluster its projection is for: this many cores, this many presets.
+BENCH_ENGINES_NOOP_TASKS = 300
+# Presets per engine build: at about 15 ms a preset, 96 presets end before a local pool's second
+# worker has started (spawn, torch import, model load: about 2 s), which then read as a slow pool.
+BENCH_ENGINES_PRESETS = 600
+# Presets of the untimed build that loads the driver's imports before the timed ones.
+BENCH_ENGINES_WARM_UP = 4
+BENCH_PROJECTION_CORES = 100
+BENCH_PROJECTION_PRESETS = 1_000_000
 
 
 def noop(task: Any) -> Any:
@@ -70,18 +85,18 @@ def _build(engine: Any, db: Path, presets: int, embedder: str) -> dict[str, Any]
 def _task_cost(engine: Any, tasks: int) -> float:
     """Milliseconds per no-op task through `engine`, in steady state."""
     stamped = _Stamped(engine)
-    for _ in stamped.run(noop, list(range(tasks)), defaults.BUILD_TASK_TIMEOUT_S):
+    for _ in stamped.run(noop, list(range(tasks)), BUILD_TASK_TIMEOUT_S):
         pass
     rate = steady_rate(stamped.stamps)
     return round(1000 / rate, 3) if rate else 0.0
 
 
 def bench_engines(
-    presets: int = defaults.BENCH_ENGINES_PRESETS,
+    presets: int = BENCH_ENGINES_PRESETS,
     embedder: str = defaults.CATALOGUE_EMBEDDER,
-    noop_tasks: int = defaults.BENCH_ENGINES_NOOP_TASKS,
-    cluster_cores: int = defaults.BENCH_PROJECTION_CORES,
-    target: int = defaults.BENCH_PROJECTION_PRESETS,
+    noop_tasks: int = BENCH_ENGINES_NOOP_TASKS,
+    cluster_cores: int = BENCH_PROJECTION_CORES,
+    target: int = BENCH_PROJECTION_PRESETS,
 ) -> dict[str, Any]:
     """Local pool (2 workers) vs Ray (1, 2 workers): presets/s, task cost, cluster projection."""
     from cir.presets_db.engines import LocalEngine, open_engine
@@ -91,7 +106,7 @@ def bench_engines(
     with tempfile.TemporaryDirectory() as tmp:
         # Not timed: the driver's first build imports the encoder and the synth (seconds of
         # CPU the first timed run would be charged for).
-        _build(LocalEngine(1), Path(tmp) / "warm-up.db", defaults.BENCH_ENGINES_WARM_UP, embedder)
+        _build(LocalEngine(1), Path(tmp) / "warm-up.db", BENCH_ENGINES_WARM_UP, embedder)
         local = LocalEngine(2)
         runs.append({"engine": "local", "workers": 2, "start_s": 0.0,
                      **_build(local, Path(tmp) / "local.db", presets, embedder)})  # fmt: skip
@@ -99,7 +114,7 @@ def bench_engines(
         for workers in (1, 2):
             with open_engine("ray", workers=workers) as ray:
                 start = time.monotonic()
-                list(ray.run(noop, [0], defaults.BUILD_TASK_TIMEOUT_S))  # start the instance
+                list(ray.run(noop, [0], BUILD_TASK_TIMEOUT_S))  # start the instance
                 start_s = round(time.monotonic() - start, 2)
                 row = _build(ray, Path(tmp) / f"ray{workers}.db", presets, embedder)
                 runs.append({"engine": "ray", "workers": workers, "start_s": start_s, **row})
@@ -140,3 +155,49 @@ def project(
         # Beyond this many cores one driver cannot take the results as fast as they come.
         "cores_to_saturate_driver": round(driver_rate * core_s, 1),
     }
+
+
+@click.command()
+@click.option("--presets", type=click.IntRange(8), default=None,
+              help="Factory presets per build (default from cir.defaults).")
+@click.option("--embedder", default="default", show_default=True,
+              help="Embedder: default (the shipped encoder) or mfcc80.")
+@json_option("Print the results as JSON.")
+def engines_speed(presets: int | None, embedder: str, as_json: bool) -> None:
+    """Catalogue builds on the local pool (2 workers) vs Ray (1 and 2 workers), Ray's cost
+    per task, and what a 100-core cluster would need for 10^6 presets.
+
+    Needs Ray (pip install 'cir[ray]'); starts a local Ray instance per Ray run.
+
+    \b
+    Example:
+        python -m tools.bench.engines
+        nice python -m tools.bench.engines --presets 48 --json
+    """
+
+    with json_stdout(as_json):
+        result = bench_engines(presets or BENCH_ENGINES_PRESETS, embedder)
+    if as_json:
+        echo_json(result)
+        return
+    for r in result["runs"]:
+        click.echo(
+            f"{r['engine']:<5} {r['workers']} worker(s): {r['presets']} presets in "
+            f"{r['seconds']:.1f} s = {r['presets_per_second']:.2f} presets/s (steady "
+            f"{r['steady_presets_per_second']:.2f}), driver CPU "
+            f"{r['driver_cpu_ms_per_preset']:.1f} ms/preset, start {r['start_s']:.1f} s"
+        )
+    costs = result["task_ms"]
+    click.echo(f"no-op task: local pool {costs['local']:.2f} ms, Ray {costs['ray']:.2f} ms")
+    p = result["projection"]
+    click.echo(
+        f"{p['presets']:,} presets at {p['core_seconds_per_preset']:.3f} core-s each = "
+        f"{p['core_hours']:.0f} core-hours; {p['cores']} cores: "
+        f"{p['cluster_presets_per_second']:.0f} presets/s ({p['bound_by']}-bound; one "
+        f"driver takes {p['driver_max_presets_per_second']:.0f}/s, as many as "
+        f"{p['cores_to_saturate_driver']:.0f} cores send), {p['hours']:.1f} h"
+    )
+
+
+if __name__ == "__main__":
+    engines_speed()

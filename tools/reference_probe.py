@@ -1,12 +1,12 @@
 """Which reference notes should a catalogue entry average? Single-note benchmark queries
 ranked against catalogues built from other reference sets (no training, same encoder).
 
-    python -m cir.training.reference_probe ENCODER.pt --benchmark gm [--seed 0] [--json]
+    python -m tools.reference_probe ENCODER.pt --benchmark gm [--seed 0] [--json]
 
 Each set names, per family, the (semitones from the canonical pitch, velocity) notes whose
 renders' unit mean is the entry's vector (presets_db.render: the catalogue's own rule is
-defaults.REFERENCE_NOTES, "shipped" below). The queries are the gm-single or builtin-single
-queries of `seed` (cir.training.evaluate.single_queries), the same for every set; top-1 /
+REFERENCE_NOTES, "shipped" below). The queries are the gm-single or builtin-single
+queries of `seed` (cir.evaluation.harness.single_queries), the same for every set; top-1 /
 top-5 per family and the mean, as `cir eval` prints them.
 """
 
@@ -21,11 +21,11 @@ import numpy as np
 
 from cir import defaults
 from cir.encoder.embed import load_embedder
+from cir.evaluation.harness import builtin_catalogue, gm_catalogue, rank_hits, single_queries
 from cir.families import MIX_FAMILIES
 from cir.presets_db.build import preset_embedding
-from cir.presets_db.render import reference_notes, render_references
+from cir.presets_db.render import REFERENCE_NOTES, reference_notes, render_references
 from cir.training import data
-from cir.training.evaluate import builtin_catalogue, gm_catalogue, rank_hits, single_queries
 
 _ONE = ((0, 100),)
 _FIFTHS = ((0, 100), (-5, 100), (7, 100))
@@ -38,7 +38,7 @@ REFERENCE_SETS: dict[str, dict[str, tuple[tuple[int, int], ...]]] = {
     "drum velocities": {"percussion": _DRUM_VELOCITIES, "bass": _FIFTHS, "lead": _FIFTHS},
     "octaves": {"percussion": _ONE, "bass": _OCTAVES, "lead": _OCTAVES},
     "octaves + velocities": {"percussion": _DRUM_VELOCITIES, "bass": _OCTAVES, "lead": _OCTAVES},
-    "shipped": {f: defaults.REFERENCE_NOTES[f] for f in MIX_FAMILIES},
+    "shipped": {f: REFERENCE_NOTES[f] for f in MIX_FAMILIES},
 }
 
 

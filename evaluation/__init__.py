@@ -1,0 +1,2 @@
+"""Evaluation: the benchmarks of `cir eval` (docs/BENCHMARKS.md) and the ranking helpers the
+trainers validate with."""

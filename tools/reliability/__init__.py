@@ -1,0 +1,1 @@
+"""The daemon's reliability suite (`make reliability` -> docs/RELIABILITY.md)."""
