@@ -288,8 +288,14 @@ def test_ctrl_c_during_a_build_is_one_line_and_the_build_resumes(tmp_path):
             "--embedder", "mfcc80", "--workers", "2", "--limit", "2000"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     # A terminal's Ctrl+C reaches every process of the foreground group: the workers too.
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True, start_new_session=True)
+    # The build must not inherit an ignored SIGINT (what a shell gives a suite it starts in the
+    # background, `make test &`): a foreground command in a terminal never has one.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                text=True, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
     def written() -> int:
         try:

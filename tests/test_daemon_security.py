@@ -8,11 +8,12 @@ import json
 import os
 import socket
 import stat
+import sys
 
 import numpy as np
 import pytest
 import zmq
-from daemon_support import Impostor, Raw, mfcc, serve, short_dir, synthetic_db
+from daemon_support import REPO, Impostor, Raw, mfcc, serve, short_dir, synthetic_db
 
 from cir import protocol
 from cir.benchmarks.workload import query_loop
@@ -187,6 +188,10 @@ def test_another_local_user_can_neither_query_stop_nor_overhear(tmp_path):
     result = other_user(tmp_path)
     if "skipped" in result:
         pytest.skip(result["skipped"])
+    # Nothing the other user ran lies in the checkout or its virtual environment: they may sit
+    # in a folder only their owner can enter (a 0700 home, what `mktemp -d` makes).
+    for command in result["commands"]:
+        assert not [arg for arg in command if str(REPO) in arg or sys.prefix in arg], command
     attempts = result["attempts"]
     assert attempts["read_key"].startswith("denied")
     assert attempts["ipc_connect"].startswith("denied")

@@ -735,6 +735,7 @@ def memory(work: Path, plan: Plan) -> dict[str, Any]:
 _ATTACKER = r'''
 import json, os, socket, sys, time
 cfg = json.loads(sys.argv[1])
+sys.path.insert(0, cfg["lib"])  # pyzmq, copied where this user can read it
 out = {}
 try:
     open(cfg["key"]).read(); out["read_key"] = "read"
@@ -818,26 +819,47 @@ def _as_user(user: str) -> list[str] | None:
     return ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]
 
 
+def _copy_pyzmq(dest: Path) -> Path:
+    """pyzmq's installed files copied to `dest`, readable by everyone, in their installed layout
+    (the extension finds its bundled libzmq by a path relative to itself)."""
+    from importlib.metadata import distribution
+
+    for entry in distribution("pyzmq").files or ():
+        if ".." not in entry.parts:  # what lies outside site-packages (scripts) is not needed
+            (dest / entry).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(entry.locate(), dest / entry)
+    for path in (dest, *dest.rglob("*")):  # whatever the umask
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return dest
+
+
 def other_user(work: Path, user: str = "nobody") -> dict[str, Any]:
-    """Another local user tries to read the key, query and stop the daemon, and take its port."""
+    """Another local user tries to read the key, query and stop the daemon, and take its port.
+
+    What that user runs lies outside the checkout, which may sit in a folder only its owner can
+    enter: the interpreter's own binary (not the virtual environment's link to it) with a copy
+    of pyzmq. `commands` in the result lists every command it ran as that user.
+    """
     prefix = _as_user(user)
     if prefix is None:
         return {"skipped": f"needs root and setpriv to act as {user!r}"}
-    python = sys.executable
-    probe = subprocess.run([*prefix, python, "-c", "import zmq"], capture_output=True,
-                           cwd="/", timeout=60)
-    if probe.returncode != 0:
-        return {"skipped": f"{user} cannot run {python} with pyzmq (repository not readable)"}
     # A world-traversable folder, so only the daemon's own protections stop the other user.
     shared = Path(tempfile.mkdtemp(prefix="cir-rel-", dir="/tmp"))
     shared.chmod(0o755)
     try:
-        return _other_user(shared, prefix, python, work)
+        python = [*prefix, os.path.realpath(sys.executable), "-I"]
+        lib = str(_copy_pyzmq(shared / "lib"))
+        probe = subprocess.run([*python, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                                "import zmq", lib], capture_output=True, cwd="/", timeout=60)
+        if probe.returncode != 0:
+            return {"skipped": f"{user} cannot run {python[len(prefix)]} with a copy of pyzmq "
+                               f"in {lib}: {probe.stderr.decode(errors='replace')[-300:]}"}
+        return _other_user(shared, python, lib, work)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
 
-def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dict[str, Any]:
+def _other_user(shared: Path, python: list[str], lib: str, work: Path) -> dict[str, Any]:
     home = shared / "home"
     run = shared / "run"
     for folder in (home, run):
@@ -854,12 +876,13 @@ def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dic
         daemon = Daemon(work, [f"tcp://127.0.0.1:{port}", f"ipc://{ipc}"], db, env=env)
         cfg = {"key": str(home / KEY_FILENAME), "ipc": str(ipc),
                "tcp": f"tcp://127.0.0.1:{port}", "tcp_addr": ["127.0.0.1", port],
-               "server_public": keys.server_public.decode()}
+               "server_public": keys.server_public.decode(), "lib": lib}
+        commands = [[*python, "-c", _ATTACKER, json.dumps(cfg)]]
         with running(daemon):
             with Client(daemon.endpoint) as client:
                 before = client.status()["requests_served"]
-            attack = subprocess.run([*prefix, python, "-c", _ATTACKER, json.dumps(cfg)],
-                                    capture_output=True, text=True, cwd="/", timeout=120)
+            attack = subprocess.run(commands[0], capture_output=True, text=True, cwd="/",
+                                    timeout=120)
             tried = json.loads(attack.stdout) if attack.returncode == 0 else {
                 "error": attack.stderr[-500:]}
             with Client(daemon.endpoint) as client:
@@ -870,8 +893,8 @@ def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dic
         dump.mkdir(mode=0o777)
         dump.chmod(0o777)
         imp_cfg = {"port": port, "seconds": 8, "ipc": str(ipc), "dump": str(dump / "got")}
-        impostor = subprocess.Popen([*prefix, python, "-c", _IMPOSTOR, json.dumps(imp_cfg)],
-                                    stdout=subprocess.PIPE, text=True, cwd="/")
+        commands.append([*python, "-c", _IMPOSTOR, json.dumps(imp_cfg)])
+        impostor = subprocess.Popen(commands[1], stdout=subprocess.PIPE, text=True, cwd="/")
         assert impostor.stdout.readline().strip() == "bound"
         audio = query_loop(2.0, 48_000)
         try:
@@ -890,7 +913,7 @@ def _other_user(shared: Path, prefix: list[str], python: str, work: Path) -> dic
             else:
                 os.environ[k] = v
     return {
-        "attempts": tried, "daemon_still_running": still_running,
+        "commands": commands, "attempts": tried, "daemon_still_running": still_running,
         # requests the daemon served between the user's two status requests (the first one)
         "attacker_requests_served": status["requests_served"] - before - 1,
         "refused_curve_clients": status["refused_clients"],
