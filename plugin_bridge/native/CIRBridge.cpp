@@ -12,6 +12,7 @@
 #include "sender.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -145,21 +146,28 @@ protected:
     }
 
     // JSON: {"state": "answered", "captured_seconds": 8.0, "top_score": 0.91, "requests": 1,
-    //        "error": ""}  (error: why the last request failed, e.g. "not_your_daemon")
+    //        "error": "", "message": "", "answer": {"results": {...}, "presence": {...}}}
+    // error: why the last request failed (e.g. "not_your_daemon"); message: its sentence (the
+    // daemon's own for a refusal); answer: the last answer's per-family hits (answer.hpp).
     String getState(const char* key) const override
     {
         if (std::strcmp(key, "status") != 0)
             return String();
         const int s = std::clamp(fCapture.state.load(std::memory_order_acquire), 0, 4);
         const auto err = static_cast<cir::BridgeError>(fWorker.lastError.load(std::memory_order_acquire));
-        char buf[256];
-        std::snprintf(buf, sizeof(buf),
-                      "{\"state\":\"%s\",\"captured_seconds\":%.3f,\"top_score\":%.4f,\"requests\":%u,"
-                      "\"error\":\"%s\"}",
-                      kStateLabels[s], fCapture.secondsCaptured.load(std::memory_order_relaxed),
-                      fWorker.topScore.load(std::memory_order_relaxed),
-                      fWorker.requestsSent.load(std::memory_order_relaxed), cir::errorName(err));
-        return String(buf);
+        cir::Answer answer;
+        std::string reason;
+        fWorker.lastAnswer(answer, reason);
+        const nlohmann::json status = {
+            {"state", kStateLabels[s]},
+            {"captured_seconds", std::round(fCapture.secondsCaptured.load(std::memory_order_relaxed) * 1000.0) / 1000.0},
+            {"top_score", fWorker.topScore.load(std::memory_order_relaxed)},
+            {"requests", fWorker.requestsSent.load(std::memory_order_relaxed)},
+            {"error", cir::errorName(err)},
+            {"message", cir::errorMessage(err, reason)},
+            {"answer", cir::answerJson(answer)},
+        };
+        return String(status.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }
 
     void setState(const char*, const char*) override {}  // read-only: a restored copy is stale

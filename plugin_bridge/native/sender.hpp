@@ -12,13 +12,13 @@
 // a dead daemon from holding memory or unload.
 #pragma once
 
+#include "answer.hpp"
 #include "capture.hpp"
 #include "keys.hpp"
 
 #include <zmq.h>
 
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -44,7 +44,7 @@ constexpr int kHandshakeTimeoutMs = 5000;  // CLIENT_HANDSHAKE_TIMEOUT_MS
 // Why the last request failed (the plugin's status shows the name).
 enum class BridgeError : int {
     None = 0, NoKey, NoCurve, NoDaemon, NotYourDaemon, KeyRefused, NoHandshake, SendFailed,
-    Timeout, Dropped, Refused, CaptureLost,
+    Timeout, Dropped, Refused, CaptureLost, BadReply,
 };
 
 inline const char* errorName(BridgeError e)
@@ -62,8 +62,39 @@ inline const char* errorName(BridgeError e)
     case BridgeError::Dropped: return "dropped";
     case BridgeError::Refused: return "refused";
     case BridgeError::CaptureLost: return "capture_lost";
+    case BridgeError::BadReply: return "bad_reply";
     }
     return "unknown";
+}
+
+// The sentence the window shows for an error (Refused and BadReply add the daemon's reason).
+inline const char* errorSentence(BridgeError e)
+{
+    switch (e) {
+    case BridgeError::None: return "";
+    case BridgeError::NoKey: return "no key: start the daemon once with `cir daemon start`";
+    case BridgeError::NoCurve: return "this libzmq has no CURVE support: install libzmq5 4.3+";
+    case BridgeError::NoDaemon: return "no daemon: run `cir daemon start`";
+    case BridgeError::NotYourDaemon: return "not your daemon: another program holds its address";
+    case BridgeError::KeyRefused: return "key refused: the daemon uses another key file";
+    case BridgeError::NoHandshake: return "no handshake: the program at the address is not the CIR daemon";
+    case BridgeError::SendFailed: return "could not send the request to the daemon";
+    case BridgeError::Timeout: return "no answer in time: check `cir daemon status`";
+    case BridgeError::Dropped: return "the daemon went away before answering";
+    case BridgeError::Refused: return "the daemon refused the request";
+    case BridgeError::CaptureLost: return "capture lost: the audio was overwritten before it was sent";
+    case BridgeError::BadReply: return "bad reply from the daemon";
+    }
+    return "unknown error";
+}
+
+// What the window and the status say about an error: the daemon's own words for a refusal,
+// the parser's for a malformed reply, else errorSentence().
+inline std::string errorMessage(BridgeError e, const std::string& reason)
+{
+    if ((e == BridgeError::Refused || e == BridgeError::BadReply) && !reason.empty())
+        return reason;
+    return errorSentence(e);
 }
 
 // One ZeroMQ context for every instance in the process (one I/O thread, not one per plugin).
@@ -92,65 +123,14 @@ private:
     static void*& ctx() { static void* c = nullptr; return c; }
 };
 
-// Minimal JSON reading for the reply: only the fields the plugin shows.
-namespace json {
-
-// Position just after `"key":` (whitespace allowed) in `s`, from `from`; npos if absent.
-inline size_t valueAt(const std::string& s, const char* key, size_t from = 0)
-{
-    const std::string quoted = std::string("\"") + key + "\"";
-    for (size_t p = s.find(quoted, from); p != std::string::npos; p = s.find(quoted, p + 1)) {
-        size_t q = p + quoted.size();
-        while (q < s.size() && std::isspace(static_cast<unsigned char>(s[q])))
-            ++q;
-        if (q < s.size() && s[q] == ':') {
-            ++q;
-            while (q < s.size() && std::isspace(static_cast<unsigned char>(s[q])))
-                ++q;
-            return q;
-        }
-    }
-    return std::string::npos;
-}
-
-inline bool startsWith(const std::string& s, size_t at, const char* word)
-{
-    return at != std::string::npos && s.compare(at, std::strlen(word), word) == 0;
-}
-
-// The string value of `key` (no escapes expected in ids and codes); empty if absent.
-inline std::string stringValue(const std::string& s, const char* key)
-{
-    const size_t at = valueAt(s, key);
-    if (at == std::string::npos || s[at] != '"')
-        return std::string();
-    const size_t end = s.find('"', at + 1);
-    return end == std::string::npos ? std::string() : s.substr(at + 1, end - at - 1);
-}
-
-// The largest number among every `"key": number` in `s`; `fallback` if none.
-inline double maxNumber(const std::string& s, const char* key, double fallback)
-{
-    double best = fallback;
-    bool found = false;
-    for (size_t at = valueAt(s, key); at != std::string::npos; at = valueAt(s, key, at)) {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str() + at, &end);
-        if (end != s.c_str() + at && (!found || v > best)) {
-            best = v;
-            found = true;
-        }
-    }
-    return best;
-}
-
-}  // namespace json
 
 class Worker {
 public:
     std::atomic<float> topScore{0.0f};
     std::atomic<uint32_t> requestsSent{0};
     std::atomic<int> lastError{0};  // a BridgeError
+    // Bumped whenever the answer or the message changes: the window polls it (no lock).
+    std::atomic<uint32_t> answerSerial{0};
 
     explicit Worker(Capture& capture)
         : fCapture(capture)
@@ -182,6 +162,15 @@ public:
 
     void setSampleRate(double sr) { fSampleRate.store(sr, std::memory_order_release); }
 
+    // The last answer and the last error's reason (the daemon's message, or why its reply
+    // was malformed; empty otherwise). Window and host threads only: never the audio thread.
+    void lastAnswer(Answer& answer, std::string& reason) const
+    {
+        std::lock_guard<std::mutex> lock(fAnswerMutex);
+        answer = fAnswer;
+        reason = fReason;
+    }
+
 private:
     Capture& fCapture;
     std::string fEndpoint;
@@ -197,6 +186,21 @@ private:
     uint64_t fLastSeq = 0;
     uint64_t fCounter = 0;
     std::vector<float> fPcm;  // worker-owned copy of the capture (allocation is fine here)
+    mutable std::mutex fAnswerMutex;  // guards fAnswer and fReason (worker, window, host)
+    Answer fAnswer;
+    std::string fReason;
+
+    // A new answer (or none: nullptr keeps the last one) and the reason for the state.
+    void publish(const Answer* answer, const std::string& reason)
+    {
+        {
+            std::lock_guard<std::mutex> lock(fAnswerMutex);
+            if (answer != nullptr)
+                fAnswer = *answer;
+            fReason = reason;
+        }
+        answerSerial.fetch_add(1, std::memory_order_release);
+    }
 
     bool stopping() const { return fStop.load(std::memory_order_acquire); }
 
@@ -221,6 +225,7 @@ private:
 
     void handle(const CaptureRequest& req)
     {
+        publish(nullptr, std::string());  // the last error's reason no longer applies
         {
             std::lock_guard<std::mutex> lock(ringMutex);
             fPcm.resize(req.frames * kChannels);
@@ -484,16 +489,26 @@ private:
             if (!(items[0].revents & ZMQ_POLLIN))
                 continue;
             std::string reply;
-            if (!receive(reply) || json::stringValue(reply, "id") != id)
+            if (!receive(reply))
+                continue;
+            Answer parsed;
+            const ReplyVerdict verdict = parseReply(reply.data(), reply.size(), id, parsed);
+            switch (verdict.kind) {
+            case ReplyKind::NotOurs:
                 continue;  // a late reply to an abandoned request: not ours
-            if (!json::startsWith(reply, json::valueAt(reply, "ok"), "true")) {
-                std::fprintf(stderr, "CIR Bridge: daemon error %s: %s\n",
-                             json::stringValue(reply, "code").c_str(),
-                             json::stringValue(reply, "message").c_str());
+            case ReplyKind::Refused:
+                std::fprintf(stderr, "CIR Bridge: daemon error %s\n", verdict.reason.c_str());
+                publish(nullptr, verdict.reason);
                 return BridgeError::Refused;
+            case ReplyKind::Malformed:
+                std::fprintf(stderr, "CIR Bridge: %s\n", verdict.reason.c_str());
+                publish(nullptr, verdict.reason);
+                return BridgeError::BadReply;
+            case ReplyKind::Answer:
+                break;
             }
-            topScore.store(static_cast<float>(json::maxNumber(reply, "score", 0.0)),
-                           std::memory_order_relaxed);
+            topScore.store(parsed.topScore(), std::memory_order_relaxed);
+            publish(&parsed, std::string());
             return BridgeError::None;
         }
         if (!stopping())
