@@ -139,14 +139,14 @@ inline std::string readHit(const nlohmann::json& j, Hit& out)
 
 }  // namespace detail
 
-// Parse one reply frame. Answer: `out` holds the whole answer (families in the reply's order).
-// NotOurs: a reply to another request id (discard it). Refused/Malformed: see `reason`; `out`
-// is left as it was.
-inline ReplyVerdict parseReply(const char* data, size_t size, const std::string& expectedId, Answer& out)
+// Read one reply frame's envelope into `j`: Answer (ok true; `j` holds the reply), NotOurs (a
+// reply to another request id: discard it), Refused (`reason` is "code: message") or Malformed.
+inline ReplyVerdict readEnvelope(const char* data, size_t size, const std::string& expectedId,
+                                 nlohmann::json& j)
 {
     if (detail::nestingDepth(data, size, kMaxReplyDepth) > kMaxReplyDepth)
         return detail::malformed("nested deeper than a protocol v1 reply");
-    const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, false);
+    j = nlohmann::json::parse(data, data + size, nullptr, false);
     if (j.is_discarded())
         return detail::malformed("not JSON");
     if (!j.is_object())
@@ -167,6 +167,13 @@ inline ReplyVerdict parseReply(const char* data, size_t size, const std::string&
             why += ": " + message->get<std::string>();
         return {ReplyKind::Refused, why};
     }
+    return {ReplyKind::Answer, std::string()};
+}
+
+// The answer of a `match` reply whose envelope was read (readEnvelope gave Answer): `out` holds
+// it (families in the reply's order) unless the verdict is Malformed (`out` is left as it was).
+inline ReplyVerdict readAnswer(const nlohmann::json& j, const std::string& requestId, Answer& out)
+{
     const auto results = j.find("results");
     if (results == j.end() || !results->is_object())
         return detail::malformed("\"results\" is not an object");
@@ -203,9 +210,17 @@ inline ReplyVerdict parseReply(const char* data, size_t size, const std::string&
             }
         }
     }
-    detail::copyText(parsed.requestId, sizeof(parsed.requestId), expectedId);
+    detail::copyText(parsed.requestId, sizeof(parsed.requestId), requestId);
     out = parsed;
     return {ReplyKind::Answer, std::string()};
+}
+
+// Both steps for one `match` reply frame.
+inline ReplyVerdict parseReply(const char* data, size_t size, const std::string& expectedId, Answer& out)
+{
+    nlohmann::json j;
+    const ReplyVerdict envelope = readEnvelope(data, size, expectedId, j);
+    return envelope.kind == ReplyKind::Answer ? readAnswer(j, expectedId, out) : envelope;
 }
 
 // The answer as JSON for the plugin's "status" state: {"results": {family: [hit...]},
