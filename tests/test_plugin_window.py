@@ -158,7 +158,7 @@ PLAYER = textwrap.dedent("""
             if sd.query_hostapis(d["hostapi"])["name"].startswith("JACK")
             and d["max_input_channels"] >= 2 and d["max_output_channels"] >= 2]
     pos = [0]
-    out = open(out_path, "wb")
+    out = open(out_path, "wb", buffering=0)
 
     def callback(indata, outdata, frames, time_info, status):
         if os.path.exists(loop_on):
@@ -247,6 +247,10 @@ class Bridge:
     def press(self, grid_point: tuple[int, int]) -> None:
         self.click(grid_point[0] * self.scale, grid_point[1] * self.scale)
 
+    def position(self) -> int:
+        """Frames of the bridge's output recorded so far (the player appends as it goes)."""
+        return self.out_path.stat().st_size // 8
+
     def one_bar(self) -> None:
         """Bars 4 -> 1 (one bar at the fallback tempo is 2 s), and 2 s of loop played."""
         for _ in range(3):
@@ -322,32 +326,74 @@ def until_seen(bridge: Bridge, wanted, timeout: float, name: str) -> tuple[list[
         time.sleep(0.1)
 
 
-def test_window_shows_the_answer_at_200_percent(jack_env, daemon, tmp_path):
+def word_at(words: list[dict], text: str, row_y: float | None = None) -> dict:
+    """The OCR word `text` (on the row at `row_y` when given)."""
+    found = [w for w in words if w["text"] == text
+             and (row_y is None or abs(w["y"] - row_y) < 8)]
+    assert found, (text, row_y, lines(words))
+    return found[0]
+
+
+def rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+
+
+def test_window_shows_the_answer_auditions_and_records_the_pick_at_200_percent(
+        jack_env, daemon, tmp_path):
+    from cir.presets_db.picks import load_picks
     from cir.protocol.client import Client
 
-    endpoint, received, _ = daemon
+    endpoint, received, catalogue = daemon
     bridge = Bridge(jack_env, tmp_path, endpoint, scale=2.0)
     try:
         assert bridge.geometry()[2:] == (GRID[0] * 2, GRID[1] * 2)
-        words, _ = until_seen(bridge, lambda t: "idle" in t and "Capture" in t, 20, "idle")
+        until_seen(bridge, lambda t: "idle" in t and "Capture" in t, 20, "idle")
         bridge.one_bar()
         bridge.press(CAPTURE_BUTTON)
-        until_seen(bridge, lambda t: "presence" in t or "Kick" in t or "error" in t, 40,
-                   "answered")
-        words, _ = until_seen(bridge, lambda t: "answered" in t, 10, "answered")
+        words, _ = until_seen(bridge, lambda t: "answered" in t, 40, "answered")
+        assert len(received) == 1
+        header, audio = received[0]
+        with Client(endpoint) as client:
+            reply = client.match(audio, RATE, k=5)
+
+        # Audition: the loop stops (silence in), then a click on the top percussion
+        # suggestion plays its preview through the plugin's output.
+        bridge.loop_on.unlink()
+        time.sleep(0.3)
+        quiet_from = bridge.position()
+        time.sleep(0.7)
+        quiet = (quiet_from, bridge.position())
+        top = reply["results"]["percussion"][0]
+        adjective = top["name"].split()[0]
+        name_word = word_at(words, adjective)
+        clicked = bridge.position()
+        bridge.click(name_word["x"], name_word["y"])
+        time.sleep(1.6)
+        # "this one" on the same row records the pick in the catalogue.
+        bridge.click(*(lambda w: (w["x"], w["y"]))(word_at(words, "this", name_word["y"])))
+        until_seen(bridge, lambda t: f"picked {top['name']} for percussion" in t, 10, "picked")
     finally:
-        bridge.close()
-    assert len(received) == 1
-    header, audio = received[0]
+        out = bridge.close()
+
     assert header["source"] == "cir-bridge" and audio.shape == (RATE * 2, 2)
-    # What the daemon answers for that loop is what the window shows.
-    with Client(endpoint) as client:
-        reply = client.match(audio, RATE, k=5)
+    # What the daemon answers for that loop is what the window showed.
     text = lines(words)
     for hits in reply["results"].values():
-        top = hits[0]["name"]
-        row = f"{top} {hits[0]['source']} {hits[0]['score']:.2f}"
+        row = f"{hits[0]['name']} {hits[0]['source']} {hits[0]['score']:.2f}"
         assert any(row in line for line in text), (row, text)
+
+    assert rms(out[quiet[0]:quiet[1]]) < 1e-4
+    played = out[clicked + int(0.6 * RATE): clicked + int(1.4 * RATE)]
+    assert rms(played) > 0.1, rms(played)  # the preview: a 0.5 sine at -3 dB is 0.25 RMS
+    # ... and it is this preset's preview: its sine's pitch (named_catalogue).
+    i, j = ADJECTIVES.index(adjective), list(NOUNS).index("percussion")
+    spectrum = np.abs(np.fft.rfft(played[:, 0] * np.hanning(len(played))))
+    assert abs(np.argmax(spectrum) * RATE / len(played) - 220.0 * (1 + i + j)) < 5.0
+
+    picks = load_picks(str(catalogue))
+    assert [(p.preset_name, p.family, p.client) for p in picks] == [
+        (top["name"], "percussion", "cir-bridge")]
+    assert picks[0].query.startswith("fnv1a64:") and picks[0].preset_id == top["preset_id"]
 
 
 def test_window_says_no_daemon_within_2_s_at_100_percent(jack_env, tmp_path):

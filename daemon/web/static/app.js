@@ -318,6 +318,18 @@ function listen() {
   });
 }
 
+// --- picks ("this one" in the plugin) --------------------------------------------------------
+
+async function loadPicks() {
+  const data = await getJSON("/api/picks");
+  const body = document.querySelector("#picks tbody");
+  body.replaceChildren(...data.picks.map((p) => el("tr", { class: "pick" },
+    el("td", {}, p.picked_at.replace("T", " ").slice(0, 19)), el("td", {}, p.family),
+    el("td", {}, p.preset_name), el("td", {}, p.source_kind),
+    el("td", { class: "muted" }, p.query))));
+  document.getElementById("picks-box").hidden = data.picks.length === 0;
+}
+
 // --- status -------------------------------------------------------------------------------
 
 async function refreshStatus() {
@@ -332,6 +344,7 @@ async function refreshStatus() {
     hint.hidden = !data.hint;
     state.catalogue = c;
     fillFilters(c);
+    loadPicks().catch(() => {});
   } catch (error) {
     document.getElementById("status").textContent = `daemon unreachable: ${error.message}`;
   }
@@ -561,6 +574,7 @@ function start() {
   });
   setUpDrop();
   refreshStatus();
+  setInterval(() => loadPicks().catch(() => {}), 3000);  // picks come from the plugin
   loadAnswers().catch((error) => notice(error.message, true)).finally(listen);
 }
 
