@@ -192,7 +192,8 @@ PLAYER = textwrap.dedent("""
 class Bridge:
     """The standalone plugin with its window, and the player feeding it."""
 
-    def __init__(self, env: dict, tmp: Path, endpoint: str, scale: float):
+    def __init__(self, env: dict, tmp: Path, endpoint: str, scale: float,
+                 extra_env: dict | None = None):
         from test_plugin_bridge import known_loop
 
         self.env, self.tmp, self.scale = env, tmp, scale
@@ -205,7 +206,8 @@ class Bridge:
         (bin_dir / "xdg-open").write_text(f"#!/bin/sh\necho \"$1\" >> {self.opened}\n")
         (bin_dir / "xdg-open").chmod(0o755)
         app_env = dict(env, CIR_ENDPOINT=endpoint, CIR_BRIDGE_TIMEOUT_MS="20000",
-                       DPF_SCALE_FACTOR=str(scale), PATH=f"{bin_dir}:{env['PATH']}")
+                       DPF_SCALE_FACTOR=str(scale), PATH=f"{bin_dir}:{env['PATH']}",
+                       **(extra_env or {}))
         self.logs = [open(tmp / "bridge.log", "w"), open(tmp / "player.log", "w")]  # noqa: SIM115
         self.app = subprocess.Popen([str(STANDALONE)], env=app_env, stdout=subprocess.DEVNULL,
                                     stderr=self.logs[0])
@@ -442,3 +444,69 @@ def test_absent_family_is_collapsed_not_hidden(jack_env, tmp_path):
     # The absent family keeps its line, without its suggestions.
     assert any("pad: absent (presence 12%)" in line for line in text), text
     assert not any("Hidden Choir" in line for line in text), text
+
+
+# --- real-time safety -------------------------------------------------------------------------
+
+NATIVE_TESTS = STANDALONE.parents[2] / "plugin_bridge" / "native" / "tests"
+BLOCK = 64  # the JACK server's period (jack_env)
+
+
+def build_shim(tmp: Path) -> Path:
+    shim = tmp / "rt_shim.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", "-o",
+                    str(shim), str(NATIVE_TESTS / "rt_shim.c"), "-ldl", "-lpthread"], check=True)
+    return shim
+
+
+def shim_report(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_rt_shim_counts_allocations_and_locks_in_the_callback_only(tmp_path):
+    """The shim is not blind: a host whose callback allocates, frees and locks once per call
+    is counted exactly, and its allocations outside the callback are not."""
+    shim, check = build_shim(tmp_path), tmp_path / "rt_shim_check"
+    subprocess.run(["gcc", "-O0", "-rdynamic", "-o", str(check),
+                    str(NATIVE_TESTS / "rt_shim_check.c"), "-ldl", "-lpthread"], check=True)
+    report = tmp_path / "report.json"
+    subprocess.run([str(check)], check=True, timeout=30,
+                   env=dict(os.environ, LD_PRELOAD=str(shim), RT_SHIM_OUT=str(report)))
+    facts = shim_report(report)
+    assert (facts["calls"], facts["allocs"], facts["frees"], facts["locks"]) == (10, 10, 10, 10)
+
+
+def test_audio_callback_never_allocates_nor_locks_with_the_window_open_and_auditioning(
+        jack_env, daemon, tmp_path):
+    """30 s of 64-frame blocks through the JACK standalone with its window open: a capture
+    answered, then auditions clicked every 2 s (alone and mixed), another capture sent. The
+    thread running the process callback makes no allocation and takes no mutex."""
+    report = tmp_path / "rt.json"
+    bridge = Bridge(jack_env, tmp_path, daemon[0], scale=1.0,
+                    extra_env={"LD_PRELOAD": str(build_shim(tmp_path)), "RT_SHIM_OUT": str(report)})
+    try:
+        bridge.one_bar()
+        bridge.press(CAPTURE_BUTTON)
+        words, _ = until_seen(bridge, lambda t: "answered" in t, 40, "rt-answered")
+        rows = [w for w in words if w["text"] in ADJECTIVES]
+        assert len(rows) >= 3, lines(words)
+        start = shim_report(report)["calls"]
+        wanted = 30 * RATE // BLOCK
+        clicks = 0
+        while shim_report(report)["calls"] - start < wanted:
+            row = rows[clicks % len(rows)]
+            bridge.click(row["x"], row["y"])  # audition (or stop) this suggestion
+            if clicks == 1:
+                until_seen(bridge, lambda t: "playing" in t, 10, "rt-playing")
+            if clicks == 5:
+                bridge.press((440, 99))  # "hear alone" -> "hear mixed"
+            if clicks == 8:
+                bridge.press(CAPTURE_BUTTON)  # a capture sent while auditioning
+            clicks += 1
+            time.sleep(2.0)
+        final = shim_report(report)
+    finally:
+        bridge.close()
+    assert final["calls"] - start >= wanted and final["frames"] == final["calls"] * BLOCK
+    assert clicks >= 10
+    assert (final["allocs"], final["frees"], final["locks"]) == (0, 0, 0), final
