@@ -32,6 +32,7 @@ RATE = 48_000
 GRID = (620, 580)  # the window's layout grid (CIRBridgeUI.cpp), scaled by DPF_SCALE_FACTOR
 CAPTURE_BUTTON = (64, 99)
 BARS_DOWN = (191, 99)
+OPEN_PAGE = (550, 99)
 ADJECTIVES = ["Amber", "Cobalt", "Velvet", "Marble", "Copper", "Silver", "Walnut", "Crimson"]
 NOUNS = {"percussion": "Kick", "bass": "Reese", "lead": "Whistle"}
 
@@ -435,9 +436,24 @@ def test_absent_family_is_collapsed_not_hidden(jack_env, tmp_path):
         bridge.one_bar()
         bridge.press(CAPTURE_BUTTON)
         words, _ = until_seen(bridge, lambda t: "answered" in t, 20, "absent")
+        # "open page": the browser is asked for the daemon's page (its default address here:
+        # this daemon's status tells none).
+        bridge.press(OPEN_PAGE)
+        deadline = time.monotonic() + 10
+        while not bridge.opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Resized by the user to 150 %: the layout scales with the window.
+        subprocess.run(["xdotool", "windowsize", bridge.window, str(GRID[0] * 3 // 2),
+                        str(GRID[1] * 3 // 2)], env=bridge.env, check=True)
+        time.sleep(0.5)
+        resized, _ = until_seen(bridge, lambda t: "Marble Reese" in t, 10, "resized")
     finally:
         bridge.close()
         fake.close()
+    assert bridge.opened.read_text().split() == ["http://127.0.0.1:47101/"]
+    reese = word_at(resized, "Marble")
+    assert abs(reese["x"] - 1.5 * word_at(words, "Marble")["x"]) < 6
+    assert abs(reese["y"] - 1.5 * word_at(words, "Marble")["y"]) < 6
     text = lines(words)
     assert any("bass (presence 93%)" in line for line in text), text
     assert any("Marble Reese sf2 0.87" in line for line in text), text
