@@ -17,30 +17,9 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
-UNIT=cir-daemon.service
-BUNDLES="CIRBridge.vst3:.vst3 CIRBridge.clap:.clap CIRBridge.lv2:.lv2"
-# What `make plugins` and the daemon need on Debian/Ubuntu (the test-only ones are in .ci/run).
-PACKAGES="make g++ pkg-config python3-venv dpf-source libzmq3-dev nlohmann-json3-dev
-libcairo2-dev libx11-dev libxext-dev libxrandr-dev libxcursor-dev libportaudio2
-fluidsynth libfluidsynth3"
-
-uninstall=0 purge=0 packages=1 catalogue=1 limit="" venv=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --uninstall) uninstall=1 ;;
-    --purge) purge=1 ;;
-    --no-packages) packages=0 ;;
-    --no-catalogue) catalogue=0 ;;
-    --catalogue-limit) limit=${2:?--catalogue-limit needs a number}; shift ;;
-    --venv) venv=${2:?--venv needs a directory}; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
-    esac
-    shift
-done
-
-say() { printf '%s\n' "cir install: $*"; }
-fail() { printf '%s\n' "cir install: error: $*" >&2; exit 1; }
+# shellcheck source=installers/common.sh
+. "$HERE/common.sh"
+parse_options "$@"
 
 case "$(uname -s)" in
 Linux) ;;
@@ -48,8 +27,14 @@ Darwin) exec sh "$HERE/macos/install.sh" "$@" ;;
 *) fail "unsupported system $(uname -s): on Windows run installers\\windows\\install.ps1" ;;
 esac
 
+UNIT=cir-daemon.service
+# What `make plugins` and the daemon need on Debian/Ubuntu (the test-only ones are in .ci/run).
+PACKAGES="make g++ pkg-config python3-venv dpf-source libzmq3-dev nlohmann-json3-dev
+libcairo2-dev libx11-dev libxext-dev libxrandr-dev libxcursor-dev libportaudio2
+fluidsynth libfluidsynth3"
 VENV=${venv:-$REPO/.venv}
 CIR="$VENV/bin/cir"
+BUNDLES="CIRBridge.vst3:$HOME/.vst3 CIRBridge.clap:$HOME/.clap CIRBridge.lv2:$HOME/.lv2"
 UNIT_DIR="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user"
 STATE_DIR="${XDG_STATE_HOME:-$HOME/.local/state}/cir"
 BUILD_LOG="$STATE_DIR/catalogue-build.log"
@@ -60,31 +45,15 @@ user_systemd() { command -v systemctl >/dev/null 2>&1 && systemctl --user show-e
 # --- uninstall -------------------------------------------------------------------------------
 
 if [ "$uninstall" = 1 ]; then
-    if [ -f "$BUILD_PID" ] && kill -0 "$(cat "$BUILD_PID")" 2>/dev/null; then
-        kill "$(cat "$BUILD_PID")" && say "stopped the catalogue build"
-    fi
-    rm -f "$BUILD_PID"
     if user_systemd; then
         systemctl --user disable --now "$UNIT" 2>/dev/null || true
     fi
-    if [ -x "$CIR" ]; then "$CIR" daemon stop >/dev/null 2>&1 || true; fi
     if [ -f "$UNIT_DIR/$UNIT" ]; then
         rm -f "$UNIT_DIR/$UNIT"
         if user_systemd; then systemctl --user daemon-reload || true; fi
         say "removed $UNIT_DIR/$UNIT"
     fi
-    for pair in $BUNDLES; do
-        target="$HOME/${pair#*:}/${pair%%:*}"
-        if [ -e "$target" ]; then rm -rf "$target"; say "removed $target"; fi
-    done
-    if [ "$purge" = 1 ]; then
-        data=$("$VENV/bin/python" -c "from cir import paths; print(paths.data_dir())" 2>/dev/null || true)
-        [ -n "$data" ] || data="${CIR_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/cir}"
-        rm -rf "$data" "$STATE_DIR" && say "removed the catalogue, keys and logs ($data)"
-    else
-        say "kept your catalogue (remove it too with --uninstall --purge)"
-    fi
-    if [ -f "$VENV/.cir-installer" ]; then rm -rf "$VENV"; say "removed $VENV"; fi
+    remove_common "$STATE_DIR"
     exit 0
 fi
 
@@ -115,33 +84,13 @@ fi
 
 # --- 2. the virtual environment --------------------------------------------------------------
 
-if [ -x "$CIR" ] && "$CIR" --version >/dev/null 2>&1; then
-    say "virtual environment: in place ($VENV)"
-else
-    [ -z "$venv" ] || fail "--venv $venv has no working cir ($CIR)"
-    say "creating the virtual environment in $VENV (a few minutes)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --upgrade pip
-    # constraints.txt pins the CPU build of torch (a plain torch pulls a large CUDA build).
-    "$VENV/bin/pip" install -q -c "$REPO/constraints.txt" -e "${REPO}[capture,soundfonts]"
-    touch "$VENV/.cir-installer"  # --uninstall removes only a venv this script made
-fi
+install_venv python3
 
 # --- 3. the plugin bundles -------------------------------------------------------------------
 
 say "building the CIR Bridge plugin (make plugins)"
 make -s -C "$REPO" plugins >/dev/null
-for pair in $BUNDLES; do
-    name=${pair%%:*} folder="$HOME/${pair#*:}"
-    if [ -e "$folder/$name" ] && diff -r "$REPO/build/plugins/$name" "$folder/$name" >/dev/null 2>&1; then
-        say "plugin: $folder/$name in place"
-    else
-        mkdir -p "$folder"
-        CIR_PLUGIN_BUILD_DIR="$REPO/build/plugins" "$CIR" plugin install \
-            --format "${name##*.}" --dest "$folder" >/dev/null
-        say "plugin: installed $folder/$name"
-    fi
-done
+install_bundles
 
 # --- 4. the daemon as a systemd user service -------------------------------------------------
 
@@ -171,18 +120,5 @@ fi
 
 # --- 5. the built-in catalogue, in the background --------------------------------------------
 
-if [ "$catalogue" = 1 ]; then
-    if [ -f "$BUILD_PID" ] && kill -0 "$(cat "$BUILD_PID")" 2>/dev/null; then
-        say "catalogue: still building (progress: tail -f $BUILD_LOG)"
-    elif "$CIR" catalogue stats --json 2>/dev/null | grep -q '"builtin"'; then
-        say "catalogue: the built-in synth is in it"
-    else
-        set -- catalogue add-builtin
-        [ -z "$limit" ] || set -- "$@" --limit "$limit"
-        nohup "$CIR" "$@" > "$BUILD_LOG" 2>&1 &
-        echo $! > "$BUILD_PID"
-        say "catalogue: building the built-in synth in the background (a few minutes);"
-        say "  progress: tail -f $BUILD_LOG    the daemon picks it up when it is done"
-    fi
-fi
+[ "$catalogue" = 0 ] || start_catalogue
 say "done. Rescan plugins in your DAW and add 'CIR Bridge'; the daemon answers: $CIR daemon status"

@@ -26,6 +26,7 @@ from cir.protocol.client import Client
 
 INSTALL = REPO / "installers" / "install.sh"
 MACOS = REPO / "installers" / "macos" / "install.sh"
+COMMON = REPO / "installers" / "common.sh"
 WINDOWS = REPO / "installers" / "windows"
 BUNDLES = {".vst3": "CIRBridge.vst3", ".clap": "CIRBridge.clap", ".lv2": "CIRBridge.lv2"}
 # Files that change by merely running (logs, SQLite's shared memory, lock holders' pids).
@@ -123,10 +124,11 @@ def test_install_from_a_fresh_clone_is_whole_idempotent_and_uninstalls(tmp_path)
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
-@pytest.mark.parametrize("script", [INSTALL, MACOS], ids=["linux", "macos"])
+@pytest.mark.parametrize("script", [INSTALL, MACOS, COMMON], ids=["linux", "macos", "common"])
 def test_shell_installers_pass_sh_n_and_shellcheck(script):
     assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
-    lint = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+    lint = subprocess.run(["shellcheck", "-x", "-s", "sh", str(script)], cwd=REPO,
+                          capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout
 
 

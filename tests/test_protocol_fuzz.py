@@ -186,31 +186,32 @@ def _preview_and_pick_mutations(rng: random.Random) -> list[bytes]:
     return [b"", json.dumps(head).encode()]
 
 
-def test_preview_and_pick_fuzz(daemon):
-    """Junk in every field of the two new requests: each gets an error reply naming a v1
-    code (or, by chance, a valid pick), and the daemon keeps serving."""
-    _server, raw = daemon
-    rng = random.Random(20261208)
+def fuzz_codes(raw: Raw, mutations, seed: int, count: int) -> set[str]:
+    """Send `count` requests made by `mutations(rng)`; every error reply names a v1 code and
+    a message. The codes seen."""
+    rng = random.Random(seed)
     codes = set()
-    for _ in range(120):
-        reply = ask(raw, _preview_and_pick_mutations(rng))
+    for _ in range(count):
+        reply = ask(raw, mutations(rng))
         if not reply["ok"]:
             assert reply["error"]["code"] in protocol.ERROR_CODES, reply["error"]
             assert reply["error"]["message"]
             codes.add(reply["error"]["code"])
+    return codes
+
+
+def test_preview_and_pick_fuzz(daemon):
+    """Junk in every field of the two new requests: each gets an error reply naming a v1
+    code (or, by chance, a valid pick), and the daemon keeps serving."""
+    _server, raw = daemon
+    codes = fuzz_codes(raw, _preview_and_pick_mutations, 20261208, 120)
     assert {"invalid_preset_id", "unknown_family", "invalid_query", "invalid_sample_rate"} <= codes
     assert_still_serving(raw)
 
 
 def test_random_fuzz(daemon):
     _server, raw = daemon
-    rng = random.Random(20260913)
-    codes = set()
-    for _ in range(150):
-        reply = ask(raw, _mutations(rng))
-        if not reply["ok"]:
-            assert reply["error"]["code"] in protocol.ERROR_CODES
-            codes.add(reply["error"]["code"])
+    codes = fuzz_codes(raw, _mutations, 20260913, 150)
     assert len(codes) >= 6  # the fuzz really reached many different checks
     assert_still_serving(raw)
     assert ask(raw, [b"", *protocol.encode_request("status")])["requests_served"] >= 150
