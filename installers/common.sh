@@ -40,6 +40,13 @@ install_venv() {
     touch "$VENV/.cir-installer"  # --uninstall removes only a venv this script made
 }
 
+# Write stdin to the file `$1` unless it already holds exactly that; true when it changed.
+replace_if_changed() {
+    cat > "$1.tmp"
+    if cmp -s "$1.tmp" "$1"; then rm -f "$1.tmp"; return 1; fi
+    mv "$1.tmp" "$1"
+}
+
 # Copy each built bundle to its folder unless the same one is there.
 install_bundles() {
     for pair in $BUNDLES; do

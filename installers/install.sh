@@ -95,16 +95,13 @@ install_bundles
 # --- 4. the daemon as a systemd user service -------------------------------------------------
 
 mkdir -p "$UNIT_DIR" "$STATE_DIR"
-unit_tmp="$UNIT_DIR/.$UNIT.tmp"
-sed -e "s|@CIR@|$CIR|" -e "s|@DOCS@|$REPO/docs|" "$HERE/systemd/$UNIT" > "$unit_tmp"
-if cmp -s "$unit_tmp" "$UNIT_DIR/$UNIT"; then
-    rm -f "$unit_tmp"
-    say "service: $UNIT_DIR/$UNIT in place"
-    changed_unit=0
-else
-    mv "$unit_tmp" "$UNIT_DIR/$UNIT"
+if sed -e "s|@CIR@|$CIR|" -e "s|@DOCS@|$REPO/docs|" "$HERE/systemd/$UNIT" \
+        | replace_if_changed "$UNIT_DIR/$UNIT"; then
     say "service: wrote $UNIT_DIR/$UNIT"
     changed_unit=1
+else
+    say "service: $UNIT_DIR/$UNIT in place"
+    changed_unit=0
 fi
 if user_systemd; then
     [ "$changed_unit" = 0 ] || systemctl --user daemon-reload

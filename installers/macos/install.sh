@@ -55,16 +55,13 @@ install_bundles
 
 # 4. the daemon as a launchd agent
 mkdir -p "$HOME/Library/LaunchAgents" "$LOGS"
-tmp="$PLIST.tmp"
-sed -e "s|@CIR@|$CIR|" -e "s|@LOGS@|$LOGS|" "$REPO/installers/launchd/org.cir.daemon.plist" > "$tmp"
-if cmp -s "$tmp" "$PLIST"; then
-    rm -f "$tmp"
-    say "service: $PLIST in place"
-else
-    [ ! -f "$PLIST" ] || launchctl unload -w "$PLIST" 2>/dev/null || true
-    mv "$tmp" "$PLIST"
+if sed -e "s|@CIR@|$CIR|" -e "s|@LOGS@|$LOGS|" "$REPO/installers/launchd/org.cir.daemon.plist" \
+        | replace_if_changed "$PLIST"; then
+    launchctl unload -w "$PLIST" 2>/dev/null || true
     launchctl load -w "$PLIST"
     say "service: loaded $PLIST"
+else
+    say "service: $PLIST in place"
 fi
 
 # 5. the built-in catalogue, in the background
