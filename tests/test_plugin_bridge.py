@@ -128,21 +128,6 @@ def daemon(tmp_path):
 # --- the capture engine (C++ unit test, no host) -------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
-def test_capture_engine_bars_loops_and_ring(tmp_path):
-    native = REPO / "plugin_bridge" / "native"
-    exe = tmp_path / "capture_test"
-    subprocess.run(
-        ["g++", "-std=c++17", "-O1", "-Wall", "-Werror", f"-I{native}",
-         str(native / "tests" / "capture_test.cpp"), "-o", str(exe)],
-        check=True, capture_output=True,
-    )
-    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "ok: 0 failure(s)" in run.stdout
-
-
 def build_native_test(tmp_path, name: str):
     native = REPO / "plugin_bridge" / "native"
     exe = tmp_path / name
@@ -155,8 +140,11 @@ def build_native_test(tmp_path, name: str):
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
-def test_reply_parser_whole_answers_refusals_and_malformed_replies(tmp_path):
-    run = subprocess.run([str(build_native_test(tmp_path, "answer_test"))], capture_output=True,
+@pytest.mark.parametrize("name", ["capture_test", "answer_test", "preview_test"])
+def test_native_engine_unit_tests(tmp_path, name):
+    """capture_test: transport, bars, loops, the ring, the window's progress; answer_test:
+    whole replies, refusals and malformed replies; preview_test: the audition ring."""
+    run = subprocess.run([str(build_native_test(tmp_path, name))], capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "ok: 0 failure(s)" in run.stdout
