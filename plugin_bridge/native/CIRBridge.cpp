@@ -88,10 +88,14 @@ public:
 
     void openPage() override
     {
-        std::string url, note;
+        std::string url, note, reason;
         fWorker.extras(url, note);
         if (url.empty())
-            url = kDefaultPageUrl;  // before the first answer: the daemon's default page
+            url = kDefaultPageUrl;  // before the daemon told its own: the default page
+        cir::Answer answer;
+        fWorker.lastAnswer(answer, reason);
+        if (answer.requestId[0] != '\0')  // the page shows this answer (request ids: [-0-9a-z])
+            url += std::string("#request=") + answer.requestId;
 #if defined(_WIN32)
         ShellExecuteA(nullptr, "open", url.c_str(), nullptr, nullptr, SW_SHOWNORMAL);
 #else

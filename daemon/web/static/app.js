@@ -285,6 +285,19 @@ function answerCard(answer) {
   return card;
 }
 
+// "open page" in the plugin's window links to its answer: #request=<its request id>.
+function showRequested() {
+  const wanted = /^#request=(.+)$/.exec(window.location.hash);
+  if (!wanted) return;
+  const id = decodeURIComponent(wanted[1]);
+  const card = [...document.querySelectorAll("#answers > article")]
+    .find((c) => c.dataset.request === id);
+  if (!card) return;
+  for (const other of document.querySelectorAll("article.requested")) other.classList.remove("requested");
+  card.classList.add("requested");
+  card.scrollIntoView({ block: "start" });
+}
+
 function addAnswer(answer) {
   if (state.answers.has(answer.id)) return;
   state.answers.set(answer.id, answer);
@@ -294,6 +307,7 @@ function addAnswer(answer) {
   document.getElementById("no-answers").hidden = true;
   const list = document.getElementById("answers");
   const card = answerCard(answer);
+  card.dataset.request = answer.request_id || "";
   // Newest first: insert before the first card with a smaller id.
   const after = [...list.children].find((c) => Number(c.dataset.answer) < answer.id);
   list.insertBefore(card, after || null);
@@ -313,6 +327,7 @@ function listen() {
   source.addEventListener("answer", (event) => {
     const answer = JSON.parse(event.data);
     addAnswer(answer);
+    showRequested();
     if (!state.mapFamily || state.mapFamily in (answer.results || {})) drawMap();
     refreshStatus();
   });
@@ -575,7 +590,8 @@ function start() {
   setUpDrop();
   refreshStatus();
   setInterval(() => loadPicks().catch(() => {}), 3000);  // picks come from the plugin
-  loadAnswers().catch((error) => notice(error.message, true)).finally(listen);
+  window.addEventListener("hashchange", showRequested);
+  loadAnswers().then(showRequested).catch((error) => notice(error.message, true)).finally(listen);
 }
 
 start();
