@@ -43,6 +43,8 @@ from cir.daemon.errors import DaemonError
 from cir.daemon.lock import InstanceLock
 from cir.daemon.logs import LOGGER_NAME
 from cir.daemon.memory import MemoryGuard, release_large_blocks, rss_bytes
+from cir.daemon.picks import pick_reply
+from cir.daemon.previews import preview_reply
 from cir.daemon.work import Job, Worker, WorkQueue
 from cir.matching.core import Matcher, match, ms_since
 from cir.presets_db.shared import catalogue_ref, redact
@@ -495,6 +497,10 @@ class Server:
             log.info("shutdown requested by a client")
             self.stop()
             return protocol.encode_reply(request.id, stopping=True, pid=os.getpid())
+        if request.cmd == "preview":
+            return preview_reply(self.catalogue_path, request)
+        if request.cmd == "pick":
+            return pick_reply(self.catalogue_path, request)
         return self._match(request, t0)
 
     def _match(self, request: Request, t0: float) -> list[bytes]:

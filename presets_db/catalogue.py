@@ -259,6 +259,18 @@ class Catalogue:
             )
         return rows[0]
 
+    def preview_file(self, preset_id: int) -> Path | None:
+        """The preview file of a preset, only when it exists inside this catalogue's own
+        previews folder (a path stored in the database is never trusted to point elsewhere);
+        None when it has none. UnknownPresetError for an unknown id."""
+        record = self.preset(preset_id)
+        if record.preview is None:
+            return None
+        path = Path(record.preview).resolve()
+        if not path.is_relative_to(self.previews_dir.resolve()) or not path.is_file():
+            return None
+        return path
+
     def presets(
         self,
         family: str | None = None,

@@ -111,6 +111,27 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX presets_family ON presets(family);
         """,
     ),
+    (
+        # The producer's picks ("this one" in the plugin): which preset answered which query,
+        # in which family. A pick outlives its preset (preset_id becomes NULL; key, name and
+        # source stay), so every pick is kept for re-ranking later.
+        "0003_picks",
+        """
+        CREATE TABLE picks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            query TEXT NOT NULL,
+            family TEXT NOT NULL,
+            preset_id INTEGER REFERENCES presets(id) ON DELETE SET NULL,
+            preset_key TEXT NOT NULL,
+            preset_name TEXT NOT NULL,
+            source_kind TEXT NOT NULL,
+            source_path TEXT NOT NULL,
+            client TEXT NOT NULL DEFAULT '',
+            picked_at TEXT NOT NULL
+        );
+        CREATE INDEX picks_query ON picks(query);
+        """,
+    ),
 )
 
 

@@ -268,7 +268,7 @@ def test_an_old_catalogue_is_migrated_with_its_data_and_keys_intact(tmp_path):
                        [pid, emb.name, emb.version, emb.dim, vector.tobytes()])
     db.close()
     with Catalogue.open(path) as cat:
-        assert cat.stats()["schema"] == ["0001_initial", "0002_ids_never_reused"]
+        assert cat.stats()["schema"] == ["0001_initial", "0002_ids_never_reused", "0003_picks"]
         assert [(p.id, p.key, p.embedders) for p in cat.presets()] == [
             (1, "k1", {emb.name: emb.version}), (2, "k2", {emb.name: emb.version})
         ]

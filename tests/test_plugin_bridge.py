@@ -127,17 +127,24 @@ def daemon(tmp_path):
 # --- the capture engine (C++ unit test, no host) -------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
-def test_capture_engine_bars_loops_and_ring(tmp_path):
+def build_native_test(tmp_path, name: str):
     native = REPO / "plugin_bridge" / "native"
-    exe = tmp_path / "capture_test"
+    exe = tmp_path / name
     subprocess.run(
-        ["g++", "-std=c++17", "-O1", "-Wall", "-Werror", f"-I{native}",
-         str(native / "tests" / "capture_test.cpp"), "-o", str(exe)],
+        ["g++", "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{native}",
+         str(native / "tests" / f"{name}.cpp"), "-o", str(exe)],
         check=True, capture_output=True,
     )
-    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    return exe
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+@pytest.mark.parametrize("name", ["capture_test", "answer_test", "preview_test"])
+def test_native_engine_unit_tests(tmp_path, name):
+    """capture_test: transport, bars, loops, the ring, the window's progress; answer_test:
+    whole replies, refusals and malformed replies; preview_test: the audition ring."""
+    run = subprocess.run([str(build_native_test(tmp_path, name))], capture_output=True,
+                         text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "ok: 0 failure(s)" in run.stdout
 
@@ -152,7 +159,7 @@ def test_bridge_loads_with_its_parameters(monkeypatch):
     assert {"capture", "bars", "auto", "state", "captured_s", "top_score"} <= set(plugin.parameters)
     assert plugin.bars == 4
     idle = {"state": "idle", "captured_seconds": 0.0, "top_score": 0.0, "requests": 0,
-            "error": ""}
+            "error": "", "message": "", "answer": {"results": {}, "presence": {}}}
     assert status(plugin) == idle
 
 
@@ -184,9 +191,29 @@ def test_daemon_receives_the_loop_bit_exact_and_answers(monkeypatch, daemon):
     # It ends with the block in which the capture completed: the most recent audio.
     assert len(fed) - (starts.max() + len(audio)) < 64 * BLOCK
 
+    # The whole answer reached the plugin: the same loop asked through the Python client
+    # gives the same families, presets, sources and scores, in the same order.
+    from cir.protocol.client import Client
+
+    with Client(endpoint) as client:
+        reply = client.match(audio, SR, k=5)
+    expected = {
+        family: [(h["preset_id"], h["name"], h["key"], h["source"]) for h in hits]
+        for family, hits in reply["results"].items()
+    }
+    got = final["answer"]["results"]
+    assert expected and {f: [(h["preset_id"], h["name"], h["key"], h["source"]) for h in hits]
+                         for f, hits in got.items()} == expected
+    for family, hits in reply["results"].items():
+        scores = [h["score"] for h in hits]
+        assert [h["score"] for h in got[family]] == pytest.approx(scores, abs=1e-6)
+    assert final["answer"]["presence"] == pytest.approx(reply.get("presence") or {})
+    assert final["top_score"] == pytest.approx(
+        max(h["score"] for hits in reply["results"].values() for h in hits), abs=1e-6)
+
     # One press, one request: nothing more is sent while the host keeps playing.
     feed.blocks(50)
-    assert len(received) == 1 and status(plugin)["requests"] == 1
+    assert len(received) == 2 and status(plugin)["requests"] == 1
 
 
 def user_key(tmp_path):
@@ -207,6 +234,7 @@ def test_daemon_down_gives_error_and_never_stalls(monkeypatch, tmp_path):
     assert feed.until(lambda: status(plugin)["state"] == "error", timeout=20)
     # Nothing listens: known from the refused connection, nothing was sent.
     assert status(plugin)["error"] == "no_daemon" and status(plugin)["requests"] == 0
+    assert status(plugin)["message"] == "no daemon: run `cir daemon start`"
     # A new press after the error starts over (and fails again, the daemon is still down).
     press_capture(feed, bars=1)
     assert feed.until(lambda: status(plugin)["state"] == "capturing", timeout=20)
@@ -279,7 +307,71 @@ def test_daemon_error_reply_shows_error(monkeypatch, daemon):
     press_capture(feed, bars=1)
     assert feed.until(lambda: status(plugin)["state"] in ("answered", "error"))
     assert status(plugin)["state"] == "error" and status(plugin)["error"] == "refused"
+    # The window shows the daemon's own words.
+    assert status(plugin)["message"].startswith("silent_audio: ")
     assert len(received) == 1  # it did reach the daemon, which refused it (silent_audio)
+
+
+class ScriptedDaemon:
+    """Holds the user's daemon key (so the plugin's handshake succeeds) and answers each
+    request with `reply(request_id)`: replies the real daemon never sends."""
+
+    def __init__(self, tmp_path, reply):
+        import threading
+
+        import zmq
+
+        keys = user_key(tmp_path)
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.curve_server = True
+        self.sock.curve_publickey = keys.server_public
+        self.sock.curve_secretkey = keys.server_secret
+        self.sock.linger = 0
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.sock.bind(self.endpoint)
+        self.reply, self.stop = reply, threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            if self.sock.poll(50):
+                peer, _, header, *_ = self.sock.recv_multipart()
+                self.sock.send_multipart([peer, b"", self.reply(json.loads(header)["id"])])
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+        self.ctx.term()
+
+
+@needs_bridge
+@pytest.mark.slow
+@pytest.mark.parametrize(("reply", "reason"), [
+    (lambda rid: b"{not json", "malformed reply: not JSON"),
+    (lambda rid: json.dumps({"v": 1, "id": rid, "ok": True, "results": {"bass": [
+        {"name": "x", "source": "builtin", "score": "high", "preset_id": 1}]}}).encode(),
+     "malformed reply: results.bass[0].score is not a number"),
+    (lambda rid: json.dumps({"v": 1, "id": rid, "ok": True, "results": {"bass": []},
+                             "x": [[[[[[[[[[0]]]]]]]]]]}).encode(),
+     "malformed reply: nested deeper than a protocol v1 reply"),
+], ids=["not-json", "wrong-type", "too-deep"])
+def test_malformed_reply_leaves_the_plugin_in_error_with_the_reason(monkeypatch, tmp_path, reply,
+                                                                   reason):
+    fake = ScriptedDaemon(tmp_path, reply)
+    try:
+        plugin = load_bridge(monkeypatch, fake.endpoint, timeout_ms=5000)
+        feed = Stream(plugin, known_loop())
+        feed.blocks(10)
+        press_capture(feed, bars=1)
+        assert feed.until(lambda: status(plugin)["state"] in ("answered", "error"), timeout=30)
+        final = status(plugin)
+    finally:
+        fake.close()
+    assert (final["state"], final["error"], final["message"]) == ("error", "bad_reply", reason)
+    assert final["answer"] == {"results": {}, "presence": {}} and final["requests"] == 1
 
 
 @needs_bridge

@@ -95,6 +95,37 @@ STRUCTURED = [
     ([b"", json.dumps(good_header()).encode(), bytes(4800 * 2 * 4)], "silent_audio"),
     ([b"", json.dumps(good_header(cmd="status")).encode(), b"pcm"], "unexpected_audio"),
     ([b"", b"{" * 70_000], "header_too_large"),
+    # preview and pick (the plugin's audition and "this one")
+    ([b"", json.dumps(good_header(cmd="preview", preset_id=1)).encode(), b"pcm"],
+     "unexpected_audio"),
+    ([b"", json.dumps({"v": 1, "cmd": "preview", "sample_rate": 48000}).encode()],
+     "invalid_preset_id"),
+    ([b"", json.dumps({"v": 1, "cmd": "preview", "preset_id": "1", "sample_rate": 48000})
+      .encode()], "invalid_preset_id"),
+    ([b"", json.dumps({"v": 1, "cmd": "preview", "preset_id": True, "sample_rate": 48000})
+      .encode()], "invalid_preset_id"),
+    ([b"", json.dumps({"v": 1, "cmd": "preview", "preset_id": 1, "sample_rate": 7}).encode()],
+     "invalid_sample_rate"),
+    ([b"", json.dumps({"v": 1, "cmd": "preview", "preset_id": 10**9, "sample_rate": 48000})
+      .encode()], "unknown_preset"),
+    ([b"", json.dumps({"v": 1, "cmd": "preview", "preset_id": 1, "sample_rate": 48000}).encode()],
+     "no_preview"),  # the synthetic catalogue has no preview files
+    ([b"", json.dumps({"v": 1, "cmd": "pick", "preset_id": 1, "query": "q"}).encode()],
+     "unknown_family"),
+    ([b"", json.dumps({"v": 1, "cmd": "pick", "preset_id": 1, "family": "tuba", "query": "q"})
+      .encode()], "unknown_family"),
+    ([b"", json.dumps({"v": 1, "cmd": "pick", "preset_id": 2, "family": "percussion",
+                       "query": "q"}).encode()], "unknown_family"),  # preset 2 is a bass
+    ([b"", json.dumps({"v": 1, "cmd": "pick", "preset_id": 1, "family": "percussion"}).encode()],
+     "invalid_query"),
+    ([b"", json.dumps({"v": 1, "cmd": "pick", "preset_id": 1, "family": "percussion",
+                       "query": "q" * 129}).encode()], "invalid_query"),
+    ([b"", json.dumps({"v": 1, "cmd": "pick", "preset_id": 1, "family": "percussion",
+                       "query": ["q"]}).encode()], "invalid_query"),
+    ([b"", json.dumps({"v": 1, "cmd": "pick", "preset_id": 1, "family": "percussion",
+                       "query": "q", "source": 5}).encode()], "invalid_query"),
+    ([b"", json.dumps({"v": 1, "cmd": "pick", "preset_id": 10**9, "family": "percussion",
+                       "query": "q"}).encode()], "unknown_preset"),
 ]
 
 
@@ -141,15 +172,46 @@ def _mutations(rng: random.Random) -> list[bytes]:
     return frames
 
 
+def _preview_and_pick_mutations(rng: random.Random) -> list[bytes]:
+    """A random preview or pick request with junk in its fields."""
+    head = {"v": 1, "id": f"pp{rng.randrange(10**6)}", "cmd": rng.choice(["preview", "pick"]),
+            "preset_id": 1, "sample_rate": 48000, "family": "percussion", "query": "fnv1a64:0"}
+    junk = [None, -1, 0, 2**63, 1.5, "x", "", "q" * 500, [], {}, True, "percussion\u0000"]
+    for _ in range(rng.randint(1, 3)):
+        key = rng.choice([k for k in head if k not in ("v", "cmd")])
+        if rng.random() < 0.3:
+            head.pop(key, None)
+        else:
+            head[key] = rng.choice(junk)
+    return [b"", json.dumps(head).encode()]
+
+
+def fuzz_codes(raw: Raw, mutations, seed: int, count: int) -> set[str]:
+    """Send `count` requests made by `mutations(rng)`; every error reply names a v1 code and
+    a message. The codes seen."""
+    rng = random.Random(seed)
+    codes = set()
+    for _ in range(count):
+        reply = ask(raw, mutations(rng))
+        if not reply["ok"]:
+            assert reply["error"]["code"] in protocol.ERROR_CODES, reply["error"]
+            assert reply["error"]["message"]
+            codes.add(reply["error"]["code"])
+    return codes
+
+
+def test_preview_and_pick_fuzz(daemon):
+    """Junk in every field of the two new requests: each gets an error reply naming a v1
+    code (or, by chance, a valid pick), and the daemon keeps serving."""
+    _server, raw = daemon
+    codes = fuzz_codes(raw, _preview_and_pick_mutations, 20261208, 120)
+    assert {"invalid_preset_id", "unknown_family", "invalid_query", "invalid_sample_rate"} <= codes
+    assert_still_serving(raw)
+
+
 def test_random_fuzz(daemon):
     _server, raw = daemon
-    rng = random.Random(20260913)
-    codes = set()
-    for _ in range(150):
-        reply = ask(raw, _mutations(rng))
-        if not reply["ok"]:
-            assert reply["error"]["code"] in protocol.ERROR_CODES
-            codes.add(reply["error"]["code"])
+    codes = fuzz_codes(raw, _mutations, 20260913, 150)
     assert len(codes) >= 6  # the fuzz really reached many different checks
     assert_still_serving(raw)
     assert ask(raw, [b"", *protocol.encode_request("status")])["requests_served"] >= 150

@@ -156,6 +156,28 @@ def test_a_match_from_the_bridge_client_appears_without_reload(browser, daemon, 
     shot(browser, tmp_path, "02-answers")
 
 
+def test_open_page_from_the_plugin_shows_its_answer_and_picks_appear(browser, daemon, tmp_path):
+    """The plugin's "open page" goes to <page>#request=<its request id>: that answer is
+    marked and scrolled to; a pick made in the plugin's window shows in "Your picks"."""
+    server, page = daemon
+    with Client(server.endpoints[0], timeout_ms=20_000, retries=1) as client:
+        first = client.call(protocol.encode_match(loop_audio(), SR, k=3, request_id="bridge-a-1",
+                                                  source="cir-bridge"))
+        client.call(protocol.encode_match(loop_audio(3.0), SR, k=3, request_id="bridge-a-2"))
+        wait_until(lambda: len(page.history) == 2, what="both answers in the history")
+        browser.get(f"{page.url}#request=bridge-a-1")
+        until(browser, "document.querySelectorAll('article.answer').length === 2", "the answers")
+        marked = until(browser, "document.querySelector('article.requested')", "the marked answer")
+        assert marked.get_attribute("data-request") == "bridge-a-1"
+        assert len(browser.find_elements("css selector", "article.requested")) == 1
+        hit = next(iter(first["results"].values()))[0]
+        client.pick(hit["preset_id"], hit["family"], "fnv1a64:0123456789abcdef", "cir-bridge")
+    row = until(browser, "document.querySelector('#picks tbody tr.pick')", "the pick's row", 20)
+    assert hit["name"] in row.text and "fnv1a64:0123456789abcdef" in row.text
+    assert js(browser, "return document.getElementById('picks-box').hidden") is False
+    shot(browser, tmp_path, "02b-requested-and-picks")
+
+
 def test_a_preview_loads_and_plays(browser, daemon, tmp_path):
     server, page = daemon
     open_page(browser, page)

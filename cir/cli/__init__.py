@@ -104,7 +104,7 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so `cir --help` stays fast and each module owns its own commands.
-    from cir.cli import bench, catalogue, daemon, demo, match, plugin, synth
+    from cir.cli import bench, catalogue, daemon, demo, match, picks, plugin, synth
     from cir.cli import eval as eval_cli
     from cir.cli import train as train_cli
 
@@ -115,6 +115,7 @@ def _register() -> None:
     cli.add_command(demo.demo)
     cli.add_command(catalogue.catalogue)
     cli.add_command(plugin.plugin)
+    cli.add_command(picks.picks)
     cli.add_command(train_cli.train)
     cli.add_command(eval_cli.eval_)
     for command in (match.match, match.record, match.listen, match.devices):

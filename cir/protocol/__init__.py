@@ -23,7 +23,7 @@ import numpy as np
 
 from cir import defaults, paths
 from cir.audio import as_frames
-from cir.families import FAMILIES
+from cir.families import FAMILIES, family_from_name
 from cir.query import (
     QueryError,
     check_families,
@@ -46,7 +46,7 @@ PROTOCOL_REPLY_BASE_BYTES = 64 * 1024
 PROTOCOL_REPLY_HIT_BYTES = 16 * 1024
 
 PROTOCOL_VERSION = 1
-COMMANDS: tuple[str, ...] = ("ping", "match", "status", "rebuild", "shutdown")
+COMMANDS: tuple[str, ...] = ("ping", "match", "status", "rebuild", "shutdown", "preview", "pick")
 AUDIO_FORMAT = "f32le"  # interleaved float32, little-endian
 MAX_ID_CHARS = 200
 
@@ -77,7 +77,14 @@ ERROR_CODES: dict[str, str] = {
     "shutting_down": "the daemon is stopping and did not start this request",
     "reply_too_large": "the reply would be larger than the reply limit for this k",
     "internal_error": "the daemon failed on a valid request (see its log)",
+    "invalid_preset_id": "preset_id is not a positive integer",
+    "unknown_preset": "no preset with this preset_id is in the catalogue",
+    "no_preview": "the preset has no preview file to send",
+    "invalid_query": "a pick's query (or source) is not a short string",
 }
+# A pick names its query by a client-made fingerprint (the plugin: FNV-1a of the PCM).
+MAX_QUERY_CHARS = 128
+MAX_SOURCE_CHARS = 40
 
 
 # A message that breaks protocol v1: `code` is one of ERROR_CODES, the text says the fix. The
@@ -335,6 +342,51 @@ def decode_audio(pcm: bytes | memoryview, options: MatchOptions) -> np.ndarray:
     return audio
 
 
+def _preset_id(header: dict[str, Any]) -> int:
+    value = header.get("preset_id")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
+        raise ProtocolError(
+            "invalid_preset_id",
+            f"preset_id={value!r}: expected a positive integer, a hit's preset_id from a match",
+        )
+    return value
+
+
+def _short_string(header: dict[str, Any], name: str, limit: int, required: bool) -> str:
+    value = header.get(name, None if required else "")
+    least = 1 if required else 0
+    if not isinstance(value, str) or not least <= len(value) <= limit:
+        raise ProtocolError(
+            "invalid_query",
+            f"{name}={str(value)[:60]!r}: expected a string of {least} to {limit} characters",
+        )
+    return value
+
+
+def _preview_fields(header: dict[str, Any]) -> dict[str, Any]:
+    rate = check_sample_rate(header.get("sample_rate"))
+    return {"preset_id": _preset_id(header), "sample_rate": rate}
+
+
+def _pick_fields(header: dict[str, Any]) -> dict[str, Any]:
+    name = header.get("family")
+    family = family_from_name(name) if isinstance(name, str) else None
+    if family is None:
+        raise ProtocolError(
+            "unknown_family", f"family={str(name)[:60]!r}: expected the family the pick was "
+            f"made in, one of {', '.join(FAMILIES)}",
+        )
+    return {
+        "preset_id": _preset_id(header), "family": family,
+        "query": _short_string(header, "query", MAX_QUERY_CHARS, True),
+        "source": _short_string(header, "source", MAX_SOURCE_CHARS, False),
+    }
+
+
+# Validated fields of the commands that take more than a header's v, id and cmd.
+_EXTRA_FIELDS = {"preview": _preview_fields, "pick": _pick_fields}
+
+
 def decode_request(body: Sequence[bytes | memoryview]) -> Request:
     """Decode and validate a request body (the frames after the delimiter)."""
     check_message(body)
@@ -361,7 +413,8 @@ def decode_request(body: Sequence[bytes | memoryview]) -> Request:
             raise ProtocolError(
                 "unexpected_audio", f"cmd={cmd!r} takes no PCM frame; send the header alone"
             )
-        return Request(header=header, cmd=cmd, id=rid)
+        extra = _EXTRA_FIELDS[cmd](header) if cmd in _EXTRA_FIELDS else {}
+        return Request(header=header, cmd=cmd, id=rid, extra=extra)
     options = _match_options(header)
     if len(body) != 2:
         raise ProtocolError(
@@ -374,9 +427,12 @@ def decode_request(body: Sequence[bytes | memoryview]) -> Request:
 
 def decode_reply(body: Sequence[bytes], max_bytes: int | None = None) -> dict[str, Any]:
     """Decode a reply body into its JSON object, checking the version and the reply limit
-    (`max_bytes`, default `reply_limit()`: the largest k)."""
-    if len(body) != 1:
-        raise ProtocolError("bad_message", f"reply has {len(body)} frames; expected 1")
+    (`max_bytes`, default `reply_limit()`: the largest k). A `preview` reply's PCM frame
+    becomes its "audio": (frames, channels) float32."""
+    if len(body) not in (1, 2):
+        raise ProtocolError(
+            "bad_message", f"reply has {len(body)} frames; expected 1 (2 for a preview)"
+        )
     reply = _json_object(body[0], reply_limit() if max_bytes is None else max_bytes, "reply")
     if reply.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(
@@ -384,4 +440,18 @@ def decode_reply(body: Sequence[bytes], max_bytes: int | None = None) -> dict[st
             f"reply version v={reply.get('v')!r}; this client speaks v={PROTOCOL_VERSION}: "
             "upgrade CIR so the daemon and the client match",
         )
+    if len(body) == 2:
+        reply["audio"] = _reply_audio(body[1], reply)
     return reply
+
+
+def _reply_audio(pcm: bytes, reply: dict[str, Any]) -> np.ndarray:
+    frames, channels = reply.get("frames"), reply.get("channels")
+    if (reply.get("format") != AUDIO_FORMAT or not isinstance(frames, int)
+            or not isinstance(channels, int) or frames < 0 or channels < 1
+            or len(pcm) != frames * channels * 4):
+        raise ProtocolError(
+            "size_mismatch", f"the reply's PCM frame has {len(pcm)} bytes, not frames x "
+            f"channels x 4 of its header (frames={frames!r}, channels={channels!r})",
+        )
+    return np.frombuffer(pcm, "<f4").reshape(frames, channels)

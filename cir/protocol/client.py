@@ -311,6 +311,20 @@ class Client:
                                      **fields)
         return self.call(body, protocol.reply_limit(k))
 
+    def preview(self, preset_id: int, sample_rate: int) -> dict[str, Any]:
+        """A catalogue entry's preview, mono at `sample_rate`: the reply with "audio"
+        ((frames, 1) float32) and the preset's "name"."""
+        body = protocol.encode_request("preview", preset_id=preset_id, sample_rate=sample_rate)
+        return self.call(body, protocol.reply_limit())
+
+    def pick(self, preset_id: int, family: str, query: str, source: str = "") -> dict[str, Any]:
+        """Record the producer's pick of `preset_id` for the query fingerprint `query` in
+        `family`: the reply with "pick_id"."""
+        body = protocol.encode_request(
+            "pick", preset_id=preset_id, family=family, query=query, source=source
+        )
+        return self.call(body)
+
 
 def is_running(endpoint: str | None = None, timeout_ms: int = defaults.CLIENT_PROBE_TIMEOUT_MS):
     """True when the user's daemon answers a ping at `endpoint` within `timeout_ms` (one try).

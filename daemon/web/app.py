@@ -168,6 +168,9 @@ def build_app(state: PageState) -> Guard:
         path = state.catalogue.preview_path(request.path_params["id"])
         return JSONResponse(_preview_view(str(path), path.stat().st_mtime_ns))
 
+    def picks(request: Request) -> Response:
+        return JSONResponse(state.catalogue.picks())
+
     def similar(request: Request) -> Response:
         return JSONResponse(state.catalogue.similar(request.path_params["id"]))
 
@@ -250,6 +253,7 @@ def build_app(state: PageState) -> Guard:
         Route("/api/answers/{id:int}/map/{family:str}", answer_map),
         Route("/api/events", events),
         Route("/api/catalogue", catalogue_search),
+        Route("/api/picks", picks),
         Route("/api/map/{family:str}", family_map),
         Route("/api/presets/{id:int}", preset),
         Route("/api/presets/{id:int}/preview", preview),

@@ -132,14 +132,28 @@ class CatalogueView:
             except UnknownPresetError:
                 raise NotFoundError(f"preset {preset_id} is not in the catalogue") from None
 
+    def picks(self, limit: int = 100) -> dict[str, Any]:
+        """The producer's latest picks ("this one" in the plugin), newest first."""
+        from cir.presets_db.picks import list_picks
+
+        with self._lock:
+            catalogue = self._open()
+            picks = [] if catalogue is None else list_picks(catalogue, limit)
+        return {"picks": [p.to_dict() for p in picks]}
+
     def preview_path(self, preset_id: int) -> Path:
         """The preview file of a preset, only if it lies inside the catalogue's previews folder."""
-        record = self._record(preset_id)
-        if record.preview is None:
-            raise NotFoundError(f"preset {preset_id} has no preview")
-        folder = self.path.with_name(self.path.name + ".previews").resolve()  # the db's own
-        path = Path(record.preview).resolve()
-        if not path.is_relative_to(folder) or not path.is_file():
+        from cir.presets_db.errors import UnknownPresetError
+
+        with self._lock:
+            catalogue = self._open()
+            if catalogue is None:
+                raise NotFoundError(f"no catalogue at {self.path}")
+            try:
+                path = catalogue.preview_file(preset_id)
+            except UnknownPresetError:
+                raise NotFoundError(f"preset {preset_id} is not in the catalogue") from None
+        if path is None:
             raise NotFoundError(f"preset {preset_id} has no preview file")
         return path
 

@@ -1,4 +1,4 @@
-// CIR Bridge: DPF build settings (headless stereo effect with host transport).
+// CIR Bridge: DPF build settings (stereo effect with host transport and a Cairo window).
 #ifndef CIR_BRIDGE_INFO_H
 #define CIR_BRIDGE_INFO_H
 
@@ -7,7 +7,13 @@
 #define DISTRHO_PLUGIN_URI   "urn:cir:bridge"
 #define DISTRHO_PLUGIN_CLAP_ID "org.cir.bridge"
 
-#define DISTRHO_PLUGIN_HAS_UI          0
+#define DISTRHO_PLUGIN_HAS_UI          1
+#define DISTRHO_UI_USE_CAIRO           1
+#define DISTRHO_UI_USER_RESIZABLE      1
+#define DISTRHO_UI_DEFAULT_WIDTH       620
+#define DISTRHO_UI_DEFAULT_HEIGHT      580
+// The window reads the answer from the plugin instance (same process; model.hpp).
+#define DISTRHO_PLUGIN_WANT_DIRECT_ACCESS 1
 #define DISTRHO_PLUGIN_IS_RT_SAFE      1
 #define DISTRHO_PLUGIN_NUM_INPUTS      2
 #define DISTRHO_PLUGIN_NUM_OUTPUTS     2

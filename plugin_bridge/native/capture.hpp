@@ -170,6 +170,12 @@ public:
     std::atomic<int> state{static_cast<int>(BridgeState::Idle)};
     std::atomic<float> secondsCaptured{0.0f};
     std::atomic<bool> busy{false};  // a request is with the worker (set here, cleared there)
+    std::atomic<float> secondsWanted{0.0f};  // length of the capture being made (the window's bar)
+    // While capturing: enough audio is there, and the capture waits for the bar line
+    // (kWaitBarLine) or for the host's loop to wrap (kWaitLoop); 0 while audio still fills it.
+    std::atomic<int> waiting{0};
+    static constexpr int kWaitBarLine = 1;
+    static constexpr int kWaitLoop = 2;
 
     // Not real-time: sizes the ring for `sampleRate` (called from activate()).
     void prepare(double sampleRate, uint32_t maxBlock)
@@ -234,7 +240,7 @@ public:
             if (tp.playing && wrapped)
                 finish(before, loopFrames, tempo ? tp.bpm : 0.0, true);
             else if (tp.playing && fLoopFrames > 0)
-                progress(fContinuous + frames, fLoopFrames);  // wait for the next wrap
+                progress(fContinuous + frames, fLoopFrames, kWaitLoop);  // wait for the next wrap
             else if (tp.playing && tempo)
                 barLine(tp, frames, before, bars);
             else
@@ -267,10 +273,12 @@ private:
         return static_cast<uint64_t>(std::llround(want));
     }
 
-    void progress(uint64_t have, uint64_t want) noexcept
+    void progress(uint64_t have, uint64_t want, int waitKind) noexcept
     {
         const uint64_t shown = want > 0 && have > want ? want : have;
         secondsCaptured.store(static_cast<float>(seconds(shown)), std::memory_order_relaxed);
+        secondsWanted.store(static_cast<float>(seconds(want)), std::memory_order_relaxed);
+        waiting.store(have >= want ? waitKind : 0, std::memory_order_relaxed);
     }
 
     // Playing with a tempo: when a bar line falls in this block and N bars played before it.
@@ -286,7 +294,7 @@ private:
             finish(before + offset, want, tp.bpm, false);
             return;
         }
-        progress(fContinuous + frames, want);
+        progress(fContinuous + frames, want, kWaitBarLine);
     }
 
     // No tempo: the last N bars at the fallback tempo, ending with this block, once `have`
@@ -298,7 +306,7 @@ private:
             finish(after, want, 0.0, false);
             return;
         }
-        progress(have, want);
+        progress(have, want, 0);
     }
 
     void finish(uint64_t end, uint64_t frames, double bpm, bool loop) noexcept
@@ -306,6 +314,8 @@ private:
         fArmed = false;
         busy.store(true, std::memory_order_release);
         secondsCaptured.store(static_cast<float>(seconds(frames)), std::memory_order_relaxed);
+        secondsWanted.store(static_cast<float>(seconds(frames)), std::memory_order_relaxed);
+        waiting.store(0, std::memory_order_relaxed);
         mailbox.post(CaptureRequest{end, frames, bpm, loop});
     }
 };

@@ -285,6 +285,19 @@ function answerCard(answer) {
   return card;
 }
 
+// "open page" in the plugin's window links to its answer: #request=<its request id>.
+function showRequested() {
+  const wanted = /^#request=(.+)$/.exec(window.location.hash);
+  if (!wanted) return;
+  const id = decodeURIComponent(wanted[1]);
+  const card = [...document.querySelectorAll("#answers > article")]
+    .find((c) => c.dataset.request === id);
+  if (!card) return;
+  for (const other of document.querySelectorAll("article.requested")) other.classList.remove("requested");
+  card.classList.add("requested");
+  card.scrollIntoView({ block: "start" });
+}
+
 function addAnswer(answer) {
   if (state.answers.has(answer.id)) return;
   state.answers.set(answer.id, answer);
@@ -294,6 +307,7 @@ function addAnswer(answer) {
   document.getElementById("no-answers").hidden = true;
   const list = document.getElementById("answers");
   const card = answerCard(answer);
+  card.dataset.request = answer.request_id || "";
   // Newest first: insert before the first card with a smaller id.
   const after = [...list.children].find((c) => Number(c.dataset.answer) < answer.id);
   list.insertBefore(card, after || null);
@@ -313,9 +327,22 @@ function listen() {
   source.addEventListener("answer", (event) => {
     const answer = JSON.parse(event.data);
     addAnswer(answer);
+    showRequested();
     if (!state.mapFamily || state.mapFamily in (answer.results || {})) drawMap();
     refreshStatus();
   });
+}
+
+// --- picks ("this one" in the plugin) --------------------------------------------------------
+
+async function loadPicks() {
+  const data = await getJSON("/api/picks");
+  const body = document.querySelector("#picks tbody");
+  body.replaceChildren(...data.picks.map((p) => el("tr", { class: "pick" },
+    el("td", {}, p.picked_at.replace("T", " ").slice(0, 19)), el("td", {}, p.family),
+    el("td", {}, p.preset_name), el("td", {}, p.source_kind),
+    el("td", { class: "muted" }, p.query))));
+  document.getElementById("picks-box").hidden = data.picks.length === 0;
 }
 
 // --- status -------------------------------------------------------------------------------
@@ -332,6 +359,7 @@ async function refreshStatus() {
     hint.hidden = !data.hint;
     state.catalogue = c;
     fillFilters(c);
+    loadPicks().catch(() => {});
   } catch (error) {
     document.getElementById("status").textContent = `daemon unreachable: ${error.message}`;
   }
@@ -561,7 +589,9 @@ function start() {
   });
   setUpDrop();
   refreshStatus();
-  loadAnswers().catch((error) => notice(error.message, true)).finally(listen);
+  setInterval(() => loadPicks().catch(() => {}), 3000);  // picks come from the plugin
+  window.addEventListener("hashchange", showRequested);
+  loadAnswers().then(showRequested).catch((error) => notice(error.message, true)).finally(listen);
 }
 
 start();

@@ -90,6 +90,38 @@ void testAutoCaptureEndsOnABarLine()
     CHECK(r.bpm == 120.0 && !r.loop);
 }
 
+// The window's progress: how much is wanted, how much is there, and waiting for the bar line.
+void testProgressAndWaitingForTheBarLine()
+{
+    const uint64_t bar = 96000;
+    {   // Armed half a bar in: audio is still filling the two bars.
+        Host h;
+        uint64_t pos = 0;
+        for (; pos < bar / 2; pos += kBlock) h.block(playing(pos), 2, false);
+        h.cap.arm();
+        h.block(playing(pos), 2, false);
+        CHECK(h.cap.secondsWanted.load() == 4.0f);  // two bars at 120 BPM
+        CHECK(h.cap.waiting.load() == 0);
+        CHECK(h.cap.secondsCaptured.load() > 1.0f && h.cap.secondsCaptured.load() < 1.1f);
+    }
+    // Armed two and a half bars in: two bars are there, it waits for the next bar line.
+    Host h;
+    cir::CaptureRequest r;
+    uint64_t pos = 0;
+    for (; pos < 2 * bar + bar / 2; pos += kBlock) h.block(playing(pos), 2, false);
+    h.cap.arm();
+    h.block(playing(pos), 2, false);
+    pos += kBlock;
+    CHECK(h.cap.waiting.load() == cir::Capture::kWaitBarLine);
+    CHECK(h.cap.secondsCaptured.load() == 4.0f && !h.take(r));
+    bool got = false;
+    for (; pos < 3 * bar + kBlock && !got; pos += kBlock) {
+        h.block(playing(pos), 2, false);
+        got = h.take(r);
+    }
+    CHECK(got && r.end == 3 * bar && r.frames == 2 * bar && h.cap.waiting.load() == 0);
+}
+
 void testLoopWrapSendsTheLoopRegion()
 {
     Host h;
@@ -125,6 +157,7 @@ int main()
 {
     testNoTransportSendsLastBarsAtFallbackTempo();
     testAutoCaptureEndsOnABarLine();
+    testProgressAndWaitingForTheBarLine();
     testLoopWrapSendsTheLoopRegion();
     testOverwrittenCaptureIsRejected();
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "ok", failures);
