@@ -22,13 +22,18 @@ def _constants(*files: str) -> dict[str, object]:
             text = m.group(2).strip()
             if text.startswith('"'):
                 values[m.group(1)] = text.strip('"')
-            else:  # arithmetic over numbers and earlier constants
+            else:  # arithmetic over numbers and earlier constants (C++ casts dropped)
+                text = re.sub(r"static_cast<[\w ]+>", "", text)
+                text = re.sub(r"(\d(?:\.\d*)?)f\b", r"\1", text)  # 0.5f -> 0.5
                 values[m.group(1)] = eval(text, {}, dict(values))  # our own header, not input
     return values
 
 
 def test_the_plugin_speaks_the_python_protocol_values():
-    c = _constants("sender.hpp", "keys.hpp", "capture.hpp")
+    from cir.daemon.previews import PREVIEW_MAX_SECONDS
+
+    c = _constants("preview.hpp", "sender.hpp", "keys.hpp", "capture.hpp")
+    assert c["kMaxPreviewSeconds"] >= PREVIEW_MAX_SECONDS  # the ring holds a whole preview
     assert c["kEndpointEnv"] == defaults.ENDPOINT_ENV
     assert c["kDefaultEndpoint"] == protocol.tcp_endpoint()
     assert c["kTimeoutEnv"] == defaults.PLUGIN_BRIDGE_TIMEOUT_ENV
