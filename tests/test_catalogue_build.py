@@ -72,17 +72,23 @@ def test_folder_source_builds_incrementally_and_search_finds_each_file(tmp_path,
         with AudioFile(str(low.preview)) as f:
             assert f.samplerate == SR and f.frames == int(0.6 * SR)
 
-        # The same clip as query finds its own entry first, with cosine about 1.
+        # The entry's own clips (the file, and a melodic file where a sampler plays it) as
+        # query find it first with cosine about 1; the file alone finds it first too.
         from cir.encoder.baseline import MFCCEmbedder
-        from cir.presets_db.sources.folder import read_clip
+        from cir.presets_db.sources.folder import read_clip, render_clips
 
         embedder = MFCCEmbedder()
         index = load_index(cat, embedder.version)
         for record in cat.presets(status="ok"):
-            clip = build.normalise_clips([read_clip(record.locator["file"], SR)])
-            hits = index.search(build.preset_embedding(embedder, clip), record.family, 3)
+            file = record.locator["file"]
+            clips = build.normalise_clips(render_clips(file, record.family, SR))
+            assert len(clips) == (1 if record.family == "percussion" else 5)
+            hits = index.search(build.preset_embedding(embedder, clips), record.family, 3)
             assert hits[0].preset_id == record.id
             assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+            alone = build.normalise_clips([read_clip(file, SR)])
+            hits = index.search(build.preset_embedding(embedder, alone), record.family, 3)
+            assert hits[0].preset_id == record.id
 
         # Unchanged: nothing rendered (the broken file stays failed, not retried).
         again = build.build(cat, **FAST)
