@@ -59,10 +59,11 @@ GM_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 ENCODER_WEIGHTS_NAME = "cir-line-sf3"
 # Shipped per-family heads with presence (cir.training.family_heads): the frozen
 # ENCODER_WEIGHTS_NAME encoder plus one query head per family and a presence head; the default
-# embedder when present (same catalogue space). Earlier weights (cir-cnn, cir-cnn-heads,
-# cir-line, cir-line-heads-attn: the starting points of the shipped pair) live in
+# embedder when present (same catalogue space); v4 adds the solo logit that routes a single
+# instrument to the encoder. Earlier weights (cir-cnn, cir-cnn-heads, cir-line,
+# cir-line-heads-attn, cir-line-sf3-heads: the starting points of the shipped pair) live in
 # training/checkpoints, outside the wheel; load one by its path for comparison.
-ENCODER_HEADS_WEIGHTS_NAME = "cir-line-sf3-heads"
+ENCODER_HEADS_WEIGHTS_NAME = "cir-v4-heads"
 # Per-family presence (family heads' presence head): a family whose sigmoid score is below
 # this is reported absent (the CLI and the results page mark it instead of listing presets).
 PRESENCE_THRESHOLD = 0.5

@@ -161,16 +161,16 @@ class HeadsEmbedder(EncoderEmbedder):
     ) -> QueryReading:
         """Per-family query vectors, presence and the solo score, from one trunk pass.
 
-        A family with a head gets its head's vector. A solo (one instrument alone: the solo
-        logit says so, or, for heads without one, presence hears exactly one family) is read
-        by the frozen catalogue encoder too: its `embed_query`-style vector joins the head's
-        as a second row (an entry scores its best cosine with either: max fusion), in every
-        family with a solo logit, in the one family heard without. The catalogue encoder reads
-        a single instrument of other synths far better than the heads do; in a mix its one
-        vector misleads every family, so a mix keeps its heads' rows. Heads trained on mixes
-        only (`shared_row`) always get both rows; families without a head the shared row
-        alone. Presence: the highest window's sigmoid score, per family with a head; solo: the
-        windows' mean."""
+        A family with a head gets its head's vector. A solo (one instrument alone) is read by
+        the frozen catalogue encoder instead: with a solo logit that says so, every family
+        gets the encoder's `embed_query`-style vector alone (the encoder reads a single sound
+        of other synths far better than the heads: ext-single 77.0 against 57.8 top-1, and
+        74.3 with both rows, docs/BENCHMARKS.md). Heads without a solo logit keep their rule:
+        when presence hears exactly one family, that family gets the shared vector beside its
+        head's row (max fusion). In a mix the one shared vector misleads every family, so a
+        mix keeps its heads' rows. Heads trained on mixes only (`shared_row`) always get both
+        rows; families without a head the shared row alone. Presence: the highest window's
+        sigmoid score, per family with a head; solo: the windows' mean."""
         windows = self._pass_windows(audio, sample_rate)
         x = torch.from_numpy(np.stack(windows)).to(self.device)
         # One log-mel serves both models: load_heads refuses heads with other features.
@@ -180,6 +180,7 @@ class HeadsEmbedder(EncoderEmbedder):
         presence: dict[str, float] = {}
         solo: float | None = None
         fused: set[str] = set()
+        alone = False  # a solo read by the catalogue encoder alone
         if logits is not None:
             family_logits, solo_logits = self.heads.split_logits(logits.float())
             scores = torch.sigmoid(family_logits).amax(0).cpu().numpy()
@@ -187,18 +188,18 @@ class HeadsEmbedder(EncoderEmbedder):
             presence = {f: round(everyone[f], 4) for f in with_head}
             if solo_logits is not None:
                 solo = round(float(torch.sigmoid(solo_logits).mean()), 4)
-                fused = set(families) if solo >= defaults.PRESENCE_THRESHOLD else set()
+                alone = solo >= defaults.PRESENCE_THRESHOLD
             else:
                 heard = [f for f, p in everyone.items() if p >= defaults.PRESENCE_THRESHOLD]
                 fused = set(heard) if len(heard) == 1 else set()
         if self.shared_row:
             fused = set(families)
         shared = None
-        if fused & set(with_head) or len(with_head) < len(families):
+        if alone or fused & set(with_head) or len(with_head) < len(families):
             shared = unit_mean(self.model.embed_features(mel).float().cpu().numpy())
         out = {}
         for f in families:
-            if f not in with_head:
+            if alone or f not in with_head:
                 out[f] = shared[None, :]
                 continue
             head_row = unit_mean(per[f].float().cpu().numpy())
