@@ -19,10 +19,12 @@ lint: setup
 
 # pyright's checker (basedpyright, from PyPI with its own Node.js) over the runtime packages
 # (pyproject.toml's [tool.basedpyright]), through build/typecheck: the package-dir mapping as
-# a tree of links that it can follow (tools/typecheck_tree.py says why).
+# a tree of links that it can follow (tools/typecheck_tree.py says why). `-p pyproject.toml`:
+# a pyrightconfig.json in a folder above the checkout would otherwise win (a clone in /tmp
+# checked all of /tmp).
 typecheck: setup
 	$(PY) -m tools.typecheck_tree > /dev/null
-	.venv/bin/basedpyright
+	.venv/bin/basedpyright -p pyproject.toml
 
 test: setup plugins lint typecheck
 	.venv/bin/pytest -q
