@@ -23,7 +23,12 @@ class QueryReading:
 
     @property
     def is_solo(self) -> bool:
-        return self.solo is not None and self.solo >= defaults.PRESENCE_THRESHOLD
+        return plays_alone(self.solo)
+
+
+def plays_alone(solo: float | None) -> bool:
+    """Does a solo score say one instrument plays alone? (None: the model cannot tell.)"""
+    return solo is not None and solo >= defaults.PRESENCE_THRESHOLD
 
 
 def settle_presence(reading: QueryReading, top_scores: Mapping[str, float]) -> dict[str, float]:

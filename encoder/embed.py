@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from cir import defaults
-from cir.encoder.api import QueryReading
+from cir.encoder.api import QueryReading, plays_alone
 from cir.encoder.baseline import MFCCEmbedder
 from cir.encoder.constants import EMBED_BATCH_SIZE, HEADS_QUERY_SECONDS, QUERY_SILENCE_RMS
 from cir.encoder.features import check_audio, resample
@@ -188,7 +188,7 @@ class HeadsEmbedder(EncoderEmbedder):
             presence = {f: round(everyone[f], 4) for f in with_head}
             if solo_logits is not None:
                 solo = round(float(torch.sigmoid(solo_logits).mean()), 4)
-                alone = solo >= defaults.PRESENCE_THRESHOLD
+                alone = plays_alone(solo)
             else:
                 heard = [f for f, p in everyone.items() if p >= defaults.PRESENCE_THRESHOLD]
                 fused = set(heard) if len(heard) == 1 else set()

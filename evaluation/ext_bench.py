@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from cir import defaults
-from cir.encoder.embed import unit_mean
 from cir.evaluation import external
-from cir.families import FAMILY_SPECS
+from cir.evaluation import scoring as ev
+from cir.families import FAMILIES, FAMILY_SPECS, MIX_FAMILIES
 from cir.synth.notes import Note
 from cir.training import data
 from cir.training.mixes import item_rng, render_mix
@@ -42,7 +42,9 @@ EXT_FOLDER_VERSION = 1
 _SINGLE_SEMITONES = {"percussion": 5, "melodic": 7}
 _SINGLE_SECONDS = {"percussion": (0.1, 0.5), "melodic": (0.25, 3.0)}
 _SINGLE_VELOCITY = (60, 127)
-# The longest single query clip (a 3 s note and its release), seconds.
+# A single query's clip: the note, then this much of its release, at most _SINGLE_MAX_CLIP
+# (a 3 s note and its release), seconds.
+_SINGLE_RELEASE = 0.5
 _SINGLE_MAX_CLIP = 4.0
 # Bus: compressor threshold (dB) and ratio, reverb send level and room size, drawn uniformly.
 _BUS_THRESHOLD_DB = (-24.0, -12.0)
@@ -55,7 +57,6 @@ _BUS_MP3 = "128k"
 @dataclass(frozen=True)
 class ExtCatalogue:
     sources: list[data.Source]  # sorted by (family, key), as ext_sources gives them
-    names: list[str]
     clips: list[list[np.ndarray]]  # per entry: the folder source's clips of its file
 
 
@@ -71,19 +72,15 @@ def ext_catalogue(families: Sequence[str]) -> ExtCatalogue:
     clips = [folder.render_clips(str(p), s.family, rate) for p, s in zip(paths, found,
                                                                         strict=True)]
     sources = [data.Source(s.key, s.family, s.kind, s.spec) for s in found]
-    return ExtCatalogue(sources, [s.name for s in found], clips)
+    return ExtCatalogue(sources, clips)
 
 
-def instrument(source: data.Source) -> Any:
-    """The instrument that plays an ext catalogue source."""
-    return external.make_instrument(
-        external.ExtSource(source.key, source.key, source.family, source.kind, source.spec))
+def catalogue_matrix(embedder: Any, cat: ExtCatalogue) -> np.ndarray:
+    """(N, dim): each entry's vector as a catalogue build stores it (clips peak-normalised,
+    embedded, averaged: presets_db.build)."""
+    from cir.presets_db.build import normalise_clips, preset_embedding
 
-
-def catalogue_matrix(embed_clips: Callable[[list[np.ndarray]], np.ndarray],
-                     cat: ExtCatalogue) -> np.ndarray:
-    """(N, dim): each entry's clips embedded and averaged, as presets_db.build does."""
-    return np.stack([unit_mean(embed_clips(clips)) for clips in cat.clips])
+    return np.stack([preset_embedding(embedder, normalise_clips(clips)) for clips in cat.clips])
 
 
 @dataclass(frozen=True)
@@ -108,22 +105,23 @@ def single_queries(sources: Sequence[data.Source], n: int, seed: int) -> list[Ex
         velocity = int(rng.choice([v for v in range(_SINGLE_VELOCITY[0], _SINGLE_VELOCITY[1] + 1)
                                    if v != defaults.CANONICAL_VELOCITY]))
         duration = round(float(rng.uniform(*_SINGLE_SECONDS[kind])), 3)
-        seconds = min(max(FAMILY_SPECS[family].clip_seconds, duration + 0.5), _SINGLE_MAX_CLIP)
+        seconds = min(max(FAMILY_SPECS[family].clip_seconds, duration + _SINGLE_RELEASE),
+                      _SINGLE_MAX_CLIP)
         pitch = FAMILY_SPECS[family].canonical_pitch + offset
         out.append(ExtSingle(target, Note(pitch, velocity, 0.0, duration), seconds))
     return out
 
 
 def render_single(cat: ExtCatalogue, query: ExtSingle) -> np.ndarray:
-    return instrument(cat.sources[query.target]).render([query.note], query.seconds,
-                                                        EXT_SAMPLE_RATE)
+    return external.make_instrument(cat.sources[query.target]).render(
+        [query.note], query.seconds, EXT_SAMPLE_RATE)
 
 
 def render_mix_query(cat: ExtCatalogue, chosen: dict[str, int], seed: int, index: int,
                      bus: bool = False) -> tuple[np.ndarray, int]:
     """(audio, sample rate) of mix `index`: one ext sound per family of `chosen`; with `bus`,
     after bus_process."""
-    instruments = {f: instrument(cat.sources[i]) for f, i in chosen.items()}
+    instruments = {f: external.make_instrument(cat.sources[i]) for f, i in chosen.items()}
     mix, _, _ = render_mix(instruments, seed, defaults.MIX_SECONDS, EXT_SAMPLE_RATE,
                            index=index)
     if bus:
@@ -176,9 +174,6 @@ def _queries(name: str, n: int, seed: int, progress: bool) -> tuple[ExtCatalogue
     """(catalogue, query plans, (audio, sample rate) per query) of an ext benchmark."""
     from rich.progress import Progress
 
-    from cir.evaluation import scoring as ev
-    from cir.families import FAMILIES, MIX_FAMILIES
-
     task = name.split("-", 1)[1]
     bench_families = FAMILIES if task == "mix5" else MIX_FAMILIES
     cat = _memo(("catalogue", bench_families), lambda: ext_catalogue(bench_families))
@@ -207,22 +202,17 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
     """One ext benchmark: the fields of evaluate.run_benchmark's result, plus per-family n."""
     from rich.progress import Progress
 
-    from cir.encoder.embed import EncoderEmbedder
-    from cir.evaluation import scoring as ev
-    from cir.families import FAMILIES, MIX_FAMILIES
-
     task = name.split("-", 1)[1]
     n = queries or (defaults.BENCH_SINGLE_QUERIES if task == "single"
                     else defaults.BENCH_MIX_QUERIES)
     cat, qs, audio = _queries(name, n, seed, progress)
     bench_families = sorted({s.family for s in cat.sources}, key=FAMILIES.index)
     families = np.asarray([s.family for s in cat.sources])
-    cat_model = catalogue_matrix(model.embed_clips, cat)
+    cat_model = catalogue_matrix(model, cat)
     cat_base = _memo(("baseline-catalogue", tuple(bench_families)),
-                     lambda: catalogue_matrix(baseline.embed_clips, cat))
+                     lambda: catalogue_matrix(baseline, cat))
     base_vectors = _memo(("baseline", name, n, seed),
                          lambda: [baseline.embed_query(a, rate) for a, rate in audio])
-    trained = isinstance(model, EncoderEmbedder)
     hits: dict[str, dict[str, Any]] = {"model": {}, "baseline": {}}
     presence: dict[str, Any] = {}
     readings = []
@@ -231,7 +221,6 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
         for a, rate in audio:
             readings.append(ev.family_queries(model, a, FAMILIES, rate))
             bar.advance(job)
-    solos = [r.solo for r in readings]
     if task == "single":
         targets = np.asarray([q.target for q in qs])
         target_families = families[targets]
@@ -245,11 +234,12 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
                     rows = ev.stack_rows([vecs[i] for i in sel])
                     hits[label][f] = ev.rank_hits(
                         rows, matrix[members], np.searchsorted(members, targets[sel]))
-        if trained and isinstance(readings[0].presence, dict) and readings[0].presence:
+        if readings[0].presence:  # an embedder with a presence head
             heard = [ev.settled(r, cat_model, families) for r in readings]
             presence = ev.single_presence(target_families, heard)
             presence["lines"] = ev.solo_lines(
-                model, cat.sources, {s.key for s in cat.sources}, cat_model, instrument,
+                model, cat.sources, {s.key for s in cat.sources}, cat_model,
+                external.make_instrument,
                 seed, max(n // 4, 1), EXT_SAMPLE_RATE)
     else:
         for label, matrix in (("model", cat_model), ("baseline", cat_base)):
@@ -262,10 +252,10 @@ def run_ext(name: str, model: Any, baseline: Any, queries: int | None, seed: int
                     hits[label][f] = ev.rank_hits(ev.stack_rows(rows), matrix[members], targets)
         presence = ev.presence_summary(qs, [ev.settled(r, cat_model, families)
                                             for r in readings])
-    routed = [s for s in solos if s is not None]
+    routed = [r.is_solo for r in readings if r.solo is not None]
     if routed and presence:
         # How often the query was read as one instrument (the catalogue encoder's path).
-        presence["read_as_solo"] = round(100 * float(np.mean(np.asarray(routed) >= 0.5)), 1)
+        presence["read_as_solo"] = round(100 * float(np.mean(routed)), 1)
     return {
         "benchmark": name, "queries": n, "seed": seed, "catalogue": len(cat.sources),
         "catalogue_per_family": {f: int((families == f).sum()) for f in bench_families},

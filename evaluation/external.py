@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -299,8 +300,9 @@ class KitInstrument:
         return out
 
 
-def make_instrument(source: ExtSource):
-    """The instrument that plays an ext source."""
+def make_instrument(source: ExtSource | Any):
+    """The instrument that plays an ext source (an ExtSource, or a cir.training.data.Source
+    made from one: only `kind`, `spec` and `family` are read)."""
     if source.kind == "dx7":
         return Dx7Instrument(*source.spec, source.family)
     if source.kind == "kit":

@@ -107,15 +107,23 @@ class HeadsBatch:
     solo: torch.Tensor  # (K,) 1.0 where one instrument plays alone (a note or a line)
 
 
+def draw_position(rng: np.random.Generator, hd: HeadsData, family: str) -> int:
+    """A TRAIN preset of `family` (its position in the family's bank), SoundFont presets drawn
+    their share of the time (HeadsData.draw_p)."""
+    weights = hd.draw_p[family]
+    # Even draws keep the generator's old call: runs without SoundFonts see the very batches
+    # they saw before soundfont_share existed.
+    return int(rng.integers(len(hd.by_family[family])) if weights is None
+               else rng.choice(len(weights), p=weights))
+
+
 def note_item(rng: np.random.Generator, config: FamilyHeadsTrainConfig, hd: HeadsData,
               frames: int) -> tuple[np.ndarray, str, int]:
     """(log-mel (M, frames), family, position in the family's bank): one reference clip of a
     TRAIN preset alone at a random level, silence after it (a one-shot query)."""
     families = list(config.families)
     family = families[int(rng.integers(len(families)))]
-    weights = hd.draw_p[family]
-    position = int(rng.integers(len(hd.by_family[family])) if weights is None
-                   else rng.choice(len(weights), p=weights))
+    position = draw_position(rng, hd, family)
     clips = hd.train_refs.mels[int(hd.by_family[family][position])]
     mel = clips[int(rng.integers(len(clips)))].astype(np.float32)
     floor = float(np.log(hd.features.log_floor))
@@ -172,11 +180,7 @@ def make_mix_batch(step: int, config: FamilyHeadsTrainConfig, hd: HeadsData) -> 
         parts, peaks = [], []
         for fi in playing:
             family = families[fi]
-            weights = hd.draw_p[family]
-            # Even draws keep the generator's old call: runs without SoundFonts see the
-            # very batches they saw before soundfont_share existed.
-            position = int(rng.integers(len(hd.by_family[family])) if weights is None
-                           else rng.choice(len(weights), p=weights))
+            position = draw_position(rng, hd, family)
             source = int(hd.by_family[family][position])
             line = int(rng.choice(hd.line_index[source]))
             mel = hd.lines.line(line)
