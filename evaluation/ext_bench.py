@@ -57,30 +57,37 @@ _BUS_MP3 = "128k"
 @dataclass(frozen=True)
 class ExtCatalogue:
     sources: list[data.Source]  # sorted by (family, key), as ext_sources gives them
-    clips: list[list[np.ndarray]]  # per entry: the folder source's clips of its file
+    clips: list[list[np.ndarray]]  # per entry: its file's clips, as a build embeds them
 
 
 def ext_catalogue(families: Sequence[str]) -> ExtCatalogue:
     """The ext sounds of `families` and their one-shot folder's clips (files written once
-    into the user cache dir, then read back through the folder source)."""
+    into the user cache dir, read back through the folder source and peak-normalised as a
+    build does). A file the build would fail (a silent sample: one hydrogen kit has one) is
+    left out, as it would be of a user's catalogue."""
+    from cir.presets_db.build import normalise_clips
+    from cir.presets_db.errors import RenderError
     from cir.presets_db.sources import folder
 
     found = external.ext_sources(families)
     root = data.cache_root() / f"ext-folder-v{EXT_FOLDER_VERSION}"
     paths = external.write_folder(found, root, EXT_SAMPLE_RATE)
     rate = defaults.MODEL_SAMPLE_RATE
-    clips = [folder.render_clips(str(p), s.family, rate) for p, s in zip(paths, found,
-                                                                        strict=True)]
-    sources = [data.Source(s.key, s.family, s.kind, s.spec) for s in found]
+    sources, clips = [], []
+    for path, sound in zip(paths, found, strict=True):
+        try:
+            clips.append(normalise_clips(folder.render_clips(str(path), sound.family, rate)))
+        except RenderError:
+            continue
+        sources.append(data.Source(sound.key, sound.family, sound.kind, sound.spec))
     return ExtCatalogue(sources, clips)
 
 
 def catalogue_matrix(embedder: Any, cat: ExtCatalogue) -> np.ndarray:
-    """(N, dim): each entry's vector as a catalogue build stores it (clips peak-normalised,
-    embedded, averaged: presets_db.build)."""
-    from cir.presets_db.build import normalise_clips, preset_embedding
+    """(N, dim): each entry's vector as a catalogue build stores it (presets_db.build)."""
+    from cir.presets_db.build import preset_embedding
 
-    return np.stack([preset_embedding(embedder, normalise_clips(clips)) for clips in cat.clips])
+    return np.stack([preset_embedding(embedder, clips) for clips in cat.clips])
 
 
 @dataclass(frozen=True)
